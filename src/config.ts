@@ -1,0 +1,313 @@
+/**
+ * The only reader of process.env. dotenv fills the environment from `.env`, zod turns it into one
+ * frozen, typed object, and a bad value stops the boot with every bad key listed at once.
+ */
+import { config as loadDotenv } from 'dotenv';
+import { z } from 'zod';
+
+export const SOURCE_NAMES = ['kraken', 'cryptowatch', 'simulated'] as const;
+export type SourceName = (typeof SOURCE_NAMES)[number];
+
+const UNITS: Record<string, number> = { ms: 1, s: 1_000, m: 60_000, h: 3_600_000, d: 86_400_000 };
+
+/** Parses `500ms`, `15s`, `1m`, `2h`, `7d` (a bare number means seconds) into milliseconds. */
+export function parseDuration(text: string): number | undefined {
+  const match = /^\s*(\d+(?:\.\d+)?)\s*(ms|s|m|h|d)?\s*$/i.exec(text);
+  if (!match) return undefined;
+  const unit = UNITS[(match[2] ?? 's').toLowerCase()];
+  const ms = Number(match[1]) * (unit ?? 1_000);
+  return Number.isFinite(ms) && ms > 0 ? Math.round(ms) : undefined;
+}
+
+const duration = (fallback: string, min: number, max: number) =>
+  z
+    .string()
+    .default(fallback)
+    .transform((text, ctx) => {
+      const ms = parseDuration(text);
+      if (ms === undefined || ms < min || ms > max) {
+        ctx.addIssue({
+          code: 'custom',
+          message: `expected a duration such as 15s, 1m or 2h between ${min / 1000}s and ${max / 1000}s, got "${text}"`,
+        });
+        return z.NEVER;
+      }
+      return ms;
+    });
+
+const optionalText = z
+  .string()
+  .optional()
+  .transform((v) => (v === undefined || v.trim() === '' ? undefined : v.trim()));
+
+const url = (fallback?: string) =>
+  z
+    .string()
+    .optional()
+    .transform((v, ctx) => {
+      const text = v === undefined || v.trim() === '' ? fallback : v.trim();
+      if (text === undefined) return undefined;
+      try {
+        const parsed = new URL(text);
+        if (!/^https?:$/.test(parsed.protocol)) throw new Error('protocol');
+        return text.replace(/\/+$/, '');
+      } catch {
+        ctx.addIssue({ code: 'custom', message: `expected an http(s) URL, got "${text}"` });
+        return z.NEVER;
+      }
+    });
+
+const integer = (fallback: number, min: number, max: number) =>
+  z
+    .string()
+    .default(String(fallback))
+    .transform((text, ctx) => {
+      const n = Number(text);
+      if (!/^\s*\d+\s*$/.test(text) || !Number.isInteger(n) || n < min || n > max) {
+        ctx.addIssue({ code: 'custom', message: `expected a whole number from ${min} to ${max}, got "${text}"` });
+        return z.NEVER;
+      }
+      return n;
+    });
+
+const number = (fallback: number, min: number, max: number) =>
+  z
+    .string()
+    .default(String(fallback))
+    .transform((text, ctx) => {
+      const n = Number(text);
+      if (text.trim() === '' || !Number.isFinite(n) || n < min || n > max) {
+        ctx.addIssue({ code: 'custom', message: `expected a number from ${min} to ${max}, got "${text}"` });
+        return z.NEVER;
+      }
+      return n;
+    });
+
+const list = z
+  .string()
+  .optional()
+  .transform((v) =>
+    (v ?? '')
+      .split(',')
+      .map((s) => s.trim())
+      .filter(Boolean),
+  );
+
+const schema = z
+  .object({
+    NODE_ENV: z.enum(['development', 'production', 'test']).default('development'),
+    LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
+    LOG_FORMAT: z.enum(['auto', 'json', 'pretty']).default('auto'),
+
+    MONGODB_URI: optionalText,
+    MONGO_EMBEDDED: z.enum(['auto', 'mongod', 'java']).default('auto'),
+    MONGOMS_SYSTEM_BINARY: optionalText,
+    DATA_DIR: z.string().default('.data'),
+
+    MARKET_SOURCE: z
+      .string()
+      .default('kraken')
+      .transform((text, ctx) => {
+        const names = text
+          .split(',')
+          .map((s) => s.trim().toLowerCase())
+          .filter(Boolean);
+        const bad = names.filter((n) => !(SOURCE_NAMES as readonly string[]).includes(n));
+        if (names.length === 0 || bad.length > 0) {
+          ctx.addIssue({
+            code: 'custom',
+            message: `expected a comma list of ${SOURCE_NAMES.join(', ')}, got "${text}"`,
+          });
+          return z.NEVER;
+        }
+        return [...new Set(names)] as SourceName[];
+      }),
+    MARKETS: z
+      .string()
+      .default('all')
+      .transform((text) => {
+        const items = text
+          .split(',')
+          .map((s) => s.trim())
+          .filter(Boolean);
+        return items.length === 0 || items.some((s) => s.toLowerCase() === 'all') ? ('all' as const) : items;
+      }),
+    COLLECT_INTERVAL: duration('1m', 5_000, 3_600_000),
+    RETENTION: duration('7d', 3_600_000, 365 * 86_400_000),
+    KRAKEN_API_URL: url('https://api.kraken.com'),
+    CRYPTOWATCH_API_URL: url('https://api.cryptowat.ch'),
+    CRYPTOWATCH_API_KEY: optionalText,
+    SOURCE_TIMEOUT: duration('10s', 500, 120_000),
+    SIMULATED_MARKETS: integer(24, 1, 20_000),
+    SIMULATED_SEED: integer(42, 0, 2 ** 31 - 1),
+
+    SLACK_BOT_TOKEN: optionalText,
+    SLACK_SIGNING_SECRET: optionalText,
+    SLACK_APP_TOKEN: optionalText,
+    SLACK_API_URL: url(),
+    SLACK_TRACK_ALLOWLIST: list,
+
+    DISCORD_TOKEN: optionalText,
+    DISCORD_APPLICATION_ID: optionalText,
+    DISCORD_GUILD_ID: optionalText,
+    DISCORD_API_URL: url(),
+
+    QUICKCHART_URL: url('https://quickchart.io'),
+
+    HTTP_HOST: z.string().default('127.0.0.1'),
+    HTTP_PORT: integer(3000, 0, 65_535),
+    RATE_LIMIT_PER_MINUTE: integer(300, 1, 1_000_000),
+    CORS_ORIGINS: list,
+    COMMAND_RATE_LIMIT_PER_MINUTE: integer(20, 1, 10_000),
+
+    SPIKE_FACTOR: number(3, 1, 1_000),
+    SPIKE_MIN_POINTS: integer(30, 1, 1_000),
+    ALERT_COOLDOWN: duration('15m', 0 + 1, 7 * 86_400_000),
+  })
+  .superRefine((env, ctx) => {
+    if (env.SLACK_BOT_TOKEN && !env.SLACK_APP_TOKEN && !env.SLACK_SIGNING_SECRET) {
+      ctx.addIssue({
+        code: 'custom',
+        path: ['SLACK_SIGNING_SECRET'],
+        message: 'required with SLACK_BOT_TOKEN unless SLACK_APP_TOKEN (Socket Mode) is set',
+      });
+    }
+    if (env.DISCORD_TOKEN && !env.DISCORD_APPLICATION_ID) {
+      ctx.addIssue({ code: 'custom', path: ['DISCORD_APPLICATION_ID'], message: 'required with DISCORD_TOKEN' });
+    }
+  });
+
+export type RawEnv = z.input<typeof schema>;
+type Parsed = z.output<typeof schema>;
+
+export interface Config {
+  readonly env: Parsed['NODE_ENV'];
+  readonly log: { readonly level: Parsed['LOG_LEVEL']; readonly format: Parsed['LOG_FORMAT'] };
+  readonly mongo: {
+    readonly uri?: string;
+    readonly embedded: Parsed['MONGO_EMBEDDED'];
+    readonly dataDir: string;
+    readonly mongodBinary?: string;
+  };
+  readonly market: {
+    readonly sources: readonly SourceName[];
+    readonly markets: 'all' | readonly string[];
+    readonly intervalMs: number;
+    readonly retentionMs: number;
+    readonly timeoutMs: number;
+    readonly krakenUrl: string;
+    readonly cryptowatchUrl: string;
+    readonly cryptowatchKey?: string;
+    readonly simulatedMarkets: number;
+    readonly simulatedSeed: number;
+  };
+  readonly slack: {
+    readonly botToken?: string;
+    readonly signingSecret?: string;
+    readonly appToken?: string;
+    readonly apiUrl?: string;
+    readonly trackAllowlist: readonly string[];
+  };
+  readonly discord: {
+    readonly token?: string;
+    readonly applicationId?: string;
+    readonly guildId?: string;
+    readonly apiUrl?: string;
+  };
+  readonly quickchartUrl: string;
+  readonly http: {
+    readonly host: string;
+    readonly port: number;
+    readonly rateLimitPerMinute: number;
+    readonly corsOrigins: readonly string[];
+  };
+  readonly commands: { readonly rateLimitPerMinute: number };
+  readonly alerts: { readonly factor: number; readonly minPoints: number; readonly cooldownMs: number };
+  /** Every secret value present, so the logger can scrub it wherever it appears. */
+  readonly secrets: readonly string[];
+}
+
+export class ConfigError extends Error {
+  constructor(readonly problems: readonly string[]) {
+    super(`Invalid configuration:\n${problems.map((p) => `  - ${p}`).join('\n')}`);
+    this.name = 'ConfigError';
+  }
+}
+
+function deepFreeze<T>(value: T): T {
+  if (value && typeof value === 'object') {
+    for (const inner of Object.values(value)) deepFreeze(inner);
+    Object.freeze(value);
+  }
+  return value;
+}
+
+/** Builds the config from an environment (process.env by default, after reading `.env`). */
+export function loadConfig(env?: Record<string, string | undefined>): Config {
+  if (env === undefined) {
+    loadDotenv({ quiet: true });
+    env = process.env;
+  }
+  // Treat empty strings as unset, as .env templates leave many keys blank.
+  const cleaned: Record<string, string> = {};
+  for (const [key, value] of Object.entries(env)) if (value !== undefined && value !== '') cleaned[key] = value;
+  const result = schema.safeParse(cleaned);
+  if (!result.success) {
+    const problems = result.error.issues.map((issue) => `${issue.path.join('.') || '(env)'}: ${issue.message}`);
+    throw new ConfigError(problems);
+  }
+  const e = result.data;
+  const secrets = [e.SLACK_BOT_TOKEN, e.SLACK_SIGNING_SECRET, e.SLACK_APP_TOKEN, e.DISCORD_TOKEN, e.CRYPTOWATCH_API_KEY]
+    .concat(passwordOf(e.MONGODB_URI))
+    .filter((s): s is string => typeof s === 'string' && s.length >= 4);
+  return deepFreeze<Config>({
+    env: e.NODE_ENV,
+    log: { level: e.LOG_LEVEL, format: e.LOG_FORMAT },
+    mongo: { uri: e.MONGODB_URI, embedded: e.MONGO_EMBEDDED, dataDir: e.DATA_DIR, mongodBinary: e.MONGOMS_SYSTEM_BINARY },
+    market: {
+      sources: e.MARKET_SOURCE,
+      markets: e.MARKETS,
+      intervalMs: e.COLLECT_INTERVAL,
+      retentionMs: e.RETENTION,
+      timeoutMs: e.SOURCE_TIMEOUT,
+      krakenUrl: e.KRAKEN_API_URL!,
+      cryptowatchUrl: e.CRYPTOWATCH_API_URL!,
+      cryptowatchKey: e.CRYPTOWATCH_API_KEY,
+      simulatedMarkets: e.SIMULATED_MARKETS,
+      simulatedSeed: e.SIMULATED_SEED,
+    },
+    slack: {
+      botToken: e.SLACK_BOT_TOKEN,
+      signingSecret: e.SLACK_SIGNING_SECRET,
+      appToken: e.SLACK_APP_TOKEN,
+      apiUrl: e.SLACK_API_URL,
+      trackAllowlist: e.SLACK_TRACK_ALLOWLIST,
+    },
+    discord: {
+      token: e.DISCORD_TOKEN,
+      applicationId: e.DISCORD_APPLICATION_ID,
+      guildId: e.DISCORD_GUILD_ID,
+      apiUrl: e.DISCORD_API_URL,
+    },
+    quickchartUrl: e.QUICKCHART_URL!,
+    http: {
+      host: e.HTTP_HOST,
+      port: e.HTTP_PORT,
+      rateLimitPerMinute: e.RATE_LIMIT_PER_MINUTE,
+      corsOrigins: e.CORS_ORIGINS,
+    },
+    commands: { rateLimitPerMinute: e.COMMAND_RATE_LIMIT_PER_MINUTE },
+    alerts: { factor: e.SPIKE_FACTOR, minPoints: e.SPIKE_MIN_POINTS, cooldownMs: e.ALERT_COOLDOWN },
+    secrets,
+  });
+}
+
+function passwordOf(uri: string | undefined): string[] {
+  if (!uri) return [];
+  try {
+    const password = decodeURIComponent(new URL(uri).password);
+    return password ? [password] : [];
+  } catch {
+    return [];
+  }
+}

@@ -1,0 +1,78 @@
+/**
+ * The mongoose connection lifecycle: connect with retry and a clear error, create the indexes the
+ * models declare, disconnect on shutdown. Every process (main thread and each Bree worker) calls
+ * connectDatabase once; mongoose's default connection is the one all models use.
+ */
+import mongoose from 'mongoose';
+import { log } from '../logger.js';
+import * as models from './models/index.js';
+
+export interface ConnectOptions {
+  /** Attempts before giving up (default 5); the wait doubles from 500 ms between them. */
+  attempts?: number;
+  /** Database name when the URI names none. */
+  dbName?: string;
+  /** Create indexes (default true; workers skip it, the main thread has done it). */
+  syncIndexes?: boolean;
+  serverSelectionTimeoutMS?: number;
+}
+
+export class DatabaseUnavailableError extends Error {
+  override name = 'DatabaseUnavailableError';
+}
+
+/** Hides a password in a URI for messages. */
+export function safeUri(uri: string): string {
+  return uri.replace(/(\/\/[^/:@]+):[^@/]+@/, '$1:***@');
+}
+
+export async function connectDatabase(uri: string, options: ConnectOptions = {}): Promise<typeof mongoose> {
+  const logger = log('db');
+  const attempts = options.attempts ?? 5;
+  let wait = 500;
+  for (let attempt = 1; ; attempt++) {
+    try {
+      await mongoose.connect(uri, {
+        dbName: options.dbName,
+        serverSelectionTimeoutMS: options.serverSelectionTimeoutMS ?? 5_000,
+        autoIndex: false,
+      });
+      break;
+    } catch (err) {
+      const message = (err as Error).message;
+      if (attempt >= attempts) {
+        throw new DatabaseUnavailableError(
+          `Cannot reach MongoDB at ${safeUri(uri)} after ${attempts} attempts: ${message}. ` +
+            'Check MONGODB_URI, or leave it unset to use the embedded database.',
+        );
+      }
+      logger.warn({ attempt, attempts, retryInMs: wait, err: message }, 'database not reachable yet, retrying');
+      await new Promise((r) => setTimeout(r, wait));
+      wait = Math.min(wait * 2, 10_000);
+    }
+  }
+  if (options.syncIndexes !== false) await createIndexes();
+  return mongoose;
+}
+
+/** Creates every declared index. Never drops one (syncIndexes would), so operators' extra indexes stay. */
+export async function createIndexes(): Promise<void> {
+  for (const model of Object.values(models)) {
+    if (typeof model === 'function' && 'createIndexes' in model) await model.createIndexes();
+  }
+}
+
+export async function disconnectDatabase(): Promise<void> {
+  await mongoose.disconnect();
+}
+
+export async function pingDatabase(): Promise<boolean> {
+  try {
+    const db = mongoose.connection.db;
+    if (!db || mongoose.connection.readyState !== 1) return false;
+    await db.admin().command({ ping: 1 });
+    return true;
+  } catch {
+    return false;
+  }
+}

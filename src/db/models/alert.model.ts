@@ -1,0 +1,43 @@
+import { Schema, model, type InferSchemaType } from 'mongoose';
+
+export const ALERT_STATUSES = ['pending', 'sent', 'failed'] as const;
+
+/**
+ * The alert outbox. Detection inserts one document per (subscription, market, metric, tick) under a
+ * unique `key`, so a re-run of detection cannot create a second one; the deliverer claims a pending
+ * alert with a lease (`lockedBy`/`lockedUntil`), posts it and marks it sent with the message ref.
+ */
+const alertSchema = new Schema(
+  {
+    key: { type: String, required: true },
+    subscriptionId: { type: Schema.Types.ObjectId, required: true },
+    channel: { type: String, required: true },
+    market: { type: String, required: true },
+    metric: { type: String, required: true },
+    ts: { type: Date, required: true },
+    value: { type: Number, required: true },
+    baseline: { type: Number, required: true },
+    ratio: { type: Number, required: true },
+    factor: { type: Number, required: true },
+    /** Points in the baseline hour. */
+    points: { type: Number, required: true },
+    /** Spikes swallowed by the cooldown before this one ("+N more"). */
+    more: { type: Number, default: 0 },
+    status: { type: String, enum: ALERT_STATUSES, default: 'pending' },
+    attempts: { type: Number, default: 0 },
+    nextAttemptAt: { type: Date, default: () => new Date() },
+    lockedBy: { type: String, default: null },
+    lockedUntil: { type: Date, default: null },
+    messageRef: { type: String },
+    lastError: { type: String },
+    createdAt: { type: Date, default: () => new Date() },
+    sentAt: { type: Date },
+  },
+  { versionKey: false, collection: 'alerts' },
+);
+alertSchema.index({ key: 1 }, { unique: true });
+alertSchema.index({ status: 1, nextAttemptAt: 1 });
+alertSchema.index({ channel: 1, createdAt: -1 });
+
+export type AlertDoc = InferSchemaType<typeof alertSchema>;
+export const Alert = model('Alert', alertSchema);

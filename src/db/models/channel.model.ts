@@ -1,0 +1,16 @@
+import { Schema, model, type InferSchemaType } from 'mongoose';
+
+/** Per-channel settings and delivery state (mute, undelivered warnings). */
+const channelSchema = new Schema(
+  {
+    _id: { type: String, required: true },
+    mutedUntil: { type: Date, default: null },
+    /** Alerts that failed for good and that the channel has not yet been told about. */
+    undelivered: { type: Number, default: 0 },
+    updatedAt: { type: Date, default: () => new Date() },
+  },
+  { versionKey: false, collection: 'channels' },
+);
+
+export type ChannelDoc = InferSchemaType<typeof channelSchema>;
+export const Channel = model('Channel', channelSchema);

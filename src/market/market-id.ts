@@ -1,0 +1,63 @@
+/**
+ * Market ids. The canonical id is `exchange:base-quote` in lower case with XBT written BTC
+ * (`kraken:btc-usd`, `sim:eth-usd`). Users type many forms (`btc-usd`, `BTC/USD`, `btcusd`,
+ * `xbt-usd`, `kraken:btc-usd`, `kraken:XBTUSD`); every one normalises to an alias stored on the
+ * market, so resolution is one exact lookup.
+ */
+
+/** Assets whose exchange codes differ from the names people use. */
+const ASSET_NAMES: Record<string, string> = { xbt: 'btc', xdg: 'doge', xxbt: 'btc', xeth: 'eth', zusd: 'usd', zeur: 'eur' };
+
+export function normaliseAsset(code: string): string {
+  const lower = code.trim().toLowerCase();
+  return ASSET_NAMES[lower] ?? lower;
+}
+
+export function canonicalId(exchange: string, base: string, quote: string): string {
+  return `${exchange.toLowerCase()}:${normaliseAsset(base)}-${normaliseAsset(quote)}`;
+}
+
+/** Lower-cases and turns `/`, `_`, spaces into `-`; strips anything that is not part of an id. */
+export function normaliseInput(text: string): string {
+  return text
+    .trim()
+    .toLowerCase()
+    .replace(/[\s/_]+/g, '-')
+    .replace(/[^a-z0-9:.-]/g, '')
+    .slice(0, 64);
+}
+
+/** Every form a user may type for this market, normalised. */
+export function aliasesFor(exchange: string, base: string, quote: string, symbol?: string): string[] {
+  const ex = exchange.toLowerCase();
+  const b = normaliseAsset(base);
+  const q = normaliseAsset(quote);
+  const bases = b === 'btc' ? ['btc', 'xbt'] : b === 'doge' ? ['doge', 'xdg'] : [b];
+  const out = new Set<string>();
+  for (const bb of bases) {
+    for (const pair of [`${bb}-${q}`, `${bb}${q}`]) {
+      out.add(pair);
+      out.add(`${ex}:${pair}`);
+    }
+  }
+  if (symbol) {
+    const s = normaliseInput(symbol);
+    out.add(s);
+    out.add(`${ex}:${s}`);
+  }
+  return [...out];
+}
+
+/** Edit distance, for "did you mean" suggestions. */
+export function editDistance(a: string, b: string): number {
+  if (a === b) return 0;
+  let prev = Array.from({ length: b.length + 1 }, (_, i) => i);
+  for (let i = 1; i <= a.length; i++) {
+    const cur = [i];
+    for (let j = 1; j <= b.length; j++) {
+      cur[j] = Math.min(prev[j]! + 1, cur[j - 1]! + 1, prev[j - 1]! + (a[i - 1] === b[j - 1] ? 0 : 1));
+    }
+    prev = cur;
+  }
+  return prev[b.length]!;
+}
