@@ -245,7 +245,8 @@ function deepFreeze<T>(value: T): T {
 /** Builds the config from an environment (process.env by default, after reading `.env`). */
 export function loadConfig(env?: Record<string, string | undefined>): Config {
   if (env === undefined) {
-    loadDotenv({ quiet: true });
+    // ENV_FILE picks another file (tests point it at /dev/null so a developer's .env cannot leak in).
+    loadDotenv({ quiet: true, path: process.env.ENV_FILE ?? '.env' });
     env = process.env;
   }
   // Treat empty strings as unset, as .env templates leave many keys blank.
