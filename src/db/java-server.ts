@@ -10,7 +10,14 @@ import { dirname, join, resolve } from 'node:path';
 import { createInterface } from 'node:readline';
 import { fileURLToPath } from 'node:url';
 
-const ROOT = resolve(dirname(fileURLToPath(import.meta.url)), '..', '..');
+/** The repository root: the nearest folder above this file with a package.json (src/ or dist/src/). */
+function findRoot(from: string): string {
+  for (let dir = from; ; dir = dirname(dir)) {
+    if (existsSync(join(dir, 'package.json')) && existsSync(join(dir, 'tools'))) return dir;
+    if (dirname(dir) === dir) return resolve(from, '..', '..');
+  }
+}
+const ROOT = findRoot(dirname(fileURLToPath(import.meta.url)));
 const TOOL_DIR = join(ROOT, 'tools', 'mongo-server');
 const CACHE_DIR = join(ROOT, '.cache', 'mongo-java-server');
 const JAR_DIR = join(CACHE_DIR, 'jars');

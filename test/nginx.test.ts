@@ -1,0 +1,85 @@
+import assert from 'node:assert/strict';
+import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { createServer, connect } from 'node:net';
+import { tmpdir } from 'node:os';
+import { join, resolve } from 'node:path';
+import { after, before, describe, it } from 'node:test';
+import type { FastifyInstance } from 'fastify';
+import { loadConfig } from '../src/config.js';
+import { buildServer } from '../src/http/server.js';
+import { useTestDatabase } from './support/db.js';
+
+const root = resolve(import.meta.dirname, '..');
+const haveNginx = spawnSync('nginx', ['-v']).status === 0;
+
+async function freePort(): Promise<number> {
+  const server = createServer();
+  await new Promise<void>((done) => server.listen(0, '127.0.0.1', done));
+  const port = (server.address() as { port: number }).port;
+  await new Promise((done) => server.close(done));
+  return port;
+}
+
+async function waitForPort(port: number, deadlineMs: number): Promise<void> {
+  const deadline = Date.now() + deadlineMs;
+  for (;;) {
+    const ok = await new Promise<boolean>((done) => {
+      const socket = connect(port, '127.0.0.1');
+      socket.once('connect', () => {
+        socket.destroy();
+        done(true);
+      });
+      socket.once('error', () => done(false));
+    });
+    if (ok) return;
+    if (Date.now() > deadline) throw new Error(`nothing listening on ${port}`);
+    await new Promise((r) => setTimeout(r, 50));
+  }
+}
+
+describe('deploy/nginx.conf in front of the API', { skip: haveNginx ? false : 'nginx is not installed' }, () => {
+  useTestDatabase('nginx');
+  let api: FastifyInstance;
+  let nginx: ChildProcess;
+  let base: string;
+  const dir = mkdtempSync(join(tmpdir(), 'chatops-nginx-'));
+
+  before(async () => {
+    api = await buildServer({ config: loadConfig({}) } as never);
+    await api.listen({ host: '127.0.0.1', port: 0 });
+    const apiPort = (api.server.address() as { port: number }).port;
+    const port = await freePort();
+    const conf = readFileSync(join(root, 'deploy', 'nginx.conf'), 'utf8')
+      .replace('server bot:3000;', `server 127.0.0.1:${apiPort};`)
+      .replace('listen 80;', `listen 127.0.0.1:${port};`);
+    assert.notEqual(conf, readFileSync(join(root, 'deploy', 'nginx.conf'), 'utf8'));
+    writeFileSync(join(dir, 'nginx.conf'), conf);
+    const check = spawnSync('nginx', ['-t', '-c', join(dir, 'nginx.conf'), '-g', `pid ${dir}/nginx.pid;`], { encoding: 'utf8' });
+    assert.equal(check.status, 0, check.stderr);
+    nginx = spawn('nginx', ['-c', join(dir, 'nginx.conf'), '-g', `daemon off; pid ${dir}/nginx.pid;`], { stdio: 'ignore' });
+    await waitForPort(port, 10_000);
+    base = `http://127.0.0.1:${port}`;
+  });
+
+  after(async () => {
+    nginx?.kill('SIGQUIT');
+    if (nginx && nginx.exitCode === null) await new Promise((done) => nginx.once('exit', done));
+    await api?.close();
+    rmSync(dir, { recursive: true, force: true });
+  });
+
+  it('passes health and metrics through with forwarding headers', async () => {
+    const health = await fetch(`${base}/healthz`);
+    assert.equal(health.status, 200);
+    assert.equal(((await health.json()) as { database: boolean }).database, true);
+    const metrics = await fetch(`${base}/metrics`);
+    assert.equal(metrics.status, 200);
+    assert.match(await metrics.text(), /chatops_ticks_total/);
+  });
+
+  it('refuses an oversized body before it reaches the bot', async () => {
+    const res = await fetch(`${base}/slack/events`, { method: 'POST', body: 'x'.repeat(300 * 1024), headers: { 'content-type': 'application/x-www-form-urlencoded' } });
+    assert.equal(res.status, 413);
+  });
+});
