@@ -178,6 +178,9 @@ const schema = z
   });
 
 export type RawEnv = z.input<typeof schema>;
+
+/** Every configuration key, for the checks that keep .env.example and the README in step. */
+export const CONFIG_KEYS: readonly string[] = Object.keys(schema.shape);
 type Parsed = z.output<typeof schema>;
 
 export interface Config {
