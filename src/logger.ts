@@ -6,7 +6,10 @@
  * `user:password@` in a URI is scrubbed from the serialized line before it is written, wherever
  * it appears (messages, error stacks, nested objects).
  */
+import { mkdirSync } from 'node:fs';
+import { dirname } from 'node:path';
 import { pino, type Logger, type LoggerOptions, type DestinationStream } from 'pino';
+import pretty from 'pino-pretty';
 import type { Config } from './config.js';
 
 export type { Logger };
@@ -59,12 +62,17 @@ export interface LoggerSetup {
   destination?: DestinationStream | number;
   /** Fields bound on every line. */
   base?: Record<string, unknown>;
+  /**
+   * Interactive console: every line goes to this file as JSON, and only warnings and errors reach
+   * the terminal (stderr, pretty), so log lines do not break into the REPL.
+   */
+  file?: string;
 }
 
 export function createLogger(setup: LoggerSetup): Logger {
   const scrub = makeScrubber(setup.secrets);
   const fd = typeof setup.destination === 'number' ? setup.destination : 1;
-  const pretty =
+  const usePretty =
     setup.format === 'pretty' ||
     (setup.format === 'auto' && typeof setup.destination !== 'object' && Boolean(fd === 2 ? process.stderr.isTTY : process.stdout.isTTY));
   const options: LoggerOptions = {
@@ -75,7 +83,18 @@ export function createLogger(setup: LoggerSetup): Logger {
     formatters: { level: (label) => ({ level: label }) },
     hooks: { streamWrite: scrub },
   };
-  if (pretty) {
+  if (setup.file) {
+    mkdirSync(dirname(setup.file), { recursive: true });
+    const level = setup.level === 'silent' ? 'silent' : setup.level;
+    return pino(
+      options,
+      pino.multistream([
+        { level: level as pino.Level, stream: pino.destination({ dest: setup.file, sync: true, mkdir: true }) },
+        { level: 'warn', stream: pretty({ destination: 2, colorize: Boolean(process.stderr.isTTY), sync: true, ignore: 'pid,hostname' }) },
+      ]),
+    );
+  }
+  if (usePretty) {
     return pino(
       options,
       pino.transport({
@@ -96,8 +115,14 @@ export function createLogger(setup: LoggerSetup): Logger {
  */
 let root: Logger = createLogger({ level: 'info', format: 'json', secrets: [] });
 
-export function initLogger(config: Config, destination?: LoggerSetup['destination']): Logger {
-  root = createLogger({ level: config.log.level, format: config.log.format, secrets: config.secrets, destination });
+export function initLogger(config: Config, options: { destination?: LoggerSetup['destination']; file?: string } = {}): Logger {
+  root = createLogger({
+    level: config.log.level,
+    format: config.log.format,
+    secrets: config.secrets,
+    destination: options.destination,
+    file: options.file,
+  });
   return root;
 }
 

@@ -1,4 +1,7 @@
 import assert from 'node:assert/strict';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { Writable } from 'node:stream';
 import { describe, it } from 'node:test';
 import { createLogger, makeScrubber } from '../src/logger.js';
@@ -47,5 +50,20 @@ describe('logger', () => {
     assert.equal(line.market, 'kraken:btc-usd');
     assert.equal(line.n, 3);
     assert.equal(line.level, 'info');
+  });
+
+  it('writes every line to the file in console mode, secrets scrubbed', () => {
+    const dir = mkdtempSync(join(tmpdir(), 'chatops-log-'));
+    try {
+      const file = join(dir, 'logs', 'bot.log');
+      const logger = createLogger({ level: 'info', format: 'auto', secrets, file });
+      logger.info({ key: secrets[3] }, 'collected');
+      logger.debug('below the level');
+      const lines = readFileSync(file, 'utf8').trim().split('\n').map((l) => JSON.parse(l));
+      assert.deepEqual(lines.map((l) => l.msg), ['collected']);
+      assert.equal(lines[0].key, '[REDACTED]');
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
   });
 });
