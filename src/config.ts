@@ -245,8 +245,11 @@ function deepFreeze<T>(value: T): T {
   return value;
 }
 
-/** Builds the config from an environment (process.env by default, after reading `.env`). */
-export function loadConfig(env?: Record<string, string | undefined>): Config {
+/**
+ * Builds the config from an environment (process.env by default, after reading `.env`).
+ * `overrides` win over the environment; an empty string unsets a key (the demo uses this).
+ */
+export function loadConfig(env?: Record<string, string | undefined>, overrides: Record<string, string> = {}): Config {
   if (env === undefined) {
     // ENV_FILE picks another file (tests point it at /dev/null so a developer's .env cannot leak in).
     loadDotenv({ quiet: true, path: process.env.ENV_FILE ?? '.env' });
@@ -254,7 +257,7 @@ export function loadConfig(env?: Record<string, string | undefined>): Config {
   }
   // Treat empty strings as unset, as .env templates leave many keys blank.
   const cleaned: Record<string, string> = {};
-  for (const [key, value] of Object.entries(env)) if (value !== undefined && value !== '') cleaned[key] = value;
+  for (const [key, value] of Object.entries({ ...env, ...overrides })) if (value !== undefined && value !== '') cleaned[key] = value;
   const result = schema.safeParse(cleaned);
   if (!result.success) {
     const problems = result.error.issues.map((issue) => `${issue.path.join('.') || '(env)'}: ${issue.message}`);
