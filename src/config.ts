@@ -140,6 +140,20 @@ const schema = z
     SOURCE_TIMEOUT: duration('10s', 500, 120_000),
     SIMULATED_MARKETS: integer(24, 1, 20_000),
     SIMULATED_SEED: integer(42, 0, 2 ** 31 - 1),
+    SIMULATED_SPIKE_EVERY: z
+      .string()
+      .default('30m')
+      .transform((text, ctx) => {
+        if (/^\s*(0|off)\s*$/i.test(text)) return 0;
+        const ms = parseDuration(text);
+        if (ms === undefined || ms < 60_000 || ms % 60_000 !== 0 || ms > 7 * 86_400_000) {
+          ctx.addIssue({ code: 'custom', message: `expected whole minutes such as 5m or 30m (0 = off), got "${text}"` });
+          return z.NEVER;
+        }
+        return ms;
+      }),
+    BACKFILL_MAX: duration('12h', 60_000, 7 * 86_400_000),
+    SOURCE_REQUEST_GAP: duration('1s', 1, 60_000),
 
     SLACK_BOT_TOKEN: optionalText,
     SLACK_SIGNING_SECRET: optionalText,
@@ -203,6 +217,12 @@ export interface Config {
     readonly cryptowatchKey?: string;
     readonly simulatedMarkets: number;
     readonly simulatedSeed: number;
+    /** Every how many ms each simulated market has one volume spike (0 = never). */
+    readonly simulatedSpikeEveryMs: number;
+    /** How far back missed minutes are backfilled (the first tick of an empty database too). */
+    readonly backfillMaxMs: number;
+    /** Least time between two requests to one source, so exchanges do not ban us. */
+    readonly requestGapMs: number;
   };
   readonly slack: {
     readonly botToken?: string;
@@ -282,6 +302,9 @@ export function loadConfig(env?: Record<string, string | undefined>, overrides: 
       cryptowatchKey: e.CRYPTOWATCH_API_KEY,
       simulatedMarkets: e.SIMULATED_MARKETS,
       simulatedSeed: e.SIMULATED_SEED,
+      simulatedSpikeEveryMs: e.SIMULATED_SPIKE_EVERY,
+      backfillMaxMs: e.BACKFILL_MAX,
+      requestGapMs: e.SOURCE_REQUEST_GAP,
     },
     slack: {
       botToken: e.SLACK_BOT_TOKEN,
