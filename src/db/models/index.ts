@@ -5,3 +5,4 @@ export { Channel, type ChannelDoc } from './channel.model.js';
 export { Alert, type AlertDoc, ALERT_STATUSES } from './alert.model.js';
 export { CollectorRun, type CollectorRunDoc, RUN_STATUSES } from './collector-run.model.js';
 export { Lease, type LeaseDoc } from './lease.model.js';
+export { SpikeBaseline, type SpikeBaselineDoc } from './spike-baseline.model.js';
