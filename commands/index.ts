@@ -1,0 +1,15 @@
+/**
+ * Every chat command and button action, one line each. Adapters, /help and the Discord
+ * registration script all read this list.
+ */
+import type { ActionDefinition, AnyCommand } from '../src/chat/registry.js';
+import { help } from './help.js';
+import { metric } from './metric.js';
+import { rank } from './rank.js';
+import { track, trackAction } from './track.js';
+import { tracking } from './tracking.js';
+import { untrack } from './untrack.js';
+
+export const commands: AnyCommand[] = [metric, rank, track, untrack, tracking, help];
+
+export const actions: ActionDefinition[] = [trackAction];

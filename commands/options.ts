@@ -1,0 +1,37 @@
+/**
+ * Option definitions several commands share, so `metric` means the same thing in /metric, /rank
+ * and /track, on every platform.
+ */
+import { METRIC_NAMES, RANK_BY_NAMES, WINDOW_NAMES, parseMetric, parseWindow, type RankBy } from '../src/market/metrics.js';
+import type { OptionDefinition } from '../src/chat/registry.js';
+
+export const marketOption = {
+  name: 'market',
+  description: 'Market, e.g. btc-usd, BTC/USD or kraken:eth-eur',
+  kind: 'market',
+  required: true,
+} as const satisfies OptionDefinition;
+
+export const metricOption = (description: string) =>
+  ({ name: 'metric', description, kind: 'choice', choices: METRIC_NAMES, parse: parseMetric }) as const satisfies OptionDefinition;
+
+export const windowOption = {
+  name: 'window',
+  description: 'Time window (default 24h)',
+  kind: 'choice',
+  choices: WINDOW_NAMES,
+  parse: parseWindow,
+} as const satisfies OptionDefinition;
+
+const RANK_BY_ALIASES: Record<string, RankBy> = { relative: 'rsd', cv: 'rsd', stddev: 'std', sd: 'std', logreturn: 'logret', log: 'logret' };
+
+export const byOption = {
+  name: 'by',
+  description: 'Ranking figure: rsd (std/mean, default), std (raw), logret (std of log returns)',
+  kind: 'choice',
+  choices: RANK_BY_NAMES,
+  parse: (text: string) => {
+    const key = text.trim().toLowerCase();
+    return RANK_BY_NAMES.find((b) => b === key) ?? RANK_BY_ALIASES[key];
+  },
+} as const satisfies OptionDefinition;

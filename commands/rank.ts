@@ -1,0 +1,49 @@
+/**
+ * /rank [metric] [window] [by] [n]: the leaderboard by a scale-free spread, top and bottom, with
+ * the method stated (raw std dev is not comparable across markets, so it is shown but not the default).
+ */
+import { num, pctOfFraction, utc } from '../src/chat/format.js';
+import { defineCommand } from '../src/chat/registry.js';
+import { METRICS, type MetricName, type RankBy, type WindowName } from '../src/market/metrics.js';
+import { getRanking, type RankingRow } from '../src/market/queries.js';
+import { byOption, metricOption, windowOption } from './options.js';
+
+function figure(row: RankingRow, by: RankBy): string {
+  if (by === 'rsd') return `rsd ${pctOfFraction(row.rsd)} · std ${num(row.std, 4)}`;
+  if (by === 'logret') return `logret σ ${pctOfFraction(row.logretStd)} · std ${num(row.std, 4)}`;
+  return `std ${num(row.std, 4)} · rsd ${pctOfFraction(row.rsd)}`;
+}
+
+const lines = (rows: RankingRow[], by: RankBy) => rows.map((r) => `${r.position}. ${r.market} — ${figure(r, by)}`).join('\n');
+
+export const rank = defineCommand({
+  name: 'rank',
+  description: 'Leaderboard of markets by volatility (relative std dev by default)',
+  options: [
+    metricOption('Metric to rank on (default price)'),
+    windowOption,
+    byOption,
+    { name: 'n', description: 'How many at the top and at the bottom (1-20, default 10)', kind: 'integer', min: 1, max: 20 },
+  ],
+  examples: ['rank', 'rank price 7d logret 5'],
+  async run(ctx, options) {
+    const ranking = await getRanking({
+      metric: (options.metric ?? 'price') as MetricName,
+      window: (options.window ?? '24h') as WindowName,
+      by: (options.by ?? 'rsd') as RankBy,
+      limit: options.n ?? 10,
+      now: ctx.now?.(),
+    });
+    const title = `Volatility ranking · ${METRICS[ranking.metric].label} · ${ranking.window}`;
+    const method = `Ranked by ${ranking.method}; ${ranking.total} markets${ranking.excluded ? `, ${ranking.excluded} left out for too few samples` : ''}.`;
+    if (ranking.top.length === 0) {
+      return { title, text: `${method}\nNo market has enough samples in this window yet.`, tone: 'warning' };
+    }
+    const fields = [{ name: 'Most volatile', value: lines(ranking.top, ranking.by) }];
+    // With few markets the bottom list repeats the top; show it only when it adds markets.
+    const topIds = new Set(ranking.top.map((r) => r.market));
+    const bottom = ranking.bottom.filter((r) => !topIds.has(r.market));
+    if (bottom.length) fields.push({ name: 'Least volatile', value: lines(bottom, ranking.by) });
+    return { title, text: method, fields, footer: `data as of ${utc(ranking.asOf)}` };
+  },
+});

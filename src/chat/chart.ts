@@ -1,0 +1,225 @@
+/**
+ * Charts as QuickChart URLs. A chart is a URL the platform fetches, so it must fit the stricter of
+ * the platforms' limits (Discord embed URLs 2,048 characters, Slack image_url 3,000): a raw 24h
+ * series is about 39,000 characters, so the series is bucketed (keeping each bucket's extreme so a
+ * spike survives), and points and precision are shrunk until the URL fits.
+ */
+import QuickChartModule from 'quickchart-js';
+import type { ReplyChart } from './reply.js';
+
+/** quickchart-js types its default export as non-constructable under NodeNext; at run time it is the class. */
+type QuickChartInstance = {
+  setConfig(config: unknown): QuickChartInstance;
+  setHost(host: string): QuickChartInstance;
+  setScheme(scheme: string): QuickChartInstance;
+  setWidth(width: number): QuickChartInstance;
+  setHeight(height: number): QuickChartInstance;
+  setBackgroundColor(color: string): QuickChartInstance;
+  getUrl(): string;
+  toBinary(): Promise<Buffer>;
+};
+const QuickChart = QuickChartModule as unknown as new () => QuickChartInstance;
+
+/** Discord's embed URL limit, the stricter of the two platforms; one URL serves every platform. */
+export const CHART_URL_LIMIT = 2_048;
+export const SLACK_IMAGE_URL_LIMIT = 3_000;
+export const DISCORD_EMBED_URL_LIMIT = 2_048;
+
+export interface SeriesPoint {
+  ts: Date | string | number;
+  min: number | null;
+  max: number | null;
+  last: number | null;
+}
+
+export interface ChartRequest {
+  /** QuickChart base URL (QUICKCHART_URL), e.g. https://quickchart.io or http://charts.internal:3400. */
+  baseUrl: string;
+  title: string;
+  /** Dataset label, e.g. "price (USD)". */
+  label: string;
+  series: readonly SeriesPoint[];
+  /** Buckets to aim for before shrinking to fit. */
+  points?: number;
+  /** Largest URL accepted; defaults to CHART_URL_LIMIT. */
+  maxLength?: number;
+  /** Horizontal line drawn across the chart (an alert's threshold). */
+  threshold?: { value: number; label: string };
+  /** Index into the bucketed series of a point to mark (the spike); `last` marks the final point. */
+  mark?: 'last';
+  width?: number;
+  height?: number;
+}
+
+interface Bucket {
+  ts: number;
+  value: number;
+}
+
+const tsOf = (p: SeriesPoint): number => (p.ts instanceof Date ? p.ts.getTime() : new Date(p.ts).getTime());
+
+/**
+ * Merges the series into at most `target` buckets. Each bucket keeps the value farthest from the
+ * previous bucket's, so a one-minute spike in either direction is still drawn after downsampling.
+ */
+export function downsample(series: readonly SeriesPoint[], target: number): Bucket[] {
+  const clean = series.filter((p) => p.last !== null || p.max !== null || p.min !== null);
+  if (clean.length === 0) return [];
+  const size = Math.max(1, Math.ceil(clean.length / Math.max(1, target)));
+  const out: Bucket[] = [];
+  let previous: number | undefined;
+  for (let i = 0; i < clean.length; i += size) {
+    const group = clean.slice(i, i + size);
+    let lo = Infinity;
+    let hi = -Infinity;
+    for (const p of group) {
+      for (const v of [p.min, p.max, p.last]) {
+        if (v === null || !Number.isFinite(v)) continue;
+        if (v < lo) lo = v;
+        if (v > hi) hi = v;
+      }
+    }
+    if (lo === Infinity) continue;
+    const lastValue = group[group.length - 1]!.last ?? hi;
+    const reference = previous ?? lastValue;
+    const value = lo === hi ? lo : Math.abs(hi - reference) >= Math.abs(lo - reference) ? hi : lo;
+    const bucketTs = tsOf(group[group.length - 1]!);
+    out.push({ ts: bucketTs, value });
+    previous = value;
+  }
+  return out;
+}
+
+/** Rounds to `digits` significant digits (64089.4 -> 64090 at 4). */
+function round(value: number, digits: number): number {
+  if (value === 0 || !Number.isFinite(value)) return 0;
+  return Number(value.toPrecision(digits));
+}
+
+const hhmm = (ts: number, spanMs: number): string => {
+  const d = new Date(ts);
+  const time = d.toISOString().slice(11, 16);
+  return spanMs > 2 * 86_400_000 ? `${d.toISOString().slice(5, 10)} ${time}` : time;
+};
+
+function configFor(req: ChartRequest, buckets: Bucket[], digits: number): unknown {
+  const span = buckets.length > 1 ? buckets[buckets.length - 1]!.ts - buckets[0]!.ts : 0;
+  // Six labelled ticks are enough to read the time axis; the rest are empty to keep the URL short.
+  const every = Math.max(1, Math.floor(buckets.length / 6));
+  const labels = buckets.map((b, i) => (i % every === 0 ? hhmm(b.ts, span) : ''));
+  const data = buckets.map((b) => round(b.value, digits));
+  const dataset: Record<string, unknown> = {
+    label: req.label,
+    data,
+    fill: false,
+    borderColor: '#2f80ed',
+    borderWidth: 2,
+    pointRadius: 0,
+    lineTension: 0,
+  };
+  if (req.mark === 'last' && data.length > 0) {
+    // A radius per point would cost a character pair each; zeros compress to "0," so only the
+    // last point is drawn large.
+    dataset.pointRadius = data.map((_, i) => (i === data.length - 1 ? 5 : 0));
+    dataset.pointBackgroundColor = '#eb5757';
+  }
+  const options: Record<string, unknown> = {
+    title: { display: true, text: req.title },
+    legend: { display: false },
+    scales: { xAxes: [{ ticks: { autoSkip: false, maxRotation: 0 } }] },
+  };
+  if (req.threshold) {
+    options.annotation = {
+      annotations: [
+        {
+          type: 'line',
+          mode: 'horizontal',
+          scaleID: 'y-axis-0',
+          value: round(req.threshold.value, digits),
+          borderColor: '#eb5757',
+          borderDash: [4, 4],
+          label: { enabled: true, content: req.threshold.label },
+        },
+      ],
+    };
+  }
+  return { type: 'line', data: { labels, datasets: [dataset] }, options };
+}
+
+function urlFor(req: ChartRequest, buckets: Bucket[], digits: number): string {
+  const base = new URL(req.baseUrl);
+  const chart = new QuickChart()
+    .setScheme(base.protocol.replace(':', ''))
+    .setHost(`${base.host}${base.pathname.replace(/\/+$/, '')}`)
+    .setWidth(req.width ?? 600)
+    .setHeight(req.height ?? 300)
+    .setBackgroundColor('white')
+    .setConfig(configFor(req, buckets, digits));
+  return chart.getUrl();
+}
+
+export interface BuiltChart extends ReplyChart {
+  points: number;
+  digits: number;
+}
+
+/**
+ * Builds a chart URL no longer than `maxLength`: first fewer significant digits (down to 4), then
+ * fewer buckets (down to 8, where 3 digits are allowed). Returns undefined when there is nothing to draw or nothing fits (a
+ * very long QuickChart base URL).
+ */
+export function buildChart(req: ChartRequest): BuiltChart | undefined {
+  const maxLength = req.maxLength ?? CHART_URL_LIMIT;
+  let points = Math.max(2, req.points ?? 90);
+  while (points >= 8) {
+    const buckets = downsample(req.series, points);
+    if (buckets.length === 0) return undefined;
+    for (const digits of points <= 24 ? [6, 5, 4, 3] : [6, 5, 4]) {
+      const url = urlFor(req, buckets, digits);
+      if (url.length <= maxLength) {
+        return { url, alt: `${req.title}: ${buckets.length} points`, points: buckets.length, digits };
+      }
+    }
+    points = Math.min(buckets.length - 1, Math.floor(points * 0.9));
+  }
+  return undefined;
+}
+
+/**
+ * The small chart an alert carries: the last hours of a metric with the spike marked on the final
+ * point and the alert's threshold (factor x baseline) drawn across.
+ */
+export function spikeChart(input: {
+  baseUrl: string;
+  market: string;
+  metric: string;
+  series: readonly SeriesPoint[];
+  threshold?: number;
+  factor?: number;
+  hours?: number;
+}): BuiltChart | undefined {
+  const hours = input.hours ?? 3;
+  const end = input.series.length ? tsOf(input.series[input.series.length - 1]!) : 0;
+  const recent = input.series.filter((p) => tsOf(p) > end - hours * 3_600_000);
+  return buildChart({
+    baseUrl: input.baseUrl,
+    title: `${input.market} ${input.metric}, last ${hours}h`,
+    label: input.metric,
+    series: recent,
+    points: 60,
+    mark: 'last',
+    threshold:
+      input.threshold !== undefined
+        ? { value: input.threshold, label: input.factor ? `${input.factor}x 1h average` : 'threshold' }
+        : undefined,
+    width: 500,
+    height: 220,
+  });
+}
+
+/** Fetches the PNG from the configured QuickChart host (for platforms that want an upload). */
+export async function chartPng(url: string): Promise<Buffer> {
+  const res = await fetch(url);
+  if (!res.ok) throw new Error(`chart render failed: HTTP ${res.status}`);
+  return Buffer.from(await res.arrayBuffer());
+}

@@ -1,0 +1,213 @@
+/**
+ * Discord through discord.js. Slash commands arrive over the gateway; the adapter defers first
+ * (Discord allows 3 s), runs the registry, then edits the deferred reply into an embed with the
+ * chart. Market options autocomplete from the catalog.
+ *
+ * REST goes through discord.js's own client. Channel posts (alerts) reject on a rate limit instead
+ * of waiting inside the library, so the deliverer sees RateLimitedError and owns the retry policy.
+ */
+import {
+  ApplicationCommandOptionType,
+  Client,
+  DiscordAPIError,
+  Events,
+  GatewayIntentBits,
+  InteractionContextType,
+  MessageFlags,
+  PermissionFlagsBits,
+  RateLimitError,
+  Routes,
+  type AutocompleteInteraction,
+  type ButtonInteraction,
+  type ChatInputCommandInteraction,
+  type Interaction,
+  type RESTPostAPIChatInputApplicationCommandsJSONBody,
+  type APIApplicationCommandOption,
+} from 'discord.js';
+import type { Config } from '../config.js';
+import { log } from '../logger.js';
+import { listMarkets } from '../market/catalog.js';
+import { normaliseInput } from '../market/market-id.js';
+import { ChannelGoneError, RateLimitedError, parseChannelId, type ChatPlatform } from './platform.js';
+import type { AnyCommand, CommandContext, CommandRegistry, OptionDefinition } from './registry.js';
+import { parseCustomId, renderDiscord } from './render-discord.js';
+import type { Reply } from './reply.js';
+
+/** Discord error codes meaning the bot cannot post there any more. */
+const CHANNEL_GONE_CODES = new Set([10003, 50001, 50013, 10004]);
+const READY_TIMEOUT_MS = 30_000;
+
+export interface DiscordAdapter extends ChatPlatform {
+  readonly client: Client;
+  stop(): Promise<void>;
+}
+
+function optionSchema(o: OptionDefinition): APIApplicationCommandOption {
+  const base = { name: o.name, description: o.description.slice(0, 100), required: Boolean(o.required) };
+  switch (o.kind) {
+    case 'market':
+      return { ...base, type: ApplicationCommandOptionType.String, autocomplete: true, max_length: 64 };
+    case 'choice':
+      return o.choices?.length && o.choices.length <= 25
+        ? { ...base, type: ApplicationCommandOptionType.String, choices: o.choices.map((c) => ({ name: c, value: c })) }
+        : { ...base, type: ApplicationCommandOptionType.String, max_length: 100 };
+    case 'number':
+    case 'integer': {
+      const bounds = { ...(o.min !== undefined ? { min_value: o.min } : {}), ...(o.max !== undefined ? { max_value: o.max } : {}) };
+      return o.kind === 'number'
+        ? { ...base, ...bounds, type: ApplicationCommandOptionType.Number }
+        : { ...base, ...bounds, type: ApplicationCommandOptionType.Integer };
+    }
+    case 'duration':
+      return { ...base, type: ApplicationCommandOptionType.String, max_length: 20 };
+  }
+}
+
+/** Discord's application command schema, from the same definitions the registry validates with. */
+export function discordCommandSchema(commands: readonly AnyCommand[]): RESTPostAPIChatInputApplicationCommandsJSONBody[] {
+  return commands.map((c) => ({
+    name: c.name,
+    description: c.description.slice(0, 100),
+    options: (c.options as readonly OptionDefinition[]).map(optionSchema),
+    // Hidden from members without Manage Channels unless a server admin grants it in Integrations.
+    ...(c.permission === 'manageChannel' ? { default_member_permissions: String(PermissionFlagsBits.ManageChannels) } : {}),
+    contexts: [InteractionContextType.Guild],
+  }));
+}
+
+function toPlatformError(err: unknown): unknown {
+  if (err instanceof RateLimitError) return new RateLimitedError(Math.max(1, err.retryAfter));
+  if (err instanceof DiscordAPIError) {
+    if (err.status === 429) return new RateLimitedError(1_000);
+    if (err.status === 404 || CHANNEL_GONE_CODES.has(Number(err.code))) return new ChannelGoneError(`discord: ${err.message}`);
+  }
+  return err;
+}
+
+/** The body discord.js expects for interaction replies (camelCase allowedMentions). */
+function interactionBody(reply: Reply) {
+  const m = renderDiscord(reply);
+  return { embeds: m.embeds, components: m.components, allowedMentions: { parse: [] } };
+}
+
+async function marketChoices(typed: string): Promise<Array<{ name: string; value: string }>> {
+  const key = normaliseInput(typed);
+  const markets = await listMarkets();
+  const scored: Array<{ id: string; score: number }> = [];
+  for (const m of markets) {
+    if (!key) {
+      scored.push({ id: m.id, score: m.active ? 0 : 1 });
+      continue;
+    }
+    const forms = [m.id, ...m.aliases];
+    const score = forms.some((f) => f.startsWith(key)) ? 0 : forms.some((f) => f.includes(key)) ? 1 : -1;
+    if (score >= 0) scored.push({ id: m.id, score: score + (m.active ? 0 : 2) });
+  }
+  scored.sort((a, b) => a.score - b.score || a.id.localeCompare(b.id));
+  return scored.slice(0, 25).map((s) => ({ name: s.id, value: s.id }));
+}
+
+export async function startDiscord(deps: { config: Config; registry: CommandRegistry }): Promise<DiscordAdapter> {
+  const { config, registry } = deps;
+  const d = config.discord;
+  if (!d.token) throw new Error('startDiscord needs DISCORD_TOKEN');
+  const logger = log('chat', { platform: 'discord' });
+  const client = new Client({
+    intents: [GatewayIntentBits.Guilds],
+    rest: {
+      ...(d.apiUrl ? { api: d.apiUrl } : {}),
+      retries: 1,
+      rejectOnRateLimit: (data) => data.route.startsWith('/channels'),
+    },
+  });
+
+  const context = (i: Interaction): CommandContext => ({
+    platform: 'discord',
+    channel: `discord:${i.guildId ?? '@me'}:${i.channelId ?? 'unknown'}`,
+    user: `discord:${i.user.id}`,
+    userName: i.user.username,
+    mayManageChannel: Boolean(i.guildId && i.memberPermissions?.has(PermissionFlagsBits.ManageChannels)),
+    config,
+  });
+
+  /** Turns the deferred reply into the answer; an ephemeral answer to a public defer replaces it. */
+  const answer = async (i: ChatInputCommandInteraction | ButtonInteraction, reply: Reply, deferredEphemeral: boolean) => {
+    if (reply.ephemeral && !deferredEphemeral) {
+      await i.deleteReply();
+      await i.followUp({ ...interactionBody(reply), flags: MessageFlags.Ephemeral });
+      return;
+    }
+    await i.editReply(interactionBody(reply));
+  };
+
+  const onCommand = async (i: ChatInputCommandInteraction) => {
+    const ephemeral = Boolean(registry.get(i.commandName)?.ephemeral);
+    await i.deferReply(ephemeral ? { flags: MessageFlags.Ephemeral } : {});
+    const named = Object.fromEntries(i.options.data.map((o) => [o.name, o.value]));
+    const reply = await registry.run(i.commandName, { named }, context(i));
+    await answer(i, reply, ephemeral);
+  };
+
+  const onButton = async (i: ButtonInteraction) => {
+    await i.deferReply();
+    const { action, value } = parseCustomId(i.customId);
+    const reply = await registry.runAction(action, value, context(i));
+    await answer(i, reply, false);
+  };
+
+  const onAutocomplete = async (i: AutocompleteInteraction) => {
+    const focused = i.options.getFocused(true);
+    const def = registry.get(i.commandName);
+    const option = (def?.options as readonly OptionDefinition[] | undefined)?.find((o) => o.name === focused.name);
+    const choices = option?.kind === 'market' ? await marketChoices(String(focused.value)) : [];
+    await i.respond(choices);
+  };
+
+  client.on(Events.InteractionCreate, (i) => {
+    const work = i.isChatInputCommand()
+      ? onCommand(i)
+      : i.isAutocomplete()
+        ? onAutocomplete(i)
+        : i.isButton()
+          ? onButton(i)
+          : Promise.resolve();
+    work.catch((err: unknown) => logger.error({ err, interaction: i.id, type: i.type }, 'discord interaction failed'));
+  });
+  client.on(Events.Error, (err) => logger.error({ err }, 'discord client error'));
+
+  const ready = new Promise<void>((resolve, reject) => {
+    const timer = setTimeout(() => reject(new Error('discord: no READY within 30 s')), READY_TIMEOUT_MS);
+    client.once(Events.ClientReady, () => {
+      clearTimeout(timer);
+      resolve();
+    });
+  });
+  try {
+    await client.login(d.token);
+    await ready;
+  } catch (err) {
+    await client.destroy();
+    throw err;
+  }
+  logger.info({ user: client.user?.tag }, 'discord ready');
+
+  return {
+    name: 'discord',
+    client,
+    async post(channel: string, reply: Reply) {
+      const { platform, parts } = parseChannelId(channel);
+      const channelId = parts[parts.length - 1];
+      if (platform !== 'discord' || !channelId) throw new ChannelGoneError(`not a discord channel: ${channel}`);
+      const { flags: _ephemeral, ...body } = renderDiscord(reply);
+      try {
+        const message = (await client.rest.post(Routes.channelMessages(channelId), { body })) as { id: string };
+        return { ref: `${channelId}:${message.id}` };
+      } catch (err) {
+        throw toPlatformError(err);
+      }
+    },
+    async stop() {
+      await client.destroy();
+    },
+  };
+}

@@ -1,0 +1,282 @@
+/**
+ * Slack through Bolt. Socket Mode when SLACK_APP_TOKEN is set (no public URL needed), otherwise
+ * Slack's HTTP requests arrive at `/slack/events` on the product's own Fastify server through the
+ * small receiver below, which verifies each request's signature within a 5-minute replay window
+ * before Bolt sees it. Handlers acknowledge first (Slack allows 3 s), then answer via response_url.
+ *
+ * Alert delivery posts with Bolt's WebClient with its retries off and 429s rejected, so the
+ * deliverer sees RateLimitedError / ChannelGoneError and owns the retry policy.
+ */
+import bolt from '@slack/bolt';
+import type { App as BoltApp, Receiver, ReceiverEvent, Logger as BoltLogger } from '@slack/bolt';
+import type { FastifyInstance } from 'fastify';
+import type { Config } from '../config.js';
+import { log, type Logger } from '../logger.js';
+import { ChannelGoneError, RateLimitedError, parseChannelId, type ChatPlatform } from './platform.js';
+import { CommandRegistry, type CommandContext } from './registry.js';
+import { renderSlack, stripActionSuffix } from './render-slack.js';
+import type { Reply } from './reply.js';
+
+const { App, LogLevel, verifySlackRequest } = bolt;
+
+export const SLACK_EVENTS_PATH = '/slack/events';
+const REPLAY_WINDOW_S = 5 * 60;
+/** Bolt answers Slack itself if a handler never acks; Slack gives up after 3 s anyway. */
+const ACK_TIMEOUT_MS = 3_500;
+/** Slack errors meaning the bot can no longer post there: retrying will not help. */
+const CHANNEL_GONE = new Set(['channel_not_found', 'not_in_channel', 'is_archived', 'channel_is_archived', 'team_access_not_granted']);
+
+export interface SlackAdapter extends ChatPlatform {
+  readonly mode: 'socket' | 'http';
+  stop(): Promise<void>;
+}
+
+/** Bolt's logger interface over a pino child. */
+function boltLogger(logger: Logger): BoltLogger {
+  const text = (msg: unknown[]) => msg.map((m) => (typeof m === 'string' ? m : m instanceof Error ? m.message : JSON.stringify(m))).join(' ');
+  let level = LogLevel.INFO;
+  return {
+    debug: (...msg: unknown[]) => logger.debug(text(msg)),
+    info: (...msg: unknown[]) => logger.info(text(msg)),
+    warn: (...msg: unknown[]) => logger.warn(text(msg)),
+    error: (...msg: unknown[]) => logger.error(text(msg)),
+    setLevel: (l) => {
+      level = l;
+    },
+    getLevel: () => level,
+    setName: () => {},
+  };
+}
+
+/**
+ * A Bolt receiver mounted on an existing Fastify server. Raw bodies are kept for the signature, so
+ * the route lives in its own encapsulated scope with a string body parser.
+ */
+export class FastifyReceiver implements Receiver {
+  private bolt?: BoltApp;
+
+  constructor(
+    private readonly opts: {
+      http: FastifyInstance;
+      signingSecret: string;
+      path?: string;
+      logger: Logger;
+      now?: () => number;
+    },
+  ) {}
+
+  init(app: BoltApp): void {
+    this.bolt = app;
+  }
+
+  /** Adds the route; call before the server starts listening. */
+  async register(): Promise<void> {
+    const path = this.opts.path ?? SLACK_EVENTS_PATH;
+    await this.opts.http.register(async (scope) => {
+      scope.removeAllContentTypeParsers();
+      scope.addContentTypeParser('*', { parseAs: 'string', bodyLimit: 1_048_576 }, (_req, body, done) => done(null, body));
+      scope.post(path, async (request, reply) => {
+        const raw = typeof request.body === 'string' ? request.body : '';
+        const result = await this.handle(raw, request.headers);
+        reply.code(result.status);
+        if (result.body === undefined) return reply.send('');
+        return reply.send(result.body);
+      });
+    });
+  }
+
+  async start(): Promise<void> {}
+  async stop(): Promise<void> {}
+
+  /** Verifies and dispatches one request; returns what Slack gets back. */
+  async handle(raw: string, headers: Record<string, string | string[] | undefined>): Promise<{ status: number; body?: unknown }> {
+    const header = (name: string) => {
+      const v = headers[name];
+      return Array.isArray(v) ? v[0] : v;
+    };
+    const contentType = header('content-type') ?? '';
+    const form = contentType.includes('application/x-www-form-urlencoded') ? new URLSearchParams(raw) : undefined;
+    // Slack's ssl_check carries no signature and needs only a 200.
+    if (form?.get('ssl_check') === '1') return { status: 200 };
+
+    const nowMs = (this.opts.now ?? Date.now)();
+    const timestamp = Number(header('x-slack-request-timestamp'));
+    const signature = header('x-slack-signature') ?? '';
+    // Bolt's helper rejects old timestamps only; a request dated in the future is refused here too.
+    if (!Number.isFinite(timestamp) || Math.abs(nowMs / 1000 - timestamp) > REPLAY_WINDOW_S) {
+      this.opts.logger.warn({ timestamp: header('x-slack-request-timestamp') }, 'slack request outside the replay window');
+      return { status: 401, body: { error: 'stale or missing timestamp' } };
+    }
+    try {
+      verifySlackRequest({
+        signingSecret: this.opts.signingSecret,
+        body: raw,
+        headers: { 'x-slack-signature': signature, 'x-slack-request-timestamp': timestamp },
+        nowMilliseconds: nowMs,
+      });
+    } catch {
+      this.opts.logger.warn('slack request with a bad signature');
+      return { status: 401, body: { error: 'invalid signature' } };
+    }
+
+    let body: Record<string, unknown>;
+    try {
+      if (form) {
+        const payload = form.get('payload');
+        body = payload !== null ? (JSON.parse(payload) as Record<string, unknown>) : Object.fromEntries(form);
+      } else {
+        body = JSON.parse(raw) as Record<string, unknown>;
+      }
+    } catch {
+      return { status: 400, body: { error: 'unreadable body' } };
+    }
+    if (body === null || typeof body !== 'object') return { status: 400, body: { error: 'unreadable body' } };
+    if (body.type === 'url_verification') return { status: 200, body: { challenge: body.challenge } };
+    if (!this.bolt) return { status: 503 };
+
+    let settle!: (r: { status: number; body?: unknown }) => void;
+    const answered = new Promise<{ status: number; body?: unknown }>((resolve) => (settle = resolve));
+    let acked = false;
+    const event: ReceiverEvent = {
+      body,
+      retryNum: Number(header('x-slack-retry-num')) || undefined,
+      retryReason: header('x-slack-retry-reason'),
+      ack: async (response?: unknown) => {
+        if (acked) return;
+        acked = true;
+        settle({ status: 200, body: response === undefined || response === '' ? undefined : response });
+      },
+    };
+    this.bolt.processEvent(event).catch((err: unknown) => {
+      this.opts.logger.error({ err }, 'slack event processing failed');
+      if (!acked) settle({ status: 500 });
+    });
+    const timer = setTimeout(() => settle({ status: 404 }), ACK_TIMEOUT_MS);
+    try {
+      return await answered;
+    } finally {
+      clearTimeout(timer);
+    }
+  }
+}
+
+function toPlatformError(err: unknown): unknown {
+  const e = err as { code?: string; retryAfter?: number; data?: { error?: string }; statusCode?: number };
+  if (e?.code === 'slack_webapi_rate_limited_error') return new RateLimitedError(Math.max(1, e.retryAfter ?? 1) * 1_000);
+  if (e?.code === 'slack_webapi_platform_error' && e.data?.error && CHANNEL_GONE.has(e.data.error)) {
+    return new ChannelGoneError(`slack: ${e.data.error}`);
+  }
+  if (e?.code === 'slack_webapi_http_error' && e.statusCode === 429) return new RateLimitedError(1_000);
+  return err;
+}
+
+export async function startSlack(deps: {
+  config: Config;
+  registry: CommandRegistry;
+  http?: FastifyInstance;
+}): Promise<SlackAdapter> {
+  const { config, registry } = deps;
+  const s = config.slack;
+  if (!s.botToken) throw new Error('startSlack needs SLACK_BOT_TOKEN');
+  const logger = log('chat', { platform: 'slack' });
+  const botToken = s.botToken;
+  const slackApiUrl = s.apiUrl ? `${s.apiUrl}/` : undefined;
+  const clientOptions = {
+    ...(slackApiUrl ? { slackApiUrl } : {}),
+    // The deliverer owns retries: a 429 or a failure surfaces at once.
+    retryConfig: { retries: 0 },
+    rejectRateLimitedCalls: true,
+  };
+  const socket = Boolean(s.appToken);
+  let receiver: FastifyReceiver | undefined;
+  if (!socket) {
+    if (!s.signingSecret) throw new Error('Slack over HTTP needs SLACK_SIGNING_SECRET');
+    if (!deps.http) throw new Error('Slack over HTTP needs the Fastify server');
+    receiver = new FastifyReceiver({ http: deps.http, signingSecret: s.signingSecret, logger });
+  }
+  let identity: { botUserId?: string; botId?: string } = {};
+  const app = new App({
+    ...(socket
+      ? {
+          socketMode: true,
+          appToken: s.appToken,
+          // Bolt does not pass clientOptions on to the Socket Mode client.
+          installerOptions: { clientOptions: slackApiUrl ? { slackApiUrl } : {} },
+        }
+      : { receiver }),
+    // A custom authorize keeps Bolt from calling auth.test in its constructor.
+    authorize: async () => ({ botToken, ...identity }),
+    clientOptions,
+    logger: boltLogger(logger),
+    logLevel: LogLevel.INFO,
+  });
+
+  const allow = new Set(s.trackAllowlist.map((u) => u.replace(/^slack:/, '')));
+  const context = (teamId: string, channelId: string, userId: string, userName?: string): CommandContext => ({
+    platform: 'slack',
+    channel: `slack:${teamId}:${channelId}`,
+    user: `slack:${userId}`,
+    userName,
+    mayManageChannel: allow.size === 0 || allow.has(userId),
+    config,
+  });
+
+  const answer = async (respond: (m: Record<string, unknown>) => Promise<unknown>, reply: Reply, extra: Record<string, unknown> = {}) => {
+    const message = renderSlack(reply);
+    await respond({ response_type: reply.ephemeral ? 'ephemeral' : 'in_channel', ...extra, ...message });
+  };
+
+  app.command(/^\/[a-z][a-z0-9-]*$/, async ({ command, ack, respond }) => {
+    await ack();
+    const name = command.command.replace(/^\//, '');
+    const raw = CommandRegistry.parseWords((command.text ?? '').split(/\s+/).filter(Boolean));
+    const reply = await registry.run(name, raw, context(command.team_id, command.channel_id, command.user_id, command.user_name));
+    await answer(respond as never, reply);
+  });
+
+  app.action(/.*/, async ({ ack, body, action, respond }) => {
+    await ack();
+    if (body.type !== 'block_actions' || !('action_id' in action)) return;
+    const value = 'value' in action && typeof action.value === 'string' ? action.value : '';
+    const teamId = body.team?.id ?? body.user.team_id ?? 'T';
+    const channelId = body.channel?.id ?? 'C';
+    const reply = await registry.runAction(stripActionSuffix(action.action_id), value, context(teamId, channelId, body.user.id, body.user.name));
+    await answer(respond as never, reply, { replace_original: false });
+  });
+
+  app.error(async (err) => {
+    logger.error({ err }, 'slack handler failed');
+  });
+
+  if (receiver) await receiver.register();
+  try {
+    const who = await app.client.auth.test({ token: botToken });
+    identity = { botUserId: who.user_id, botId: who.bot_id };
+    logger.info({ team: who.team, bot: who.user }, 'slack token accepted');
+  } catch (err) {
+    // A wrong token shows here first; commands will fail the same way, so say it loudly but run on.
+    logger.error({ err: (err as Error).message }, 'slack auth.test failed: check SLACK_BOT_TOKEN');
+  }
+  await app.start();
+  logger.info({ mode: socket ? 'socket' : 'http', path: socket ? undefined : SLACK_EVENTS_PATH }, 'slack ready');
+
+  return {
+    name: 'slack',
+    mode: socket ? 'socket' : 'http',
+    async post(channel: string, reply: Reply) {
+      const { platform, parts } = parseChannelId(channel);
+      const channelId = parts[parts.length - 1];
+      if (platform !== 'slack' || !channelId) throw new ChannelGoneError(`not a slack channel: ${channel}`);
+      const message = renderSlack(reply);
+      try {
+        const res = await app.client.chat.postMessage({ token: botToken, channel: channelId, text: message.text, blocks: message.blocks as never, unfurl_links: false });
+        return { ref: `${channelId}:${res.ts ?? ''}` };
+      } catch (err) {
+        throw toPlatformError(err);
+      }
+    },
+    async stop() {
+      await app.stop().catch((err: unknown) => logger.warn({ err }, 'slack stop failed'));
+    },
+  };
+}

@@ -1,0 +1,107 @@
+/**
+ * A local Slack: the Web API (auth.test, chat.postMessage, anything else answers ok), response_url
+ * endpoints, and a signer for requests "from Slack" to the app's /slack/events. Records every
+ * request; `failPost` scripts 429s and channel errors for delivery tests.
+ */
+import { createHmac } from 'node:crypto';
+import { FakeHttp, sendJson, type RecordedRequest } from './fake-http.js';
+
+export interface FakeSlack {
+  http: FakeHttp;
+  /** Web API base for SLACK_API_URL (`http://127.0.0.1:PORT/api`). */
+  apiUrl: string;
+  /** A response_url the fake accepts; `id` tells replies apart. */
+  responseUrl(id: string): string;
+  /** chat.postMessage requests with their form fields (blocks parsed). */
+  posts(): Array<Record<string, unknown>>;
+  /** Bodies posted to a response_url. */
+  responses(id?: string): Array<Record<string, unknown>>;
+  waitForResponse(id: string, count?: number): Promise<Record<string, unknown>>;
+  waitForPost(count?: number): Promise<Record<string, unknown>>;
+  /** Next chat.postMessage answers 429 with Retry-After (seconds). */
+  rateLimitPost(retryAfterS: number, times?: number): void;
+  /** Next chat.postMessage answers ok:false with this error (channel_not_found, not_in_channel, ...). */
+  failPost(error: string, times?: number): void;
+  close(): Promise<void>;
+}
+
+export const FAKE_SLACK_TEAM = 'T0FAKE';
+export const FAKE_SLACK_BOT_USER = 'U0BOT';
+
+export async function startFakeSlack(): Promise<FakeSlack> {
+  let ts = 1_700_000_000;
+  const http = await new FakeHttp((r, res) => {
+    if (r.path.startsWith('/response/')) return sendJson(res, 200, { ok: true });
+    const method = r.path.replace(/^\/api\//, '');
+    const params = (r.body ?? {}) as Record<string, unknown>;
+    switch (method) {
+      case 'auth.test':
+        return sendJson(res, 200, { ok: true, url: 'https://fake.slack.com/', team: 'Fake', user: 'chatops', team_id: FAKE_SLACK_TEAM, user_id: FAKE_SLACK_BOT_USER, bot_id: 'B0BOT' });
+      case 'chat.postMessage':
+        ts += 1;
+        return sendJson(res, 200, { ok: true, channel: params.channel, ts: `${ts}.000100`, message: { text: params.text } });
+      default:
+        return sendJson(res, 200, { ok: true });
+    }
+  }).listen();
+  const isPost = (r: RecordedRequest) => r.path === '/api/chat.postMessage';
+  const isResponse = (id?: string) => (r: RecordedRequest) => (id ? r.path === `/response/${id}` : r.path.startsWith('/response/'));
+  return {
+    http,
+    apiUrl: `${http.url}/api`,
+    responseUrl: (id) => `${http.url}/response/${encodeURIComponent(id)}`,
+    posts: () => http.find(isPost).map((r) => r.body as Record<string, unknown>),
+    responses: (id) => http.find(isResponse(id)).map((r) => r.body as Record<string, unknown>),
+    waitForResponse: async (id, count = 1) => (await http.waitFor(isResponse(id), { count })).body as Record<string, unknown>,
+    waitForPost: async (count = 1) => (await http.waitFor(isPost, { count })).body as Record<string, unknown>,
+    rateLimitPost: (retryAfterS, times = 1) => http.fail(isPost, { status: 429, retryAfter: retryAfterS, body: { ok: false, error: 'ratelimited' } }, times),
+    failPost: (error, times = 1) => http.fail(isPost, { status: 200, body: { ok: false, error } }, times),
+    close: () => http.close(),
+  };
+}
+
+/** Headers Slack would send with `body` at `timestampS`, signed with `secret`. */
+export function signSlackRequest(secret: string, body: string, timestampS = Math.floor(Date.now() / 1000)): Record<string, string> {
+  const signature = `v0=${createHmac('sha256', secret).update(`v0:${timestampS}:${body}`).digest('hex')}`;
+  return {
+    'content-type': 'application/x-www-form-urlencoded',
+    'x-slack-request-timestamp': String(timestampS),
+    'x-slack-signature': signature,
+  };
+}
+
+/** A slash-command form body as Slack posts it. */
+export function slashCommandBody(fields: { command: string; text: string; responseUrl: string; channel?: string; user?: string; team?: string }): string {
+  return new URLSearchParams({
+    token: 'legacy-verification-token',
+    team_id: fields.team ?? FAKE_SLACK_TEAM,
+    team_domain: 'fake',
+    channel_id: fields.channel ?? 'C0CHAN',
+    channel_name: 'markets',
+    user_id: fields.user ?? 'U0USER',
+    user_name: 'alice',
+    command: fields.command,
+    text: fields.text,
+    api_app_id: 'A0APP',
+    is_enterprise_install: 'false',
+    response_url: fields.responseUrl,
+    trigger_id: '1.2.3',
+  }).toString();
+}
+
+/** A block_actions (button click) form body. */
+export function blockActionBody(fields: { actionId: string; value: string; responseUrl: string; channel?: string; user?: string }): string {
+  const payload = {
+    type: 'block_actions',
+    team: { id: FAKE_SLACK_TEAM, domain: 'fake' },
+    user: { id: fields.user ?? 'U0USER', username: 'alice', name: 'alice', team_id: FAKE_SLACK_TEAM },
+    api_app_id: 'A0APP',
+    token: 'legacy-verification-token',
+    container: { type: 'message', message_ts: '1.1', channel_id: fields.channel ?? 'C0CHAN', is_ephemeral: false },
+    trigger_id: '1.2.3',
+    channel: { id: fields.channel ?? 'C0CHAN', name: 'markets' },
+    response_url: fields.responseUrl,
+    actions: [{ type: 'button', action_id: fields.actionId, block_id: 'b1', value: fields.value, text: { type: 'plain_text', text: 'x' }, action_ts: '1.2' }],
+  };
+  return new URLSearchParams({ payload: JSON.stringify(payload) }).toString();
+}
