@@ -63,6 +63,7 @@ export function renderSlack(reply: Reply): SlackMessage {
     });
   }
   if (reply.footer) blocks.push({ type: 'context', elements: [mrkdwn(reply.footer)] });
-  const text = cut([reply.title, reply.text].filter(Boolean).join('\n'), 3000);
+  // The fallback text is parsed for mentions (and notifies), so it is escaped like any mrkdwn.
+  const text = cut(escapeSlack([reply.title, reply.text].filter(Boolean).join('\n')), 3000);
   return { text, blocks };
 }
