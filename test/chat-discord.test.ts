@@ -5,10 +5,11 @@ import { registerDiscordCommands } from '../src/chat/discord-register.js';
 import { loadRegistry } from '../src/chat/registry.js';
 import { ChannelGoneError, RateLimitedError } from '../src/chat/platform.js';
 import { Subscription } from '../src/db/models/index.js';
-import { chatConfig, seedMarkets } from './support/chat-fixtures.js';
+import { chatConfig, quietLogs, seedMarkets } from './support/chat-fixtures.js';
 import { useTestDatabase } from './support/db.js';
 import { FAKE_APP_ID, FAKE_CHANNEL_ID, FAKE_GUILD_ID, startFakeDiscord, type FakeDiscord } from './support/fake-discord.js';
 
+quietLogs();
 useTestDatabase('chat_discord');
 
 const STRING = 3;

@@ -6,10 +6,11 @@ import { loadRegistry } from '../src/chat/registry.js';
 import { startSlack, type SlackAdapter } from '../src/chat/slack.adapter.js';
 import { ChannelGoneError, RateLimitedError } from '../src/chat/platform.js';
 import { Subscription } from '../src/db/models/index.js';
-import { chatConfig, seedMarkets } from './support/chat-fixtures.js';
+import { chatConfig, quietLogs, seedMarkets } from './support/chat-fixtures.js';
 import { useTestDatabase } from './support/db.js';
 import { FAKE_SLACK_TEAM, blockActionBody, signSlackRequest, slashCommandBody, startFakeSlack, type FakeSlack } from './support/fake-slack.js';
 
+quietLogs();
 useTestDatabase('chat_slack');
 
 const SECRET = 'slack-signing-secret-for-tests';

@@ -104,7 +104,9 @@ export function quoteInput(text: string, max = 40): string {
 
 function optionSchema(def: OptionDefinition): z.ZodType<unknown> {
   const text = z
-    .union([z.string(), z.number(), z.boolean()], { error: () => `${def.name}: expected text or a number` })
+    .union([z.string(), z.number(), z.boolean()], {
+      error: (issue) => (issue.input === undefined ? `${def.name}: required` : `${def.name}: expected text or a number`),
+    })
     .transform((v) => String(v).trim())
     .refine((v) => v.length <= MAX_RAW, { message: `${def.name}: too long` });
   const bounds = (lo?: number, hi?: number) =>
@@ -302,9 +304,7 @@ export class CommandRegistry {
     // Plain-object copy: a key such as __proto__ arriving from a platform must stay a plain key.
     const result = compiled.schema.safeParse({ ...input });
     if (!result.success) {
-      const problems = result.error.issues.map((i) =>
-        i.code === 'invalid_type' && i.input === undefined ? `${String(i.path[0])}: required` : i.message,
-      );
+      const problems = result.error.issues.map((i) => i.message);
       throw new UserError(`/${def.name}: ${[...new Set(problems)].join('; ')}.`, usageText(def));
     }
     return result.data;

@@ -3,6 +3,7 @@
  * config pointing every platform at local fakes.
  */
 import { loadConfig, type Config } from '../../src/config.js';
+import { initLogger } from '../../src/logger.js';
 import { invalidateCatalog, upsertMarkets } from '../../src/market/catalog.js';
 import { saveSamples, type SampleInput } from '../../src/market/samples.js';
 
@@ -60,4 +61,9 @@ export async function eventually<T>(check: () => T | undefined | false, what: st
     if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
     await new Promise((r) => setTimeout(r, 5));
   }
+}
+
+/** Silences the process logger for a test file (the registry logs internal failures by design). */
+export function quietLogs(): void {
+  initLogger(chatConfig());
 }

@@ -1,0 +1,69 @@
+import assert from 'node:assert/strict';
+import { PassThrough } from 'node:stream';
+import { after, before, describe, it } from 'node:test';
+import { startConsole, type ConsoleAdapter } from '../src/chat/console.adapter.js';
+import { loadRegistry } from '../src/chat/registry.js';
+import { ChannelGoneError } from '../src/chat/platform.js';
+import { chatConfig, eventually, quietLogs, seedMarkets } from './support/chat-fixtures.js';
+import { useTestDatabase } from './support/db.js';
+
+quietLogs();
+useTestDatabase('chat_console');
+
+describe('console REPL', () => {
+  const input = new PassThrough();
+  const output = new PassThrough();
+  let text = '';
+  output.on('data', (c: Buffer) => (text += c.toString('utf8')));
+  let repl: ConsoleAdapter;
+
+  before(async () => {
+    await seedMarkets(new Date(), 60);
+    const config = chatConfig();
+    repl = startConsole({ config, registry: await loadRegistry(config), input, output });
+  });
+  after(async () => {
+    await repl?.stop();
+  });
+
+  const say = async (line: string) => {
+    const start = text.length;
+    input.write(`${line}\n`);
+    // The prompt comes back once the line is answered.
+    await eventually(() => text.slice(start).endsWith('> ') && text.slice(start), `an answer to ${line}`);
+    return text.slice(start, -2);
+  };
+
+  it('greets with the channel id and a prompt', async () => {
+    await eventually(() => text.includes('> '), 'the prompt');
+    assert.match(text, /Type \/help for commands\. Channel console:local\./);
+  });
+
+  it('answers commands in order, as text', async () => {
+    input.write('/track btc-usd volume 4\n/tracking\n');
+    await repl.idle();
+    assert.match(text, /# Now tracking kraken:btc-usd volume per minute in this channel\n/);
+    assert.match(text, /# Tracked in this channel \(1\)\n• kraken:btc-usd volume: 4x, cooldown 15m, last alert never\n/);
+    assert.ok(text.indexOf('Now tracking') < text.indexOf('Tracked in this channel'));
+  });
+
+  it('prints user errors with the usage, and accepts commands without the slash', async () => {
+    const out = await say('track nowhere-usd');
+    assert.match(out, /^! Unknown market "nowhere-usd"\./);
+    const help = await say('help untrack');
+    assert.match(help, /Usage: \/untrack <market> \[metric\]/);
+  });
+
+  it('clicks a button with !action value', async () => {
+    const out = await say('!track kraken:sol-usd');
+    assert.match(out, /# Now tracking kraken:sol-usd volume per minute in this channel/);
+  });
+
+  it('prints alerts posted to console:local and refuses other channels', async () => {
+    const start = text.length;
+    const { ref } = await repl.post('console:local', { title: 'Volume spike on kraken:btc-usd', chart: { url: 'https://quickchart.example.test/chart?c=1', alt: 'x' } });
+    assert.match(ref, /^console-\d+$/);
+    assert.match(text.slice(start), /# Volume spike on kraken:btc-usd\nChart: https:\/\/quickchart.example.test\/chart\?c=1\n/);
+    await assert.rejects(repl.post('slack:T:C', { title: 'x' }), ChannelGoneError);
+  });
+});

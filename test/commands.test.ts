@@ -1,0 +1,176 @@
+import assert from 'node:assert/strict';
+import { before, beforeEach, describe, it } from 'node:test';
+import { CommandRegistry, loadRegistry, type CommandContext, defineCommand } from '../src/chat/registry.js';
+import { Subscription } from '../src/db/models/index.js';
+import { chatConfig, quietLogs, seedMarkets } from './support/chat-fixtures.js';
+import { useTestDatabase } from './support/db.js';
+
+quietLogs();
+useTestDatabase('commands');
+
+const config = chatConfig();
+const ctx = (over: Partial<CommandContext> = {}): CommandContext => ({
+  platform: 'console',
+  channel: 'console:local',
+  user: 'console:local',
+  mayManageChannel: true,
+  config,
+  ...over,
+});
+const line = async (registry: CommandRegistry, text: string, c = ctx()) => {
+  const parsed = CommandRegistry.parseLine(text)!;
+  return registry.run(parsed.name, parsed.raw, c);
+};
+
+describe('track, untrack, tracking', () => {
+  let registry: CommandRegistry;
+  before(async () => {
+    await seedMarkets(new Date(), 30);
+    registry = await loadRegistry(config);
+  });
+  beforeEach(async () => {
+    await Subscription.deleteMany({});
+  });
+
+  it('tracks with the configured defaults: volume, SPIKE_FACTOR, ALERT_COOLDOWN', async () => {
+    const reply = await line(registry, '/track BTC/USD');
+    assert.equal(reply.title, 'Now tracking kraken:btc-usd volume per minute in this channel');
+    assert.equal(reply.ephemeral, undefined);
+    const sub = await Subscription.findOne({ channel: 'console:local' }).lean();
+    assert.deepEqual([sub?.market, sub?.metric, sub?.factor, sub?.cooldownMs, sub?.createdBy], ['kraken:btc-usd', 'volume', 3, 900_000, 'console:local']);
+  });
+
+  it('tracking twice updates what was given, keeps the rest, and says so', async () => {
+    await line(registry, '/track btc-usd volume 4 30m');
+    const same = await line(registry, '/track btc-usd');
+    assert.equal(same.title, 'Already tracking kraken:btc-usd volume per minute; settings unchanged');
+    const changed = await line(registry, '/track xbt-usd volume factor=6');
+    assert.equal(changed.title, 'Updated tracking of kraken:btc-usd volume per minute');
+    assert.match(changed.text!, /factor 4x → 6x\. Now: factor 6x the 1h average, cooldown 30m/);
+    assert.equal(await Subscription.countDocuments({}), 1);
+  });
+
+  it('an unknown market is a user error with suggestions, and nothing is stored', async () => {
+    const reply = await line(registry, '/track btc-usdd');
+    assert.equal(reply.ephemeral, true);
+    assert.equal(reply.tone, 'error');
+    assert.match(reply.title, /Unknown market "btc-usdd"\. Did you mean kraken:btc-usd/);
+    assert.equal(await Subscription.countDocuments({}), 0);
+  });
+
+  it('tracking lists settings and the last alert', async () => {
+    await line(registry, '/track eth-eur price 2 2h');
+    await Subscription.updateOne({ market: 'kraken:eth-eur' }, { lastAlertAt: new Date('2026-01-02T03:04:00Z') });
+    await line(registry, '/track btc-usd');
+    const reply = await line(registry, '/tracking');
+    assert.equal(reply.title, 'Tracked in this channel (2)');
+    assert.equal(
+      reply.text,
+      ['• kraken:btc-usd volume: 3x, cooldown 15m, last alert never', '• kraken:eth-eur price: 2x, cooldown 2h, last alert 2026-01-02 03:04 UTC'].join('\n'),
+    );
+    const other = await line(registry, '/tracking', ctx({ channel: 'slack:T:C' }));
+    assert.equal(other.title, 'This channel tracks nothing yet');
+  });
+
+  it('untrack removes one metric or all of a market, and says when there was nothing', async () => {
+    await line(registry, '/track btc-usd');
+    await line(registry, '/track btc-usd price');
+    const one = await line(registry, '/untrack btc-usd price');
+    assert.equal(one.title, 'Stopped tracking kraken:btc-usd price in this channel');
+    await line(registry, '/track btc-usd price');
+    const all = await line(registry, '/untrack btc-usd');
+    assert.equal(all.text, '2 subscriptions removed.');
+    const none = await line(registry, '/untrack btc-usd');
+    assert.equal(none.ephemeral, true);
+    assert.match(none.title, /does not track kraken:btc-usd/);
+  });
+
+  it('needs the manage permission for track and untrack, not for tracking', async () => {
+    const denied = await line(registry, '/track btc-usd', ctx({ mayManageChannel: false }));
+    assert.match(denied.title, /You may not change what this channel tracks/);
+    assert.equal(await Subscription.countDocuments({}), 0);
+    const allowed = await line(registry, '/tracking', ctx({ mayManageChannel: false }));
+    assert.equal(allowed.tone, undefined);
+  });
+});
+
+describe('registry', () => {
+  it('validates options and answers with every problem and the usage', async () => {
+    const registry = await loadRegistry(config);
+    const reply = await line(registry, '/rank volumee 3d by=median n=99');
+    assert.equal(reply.ephemeral, true);
+    assert.equal(
+      reply.title,
+      '/rank: metric: "volumee" is not one of price, high, low, change, volume, volume24h, quoteVolume; window: "3d" is not one of 1h, 6h, 24h, 7d; by: "median" is not one of rsd, std, logret; n: expected a whole number from 1 to 20, got "99".',
+    );
+    assert.match(reply.text!, /^Usage: \/rank \[metric\] \[window\] \[by\] \[n\]/);
+    const extra = await line(registry, '/tracking now please');
+    assert.match(extra.title, /Too many options for \/tracking: "now" "please" not understood/);
+    const unknown = await line(registry, '/rnak');
+    assert.match(unknown.title, /Unknown command "\/rnak"/);
+    assert.match(unknown.text!, /\/help/);
+    const missing = await line(registry, '/track');
+    assert.equal(missing.title, '/track: market: required.');
+  });
+
+  it('help is generated from the definitions with an example for every command', async () => {
+    const registry = await loadRegistry(config);
+    const reply = await line(registry, '/help');
+    assert.equal(reply.ephemeral, true);
+    assert.deepEqual(
+      reply.fields!.map((f) => f.name),
+      ['/metric <market> [metric] [window]', '/rank [metric] [window] [by] [n]', '/track <market> [metric] [factor] [cooldown]', '/untrack <market> [metric]', '/tracking', '/help [command]'],
+    );
+    for (const f of reply.fields!) assert.match(f.value, /\nExample: \/\w+/);
+    const one = await line(registry, '/help track');
+    assert.match(one.text!, /factor: Alert when a point exceeds/);
+  });
+
+  it('logs an internal failure with a reference and shows only the apology', async () => {
+    const boom = defineCommand({
+      name: 'boom',
+      description: 'fails',
+      options: [],
+      examples: ['boom'],
+      run: async () => {
+        throw new Error('secret internals at /srv/app.js:12');
+      },
+    });
+    const registry = new CommandRegistry([boom], [], { rateLimitPerMinute: 10 });
+    const reply = await registry.run('boom', {}, ctx());
+    assert.match(reply.title, /^Sorry, something went wrong on our side\. .* reference [0-9A-F]{8}\.$/);
+    assert.doesNotMatch(JSON.stringify(reply), /secret internals|app\.js|at /);
+  });
+
+  it('limits commands per user per minute, and the limit passes', async () => {
+    let now = 1_000_000;
+    const ping = defineCommand({ name: 'ping', description: 'p', options: [], examples: ['ping'], run: async () => ({ title: 'pong' }) });
+    const registry = new CommandRegistry([ping], [], { rateLimitPerMinute: 3, now: () => now });
+    for (let i = 0; i < 3; i++) assert.equal((await registry.run('ping', {}, ctx())).title, 'pong');
+    const limited = await registry.run('ping', {}, ctx());
+    assert.equal(limited.title, 'You are sending commands too fast. Try again in 60s.');
+    assert.equal((await registry.run('ping', {}, ctx({ user: 'someone-else' }))).title, 'pong');
+    now += 60_001;
+    assert.equal((await registry.run('ping', {}, ctx())).title, 'pong');
+  });
+
+  it('unknown button actions are a clear user error', async () => {
+    const registry = await loadRegistry(config);
+    const reply = await registry.runAction('nope', 'x', ctx());
+    assert.equal(reply.title, 'That button is no longer supported.');
+  });
+
+  it('refuses a definition whose required option follows an optional one', () => {
+    const bad = defineCommand({
+      name: 'bad',
+      description: 'b',
+      options: [
+        { name: 'a', description: 'a', kind: 'integer' },
+        { name: 'b', description: 'b', kind: 'market', required: true },
+      ],
+      examples: [],
+      run: async () => ({ title: '' }),
+    });
+    assert.throws(() => new CommandRegistry([bad], [], { rateLimitPerMinute: 1 }), /required option b after an optional one/);
+  });
+});
