@@ -1,0 +1,385 @@
+/**
+ * The detection tick: for every tracked (market, metric) pair, judge the points that arrived since
+ * the last run against the hour before each, and write one outbox alert per (subscription, market,
+ * metric, point) under a unique key. Delivery is someone else's job (src/chat/deliver.ts).
+ *
+ * Cost is linear in tracked pairs: each run reads every subscription, one baseline document per
+ * pair (the hour's values, packed) and only the samples newer than the pair's last run, and writes
+ * one baseline document per pair. Every query here is either a scan of a small collection or a
+ * time-range query; none uses `$in` over markets, which the embedded wire server evaluates in time
+ * proportional to the list for every document it scans.
+ *
+ * Re-running a tick writes nothing: a pair whose baseline has already seen the tick is skipped, and
+ * an alert's key is unique. A run that dies between writing alerts and saving baselines is repeated
+ * by the next run; its alerts are then duplicates (dropped by the key) and a subscription's
+ * `lastAlertAt` tells it those points were handled. The one thing such a repeat can do is count a
+ * spike swallowed by the cooldown twice in the next "+N more".
+ */
+import type { Logger } from 'pino';
+import mongoose from 'mongoose';
+import { Alert, Channel, Market, Sample, SpikeBaseline, Subscription } from '../db/models/index.js';
+import { log } from '../logger.js';
+import { METRICS, type MetricName } from './metrics.js';
+import { HourWindow, SPIKE_WINDOW_MS, judge, type NoSpikeReason } from './spikes.js';
+
+export interface DetectOptions {
+  /** The collector tick just written (aligned, as in Sample.ts). */
+  tick: Date;
+  /** Only pairs whose market this source reports (Market.source); all pairs when absent. */
+  source?: string;
+  /** Points the baseline hour needs before any verdict (SPIKE_MIN_POINTS). */
+  minPoints: number;
+  /** Factor for a subscription that carries none (SPIKE_FACTOR). */
+  defaultFactor?: number;
+  windowMs?: number;
+  /** Wall-clock time written on new alerts; defaults to the current time. */
+  now?: Date;
+  logger?: Logger;
+}
+
+export interface DetectResult {
+  tick: string;
+  pairs: number;
+  /** Pairs seen for the first time, whose hour was read from the samples once. */
+  bootstrapped: number;
+  /** Pairs skipped because this tick was already processed for them. */
+  alreadyDone: number;
+  points: number;
+  spikes: number;
+  alerts: number;
+  /** Alerts the outbox already held (a repeated run). */
+  duplicates: number;
+  suppressed: number;
+  snoozed: number;
+  muted: number;
+  skipped: Partial<Record<NoSpikeReason, number>>;
+  alertsByPlatform: Record<string, number>;
+  durationMs: number;
+}
+
+/** Below this many markets a range of samples is read market by market, above it in one query. */
+const PER_MARKET_QUERY_LIMIT = 20;
+const DUPLICATE_KEY = 11000;
+
+interface SubState {
+  id: mongoose.Types.ObjectId;
+  channel: string;
+  factor: number;
+  cooldownMs: number;
+  snoozedUntil: number | null;
+  lastAlertAt: number | null;
+  suppressed: number;
+  changed: boolean;
+}
+
+interface Pair {
+  id: string;
+  market: string;
+  metric: MetricName;
+  field: string;
+  subs: SubState[];
+  window: HourWindow;
+  /** Samples after this ts (exclusive) are new; undefined for a pair seen for the first time. */
+  after?: number;
+}
+
+type RawSample = { market: string; ts: Date } & Record<string, unknown>;
+type BaselineRecord = { _id: string } & Record<string, unknown>;
+const baselines = () => SpikeBaseline.collection as unknown as mongoose.mongo.Collection<BaselineRecord>;
+
+export function pairId(market: string, metric: string): string {
+  return `${market}|${metric}`;
+}
+
+/** A baseline's packed [ts, value] pairs. */
+export function encodeWindow(window: HourWindow): Buffer {
+  const flat: number[] = [];
+  for (const [t, v] of window.points()) flat.push(t, v);
+  return Buffer.from(new Float64Array(flat).buffer);
+}
+
+export function decodeWindow(stored: unknown, windowMs = SPIKE_WINDOW_MS): HourWindow {
+  const bytes = bytesOf(stored);
+  // Copied into a fresh buffer: a Float64Array needs an 8-byte aligned offset, a BSON slice may not have one.
+  const flat = new Float64Array(new Uint8Array(bytes).buffer);
+  const pairs: Array<[number, number]> = [];
+  for (let i = 0; i + 1 < flat.length; i += 2) pairs.push([flat[i]!, flat[i + 1]!]);
+  return HourWindow.from(pairs, windowMs);
+}
+
+function bytesOf(stored: unknown): Uint8Array {
+  if (stored instanceof Uint8Array) return stored;
+  if (stored instanceof mongoose.mongo.Binary) return stored.buffer.subarray(0, stored.length());
+  return new Uint8Array(0);
+}
+
+const platformOf = (channel: string): string => channel.split(':', 1)[0] ?? 'unknown';
+
+export async function detectSpikes(options: DetectOptions): Promise<DetectResult> {
+  const started = performance.now();
+  const logger = options.logger ?? log('detect', { tick: options.tick.toISOString(), source: options.source });
+  const T = options.tick.getTime();
+  const windowMs = options.windowMs ?? SPIKE_WINDOW_MS;
+  const now = options.now ?? new Date();
+  const result: DetectResult = {
+    tick: options.tick.toISOString(),
+    pairs: 0,
+    bootstrapped: 0,
+    alreadyDone: 0,
+    points: 0,
+    spikes: 0,
+    alerts: 0,
+    duplicates: 0,
+    suppressed: 0,
+    snoozed: 0,
+    muted: 0,
+    skipped: {},
+    alertsByPlatform: {},
+    durationMs: 0,
+  };
+
+  // 1. Tracked pairs and their subscriptions.
+  const subs = await Subscription.collection
+    .find(
+      { disabled: { $ne: true } },
+      { projection: { channel: 1, market: 1, metric: 1, factor: 1, cooldownMs: 1, snoozedUntil: 1, lastAlertAt: 1, suppressed: 1 } },
+    )
+    .toArray();
+  let ours: Set<string> | undefined;
+  let catalogued: Set<string> | undefined;
+  if (options.source) {
+    const markets = await Market.collection.find({}, { projection: { _id: 1, source: 1 } }).toArray();
+    ours = new Set(markets.filter((m) => m.source === options.source).map((m) => String(m._id)));
+    catalogued = new Set(markets.map((m) => String(m._id)));
+  }
+  const tracked = new Set<string>();
+  const pairs = new Map<string, Pair>();
+  const unknownMetrics = new Set<string>();
+  for (const s of subs) {
+    const market = String(s.market);
+    const metric = String(s.metric);
+    const id = pairId(market, metric);
+    tracked.add(id);
+    if (!(metric in METRICS)) {
+      unknownMetrics.add(metric);
+      continue;
+    }
+    // A market the catalog does not know is judged by every source's run rather than by none.
+    if (ours && catalogued && catalogued.has(market) && !ours.has(market)) continue;
+    let pair = pairs.get(id);
+    if (!pair) {
+      pair = { id, market, metric: metric as MetricName, field: METRICS[metric as MetricName].field, subs: [], window: new HourWindow(windowMs) };
+      pairs.set(id, pair);
+    }
+    pair.subs.push({
+      id: s._id,
+      channel: String(s.channel),
+      factor: typeof s.factor === 'number' && s.factor > 0 ? s.factor : (options.defaultFactor ?? 3),
+      cooldownMs: typeof s.cooldownMs === 'number' ? s.cooldownMs : 15 * 60_000,
+      snoozedUntil: s.snoozedUntil instanceof Date ? s.snoozedUntil.getTime() : null,
+      lastAlertAt: s.lastAlertAt instanceof Date ? s.lastAlertAt.getTime() : null,
+      suppressed: typeof s.suppressed === 'number' ? s.suppressed : 0,
+      changed: false,
+    });
+  }
+  if (unknownMetrics.size) logger.warn({ metrics: [...unknownMetrics] }, 'subscriptions name metrics detection does not know; skipped');
+  result.pairs = pairs.size;
+
+  // 2. Baselines: restore each pair's hour; drop those of pairs no longer tracked anywhere.
+  const stale: string[] = [];
+  for (const b of await baselines().find({}).toArray()) {
+    const id = String(b._id);
+    const pair = pairs.get(id);
+    if (!pair) {
+      if (!tracked.has(id)) stale.push(id);
+      continue;
+    }
+    pair.after = b.lastTs instanceof Date ? b.lastTs.getTime() : undefined;
+    if (pair.after !== undefined) pair.window = decodeWindow(b.points, windowMs);
+  }
+
+  // 3. New samples, grouped by where each pair's last run stopped (usually one group: the last tick).
+  const groups = new Map<number | 'new', Pair[]>();
+  for (const pair of pairs.values()) {
+    if (pair.after !== undefined && pair.after >= T) {
+      result.alreadyDone++;
+      continue;
+    }
+    const key = pair.after ?? 'new';
+    let group = groups.get(key);
+    if (!group) groups.set(key, (group = []));
+    group.push(pair);
+  }
+  const fields = new Set<string>();
+  for (const pair of pairs.values()) fields.add(pair.field);
+  const projection: Record<string, 1> = { market: 1, ts: 1 };
+  for (const f of fields) projection[f] = 1;
+
+  const work: Array<{ pair: Pair; samples: RawSample[] }> = [];
+  for (const [after, group] of groups) {
+    // The oldest point worth reading is the start of the tick's hour: anything older leaves the window unjudged.
+    const from = after === 'new' || after < T - windowMs ? { $gte: new Date(T - windowMs) } : { $gt: new Date(after) };
+    const range = { ...from, $lte: options.tick };
+    const markets = [...new Set(group.map((p) => p.market))];
+    const byMarket = new Map<string, RawSample[]>();
+    const found: RawSample[] = [];
+    if (markets.length <= PER_MARKET_QUERY_LIMIT) {
+      for (const market of markets) found.push(...((await Sample.collection.find({ market, ts: range }, { projection }).toArray()) as unknown as RawSample[]));
+    } else {
+      const wanted = new Set(markets);
+      for (const s of (await Sample.collection.find({ ts: range }, { projection }).toArray()) as unknown as RawSample[]) {
+        if (wanted.has(s.market)) found.push(s);
+      }
+    }
+    for (const s of found) {
+      let list = byMarket.get(s.market);
+      if (!list) byMarket.set(s.market, (list = []));
+      list.push(s);
+    }
+    for (const list of byMarket.values()) list.sort((a, b) => a.ts.getTime() - b.ts.getTime());
+    for (const pair of group) work.push({ pair, samples: byMarket.get(pair.market) ?? [] });
+  }
+
+  // 4. Judge.
+  const muted = await mutedChannels(new Date(T - windowMs));
+  const alerts: Record<string, unknown>[] = [];
+  const baselineWrites: mongoose.mongo.AnyBulkWriteOperation<BaselineRecord>[] = [];
+  for (const { pair, samples } of work) {
+    const isNew = pair.after === undefined;
+    if (isNew) result.bootstrapped++;
+    for (const sample of samples) {
+      const ts = sample.ts.getTime();
+      const raw = sample[pair.field];
+      const value = typeof raw === 'number' && Number.isFinite(raw) ? raw : null;
+      const last = pair.window.lastTs;
+      if (last !== undefined && ts <= last) continue;
+      // A pair seen for the first time takes the hour before the tick as its baseline without
+      // judging it: those points predate the subscription.
+      if (isNew && ts < T) {
+        if (value !== null) pair.window.add(ts, value);
+        continue;
+      }
+      result.points++;
+      pair.window.evictBefore(ts);
+      for (const sub of pair.subs) {
+        const verdict = judge(value, pair.window, { factor: sub.factor, minPoints: options.minPoints });
+        if (!verdict.spike) {
+          result.skipped[verdict.reason] = (result.skipped[verdict.reason] ?? 0) + 1;
+          if (verdict.reason !== 'below-threshold') {
+            logger.debug({ market: pair.market, metric: pair.metric, ts: sample.ts, reason: verdict.reason, points: verdict.points }, 'no verdict for point');
+          }
+          continue;
+        }
+        result.spikes++;
+        // This point was already handled for this subscription by an earlier, interrupted run.
+        if (sub.lastAlertAt !== null && ts <= sub.lastAlertAt) continue;
+        if (sub.snoozedUntil !== null && ts < sub.snoozedUntil) {
+          result.snoozed++;
+          continue;
+        }
+        const mutedUntil = muted.get(sub.channel);
+        if (mutedUntil !== undefined && ts < mutedUntil) {
+          result.muted++;
+          continue;
+        }
+        if (sub.lastAlertAt !== null && ts - sub.lastAlertAt < sub.cooldownMs) {
+          sub.suppressed++;
+          sub.changed = true;
+          result.suppressed++;
+          continue;
+        }
+        alerts.push({
+          key: `${sub.id.toHexString()}|${pair.market}|${pair.metric}|${sample.ts.toISOString()}`,
+          subscriptionId: sub.id,
+          channel: sub.channel,
+          market: pair.market,
+          metric: pair.metric,
+          ts: sample.ts,
+          value: verdict.value,
+          baseline: verdict.baseline,
+          ratio: verdict.ratio,
+          factor: sub.factor,
+          points: verdict.points,
+          more: sub.suppressed,
+          status: 'pending',
+          attempts: 0,
+          nextAttemptAt: now,
+          lockedBy: null,
+          lockedUntil: null,
+          createdAt: now,
+        });
+        sub.lastAlertAt = ts;
+        sub.suppressed = 0;
+        sub.changed = true;
+      }
+      if (value !== null) pair.window.add(ts, value);
+    }
+    baselineWrites.push({
+      replaceOne: {
+        filter: { _id: pair.id },
+        replacement: {
+          market: pair.market,
+          metric: pair.metric,
+          lastTs: options.tick,
+          points: encodeWindow(pair.window),
+          sum: pair.window.sum,
+          count: pair.window.count,
+          updatedAt: now,
+        },
+        upsert: true,
+      },
+    });
+  }
+
+  // 5. Write: alerts first, then cooldown state, then baselines, so an interrupted run is redone.
+  if (alerts.length) {
+    const inserted = await insertAlerts(alerts);
+    result.alerts = inserted.length;
+    result.duplicates = alerts.length - inserted.length;
+    for (const a of inserted) {
+      const platform = platformOf(String(a.channel));
+      result.alertsByPlatform[platform] = (result.alertsByPlatform[platform] ?? 0) + 1;
+    }
+  }
+  const subWrites: mongoose.mongo.AnyBulkWriteOperation[] = [];
+  for (const pair of pairs.values()) {
+    for (const sub of pair.subs) {
+      if (!sub.changed) continue;
+      subWrites.push({
+        updateOne: {
+          filter: { _id: sub.id },
+          update: { $set: { lastAlertAt: sub.lastAlertAt === null ? null : new Date(sub.lastAlertAt), suppressed: sub.suppressed } },
+        },
+      });
+    }
+  }
+  if (subWrites.length) await Subscription.collection.bulkWrite(subWrites, { ordered: false });
+  if (baselineWrites.length) await baselines().bulkWrite(baselineWrites, { ordered: false });
+  if (stale.length) await baselines().bulkWrite(stale.map((id) => ({ deleteOne: { filter: { _id: id } } })), { ordered: false });
+
+  result.durationMs = Math.round(performance.now() - started);
+  const { skipped } = result;
+  const level = result.alerts > 0 || skipped['zero-baseline'] || skipped['too-few-points'] ? 'info' : 'debug';
+  logger[level]({ ...result }, result.alerts ? `${result.alerts} spike alert(s) queued` : 'no spike alerts this tick');
+  return result;
+}
+
+/** Channels muted at some point after `since`: few documents, read whole. */
+async function mutedChannels(since: Date): Promise<Map<string, number>> {
+  const docs = await Channel.collection.find({ mutedUntil: { $gt: since } }, { projection: { mutedUntil: 1 } }).toArray();
+  return new Map(docs.map((d) => [String(d._id), (d.mutedUntil as Date).getTime()]));
+}
+
+/** Inserts alerts, dropping those whose key the outbox already holds; returns the ones inserted. */
+async function insertAlerts(alerts: Record<string, unknown>[]): Promise<Record<string, unknown>[]> {
+  try {
+    await Alert.collection.insertMany(alerts, { ordered: false });
+    return alerts;
+  } catch (err) {
+    if (!(err instanceof mongoose.mongo.MongoBulkWriteError)) throw err;
+    const errors = Array.isArray(err.writeErrors) ? err.writeErrors : [err.writeErrors];
+    if (errors.some((e) => e.code !== DUPLICATE_KEY)) throw err;
+    const failed = new Set(errors.map((e) => e.index));
+    return alerts.filter((_, i) => !failed.has(i));
+  }
+}
