@@ -126,7 +126,8 @@ describe('the running hour window', () => {
     // After the point at minute 69 the window spans [9, 69]: the hour before the next point plus that point.
     assert.equal(w.count, 61);
     assert.equal(w.sum, 0);
-    assert.equal(judge(1, w, { factor: 3, minPoints: 1 }).spike === false && judge(1, w, { factor: 3, minPoints: 1 }).reason, 'zero-baseline');
+    const verdict = judge(1, w, { factor: 3, minPoints: 1 });
+    assert.equal(verdict.spike === false && verdict.reason, 'zero-baseline');
   });
 
   it('refuses points out of time order', () => {
