@@ -146,8 +146,8 @@ const schema = z
       .transform((text, ctx) => {
         if (/^\s*(0|off)\s*$/i.test(text)) return 0;
         const ms = parseDuration(text);
-        if (ms === undefined || ms < 60_000 || ms % 60_000 !== 0 || ms > 7 * 86_400_000) {
-          ctx.addIssue({ code: 'custom', message: `expected whole minutes such as 5m or 30m (0 = off), got "${text}"` });
+        if (ms === undefined || ms < 300_000 || ms % 60_000 !== 0 || ms > 7 * 86_400_000) {
+          ctx.addIssue({ code: 'custom', message: `expected whole minutes from 5m, such as 5m or 30m (0 = off), got "${text}"` });
           return z.NEVER;
         }
         return ms;

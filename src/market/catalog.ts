@@ -24,6 +24,8 @@ export interface MarketDescriptor {
   quote: string;
   source: string;
   symbol: string;
+  /** Other names the source uses for the pair; each becomes an alias. */
+  names?: readonly string[];
 }
 
 /** Adds new markets and refreshes `lastSeen` of known ones; one bulk write. */
@@ -41,7 +43,7 @@ export async function upsertMarkets(markets: readonly MarketDescriptor[], now = 
             quote: id.split('-').slice(1).join('-'),
             source: m.source,
             symbol: m.symbol,
-            aliases: aliasesFor(m.exchange, m.base, m.quote, m.symbol),
+            aliases: aliasesFor(m.exchange, m.base, m.quote, [m.symbol, ...(m.names ?? [])]),
             active: true,
             lastSeen: now,
           },

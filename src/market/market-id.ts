@@ -28,7 +28,7 @@ export function normaliseInput(text: string): string {
 }
 
 /** Every form a user may type for this market, normalised. */
-export function aliasesFor(exchange: string, base: string, quote: string, symbol?: string): string[] {
+export function aliasesFor(exchange: string, base: string, quote: string, symbol?: string | readonly string[]): string[] {
   const ex = exchange.toLowerCase();
   const b = normaliseAsset(base);
   const q = normaliseAsset(quote);
@@ -40,8 +40,10 @@ export function aliasesFor(exchange: string, base: string, quote: string, symbol
       out.add(`${ex}:${pair}`);
     }
   }
-  if (symbol) {
-    const s = normaliseInput(symbol);
+  // A source may name a pair several ways (Kraken: `XXBTZUSD`, `XBTUSD`, `XBT/USD`).
+  for (const name of typeof symbol === 'string' ? [symbol] : (symbol ?? [])) {
+    const s = normaliseInput(name);
+    if (!s) continue;
     out.add(s);
     out.add(`${ex}:${s}`);
   }

@@ -6,3 +6,4 @@ export { Alert, type AlertDoc, ALERT_STATUSES } from './alert.model.js';
 export { CollectorRun, type CollectorRunDoc, RUN_STATUSES } from './collector-run.model.js';
 export { Lease, type LeaseDoc } from './lease.model.js';
 export { SpikeBaseline, type SpikeBaselineDoc } from './spike-baseline.model.js';
+export { CollectorState, type CollectorStateDoc } from './collector-state.model.js';

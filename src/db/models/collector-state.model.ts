@@ -1,0 +1,24 @@
+import { Schema, model, type InferSchemaType } from 'mongoose';
+
+/**
+ * What one source's next tick needs from its last one, in one document so a tick of thousands of
+ * markets reads and writes it in one round trip each: the cumulative volume counters that
+ * per-minute volume is differenced from, and which markets the catalog already has.
+ * Parallel arrays, not a map keyed by market id: ids may contain dots.
+ */
+const collectorStateSchema = new Schema(
+  {
+    /** The source name. */
+    _id: { type: String, required: true },
+    tick: { type: Date, required: true },
+    markets: { type: [String], default: [] },
+    /** `volumeCum` per entry of `markets`, null where the source gave none. */
+    cums: { type: [Number], default: [] },
+    /** Last time every market's catalog entry was refreshed (lastSeen). */
+    catalogAt: { type: Date },
+  },
+  { versionKey: false, collection: 'collector_state' },
+);
+
+export type CollectorStateDoc = InferSchemaType<typeof collectorStateSchema>;
+export const CollectorState = model('CollectorState', collectorStateSchema);

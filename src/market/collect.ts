@@ -1,0 +1,454 @@
+/**
+ * The work of one collector tick for one source:
+ *   lease -> claim the tick -> fetch (retried with backoff inside the tick's interval, Retry-After
+ *   honoured) -> per-minute volume -> one bulk write -> catalog -> state -> backfill -> run record.
+ * A tick's timestamp is the interval boundary it belongs to, not the moment of the fetch, so a
+ * retried or re-run tick writes the same {market, ts} keys and the unique index keeps one of each.
+ * Nothing here throws for a source's failure: the tick is recorded as failed and the next one
+ * (or its backfill) repairs what it can.
+ */
+import type { Config, SourceName } from '../config.js';
+import { CollectorRun, CollectorState } from '../db/models/index.js';
+import { log } from '../logger.js';
+import { upsertMarkets, type MarketDescriptor } from './catalog.js';
+import { acquireLease } from './lease.js';
+import { saveSamples, type SampleInput } from './samples.js';
+import { createSource } from './sources/index.js';
+import { abortableDelay } from './sources/http.js';
+import { SourceError, type MarketSource, type Quote, type Snapshot, type SourceErrorKind, type SourceMarket } from './sources/types.js';
+import mongoose from 'mongoose';
+
+export type TickStatus = 'ok' | 'partial' | 'failed' | 'skipped';
+
+export interface TickResult {
+  source: string;
+  tick: Date;
+  status: TickStatus;
+  /** Why a tick was skipped: another replica holds the lease, or already claimed this tick. */
+  reason?: 'standby' | 'claimed';
+  markets: number;
+  inserted: number;
+  duplicates: number;
+  /** Samples written for missed ticks. */
+  backfilled: number;
+  /** Missed ticks nothing could be rebuilt for. */
+  gaps: number;
+  attempts: number;
+  durationMs: number;
+  errorKind?: SourceErrorKind | 'internal';
+  error?: string;
+  /** Every failed request of the tick, for the error counters. */
+  sourceErrors: SourceErrorKind[];
+}
+
+export interface TickOptions {
+  /** The source object (tests, bench); by default built from the config by name. */
+  source?: MarketSource;
+  /** The tick to collect; default the current interval boundary. */
+  tick?: Date;
+  /** This replica's id (lease and run records). */
+  owner?: string;
+  /** Fires on shutdown: the tick stops before its write, or finishes a write already started. */
+  signal?: AbortSignal;
+  /** First retry wait (default 1 s, doubled each attempt up to maxBackoffMs). */
+  backoffMs?: number;
+  maxBackoffMs?: number;
+  /** Retries stop when the next attempt could not finish by then (default: 80% of an interval after start). */
+  deadline?: number;
+  /** How much of the missed history to rebuild at most (default BACKFILL_MAX). */
+  backfillMaxMs?: number;
+}
+
+const MINUTE = 60_000;
+/** Per-minute volume is not derived across more than this many intervals. */
+const MAX_DERIVE_INTERVALS = 5;
+/** The catalog's lastSeen is refreshed this often even when no market is new. */
+const CATALOG_REFRESH_MS = 3_600_000;
+/** Backfill rows are written in batches, so a cancel can stop between them. */
+const BACKFILL_BATCH = 10_000;
+
+export function alignTick(time: number, intervalMs: number): Date {
+  return new Date(Math.floor(time / intervalMs) * intervalMs);
+}
+
+export function leaseName(source: string): string {
+  return `collect:${source}`;
+}
+
+/** Lease lifetime: a live holder renews it every tick; a dead one loses it within two ticks. */
+export function leaseTtl(intervalMs: number): number {
+  return Math.round(intervalMs * 1.5);
+}
+
+function utcDay(time: number): number {
+  return Math.floor(time / 86_400_000);
+}
+
+/**
+ * Volume per minute over the interval ending at `tick`, from a cumulative since-midnight counter.
+ * The interval that straddles 00:00 UTC has none: the counter's last total before the reset is
+ * unknown, and a guess would read as a spike or a lull.
+ */
+export function derivePerMinute(
+  cum: number | undefined,
+  prev: { cum: number | null | undefined; tick: number } | undefined,
+  tick: number,
+  intervalMs: number,
+): number | null {
+  if (cum === undefined || !prev || prev.cum === null || prev.cum === undefined) return null;
+  const elapsed = tick - prev.tick;
+  if (elapsed <= 0 || elapsed > MAX_DERIVE_INTERVALS * intervalMs) return null;
+  // Each tick is fetched just after its boundary, so a midnight in (prev, tick] means the counter
+  // was reset between the two readings.
+  if (utcDay(tick) !== utcDay(prev.tick)) return null;
+  const delta = cum - prev.cum;
+  if (delta < 0) return null;
+  return (delta / elapsed) * MINUTE;
+}
+
+interface PreviousState {
+  tick: number;
+  cums: Map<string, number | null>;
+  markets: Set<string>;
+  catalogAt: number;
+}
+
+async function loadState(source: string): Promise<PreviousState | undefined> {
+  const doc = await CollectorState.collection.findOne({ _id: source as never });
+  if (!doc) return undefined;
+  const markets = (doc.markets ?? []) as string[];
+  const cums = (doc.cums ?? []) as Array<number | null>;
+  const map = new Map<string, number | null>();
+  markets.forEach((m, i) => map.set(m, cums[i] ?? null));
+  return { tick: (doc.tick as Date).getTime(), cums: map, markets: new Set(markets), catalogAt: doc.catalogAt ? (doc.catalogAt as Date).getTime() : 0 };
+}
+
+function isDuplicateKey(err: unknown): boolean {
+  return err instanceof mongoose.mongo.MongoServerError && err.code === 11000;
+}
+
+/** Claims (source, tick) for this owner. A failed, gap or long-stalled claim may be taken again. */
+async function claimRun(source: string, tick: Date, owner: string, staleBefore: Date): Promise<boolean> {
+  try {
+    await CollectorRun.findOneAndUpdate(
+      { source, tick, $or: [{ status: { $in: ['failed', 'gap'] } }, { status: 'running', startedAt: { $lt: staleBefore } }] },
+      {
+        $set: { status: 'running', owner, startedAt: new Date(), attempts: 0 },
+        $unset: { errorKind: 1, error: 1, finishedAt: 1 },
+      },
+      { upsert: true, returnDocument: 'after', lean: true },
+    );
+    return true;
+  } catch (err) {
+    if (isDuplicateKey(err)) return false;
+    throw err;
+  }
+}
+
+function describe(m: SourceMarket, source: string): MarketDescriptor {
+  return { exchange: m.exchange, base: m.base, quote: m.quote, source, symbol: m.symbol, names: m.names };
+}
+
+function toSample(q: Quote, ts: Date, source: string, volumeMinute: number | null): SampleInput {
+  const sample: SampleInput = {
+    market: q.market,
+    ts,
+    source,
+    last: q.last,
+    high: q.high,
+    low: q.low,
+    changePct: q.changePct,
+    volume24h: q.volume24h,
+    volumeMinute: volumeMinute !== null && Number.isFinite(volumeMinute) ? volumeMinute : null,
+  };
+  if (q.changeAbs !== undefined) sample.changeAbs = q.changeAbs;
+  if (q.quoteVolume24h !== undefined) sample.quoteVolume24h = q.quoteVolume24h;
+  if (q.volumeCum !== undefined) sample.volumeCum = q.volumeCum;
+  return sample;
+}
+
+/** Every figure a sample stores must be finite; a parser bug must not write NaN. */
+function isFiniteQuote(q: Quote): boolean {
+  return [q.last, q.high, q.low, q.changePct, q.volume24h].every(Number.isFinite) &&
+    [q.changeAbs, q.quoteVolume24h, q.volumeCum].every((v) => v === undefined || Number.isFinite(v));
+}
+
+export async function collectTick(config: Config, sourceName: SourceName, options: TickOptions = {}): Promise<TickResult> {
+  const started = Date.now();
+  const interval = config.market.intervalMs;
+  const tick = options.tick ?? alignTick(started, interval);
+  const owner = options.owner ?? 'local';
+  const logger = log('collect', { source: sourceName, tick: tick.toISOString() });
+  const result: TickResult = {
+    source: sourceName,
+    tick,
+    status: 'failed',
+    markets: 0,
+    inserted: 0,
+    duplicates: 0,
+    backfilled: 0,
+    gaps: 0,
+    attempts: 0,
+    durationMs: 0,
+    sourceErrors: [],
+  };
+  const finish = () => {
+    result.durationMs = Date.now() - started;
+    return result;
+  };
+
+  if (!(await acquireLease(leaseName(sourceName), owner, leaseTtl(interval)))) {
+    result.status = 'skipped';
+    result.reason = 'standby';
+    return finish();
+  }
+  if (!(await claimRun(sourceName, tick, owner, new Date(started - 2 * interval)))) {
+    result.status = 'skipped';
+    result.reason = 'claimed';
+    return finish();
+  }
+
+  const recordRun = async (extra: Record<string, unknown> = {}) => {
+    await CollectorRun.updateOne(
+      { source: sourceName, tick, owner },
+      {
+        $set: {
+          status: result.status,
+          finishedAt: new Date(),
+          durationMs: Date.now() - started,
+          markets: result.markets,
+          inserted: result.inserted,
+          duplicates: result.duplicates,
+          backfilled: result.backfilled,
+          attempts: result.attempts,
+          ...(result.errorKind ? { errorKind: result.errorKind, error: result.error?.slice(0, 500) } : {}),
+          ...extra,
+        },
+      },
+    );
+  };
+
+  try {
+    const source = options.source ?? createSource(sourceName, config);
+    const deadline = options.deadline ?? started + interval * 0.8;
+    const snapshot = await fetchWithRetries(source, tick, options, deadline, result, logger);
+    if (!snapshot) {
+      result.status = 'failed';
+      await recordRun();
+      return finish();
+    }
+    if (options.signal?.aborted) {
+      // Shutdown before the write: abandon the tick whole; the next run's backfill repairs it.
+      result.status = 'failed';
+      result.errorKind = 'cancelled';
+      result.error = 'stopped before writing';
+      await recordRun();
+      return finish();
+    }
+
+    const previous = await loadState(sourceName);
+    const prevUsable = previous && previous.tick < tick.getTime() ? previous : undefined;
+    const samples: SampleInput[] = [];
+    for (const q of snapshot.quotes) {
+      if (!isFiniteQuote(q)) continue;
+      const volumeMinute =
+        q.volumeMinute !== undefined
+          ? q.volumeMinute
+          : derivePerMinute(q.volumeCum, prevUsable ? { cum: prevUsable.cums.get(q.market), tick: prevUsable.tick } : undefined, tick.getTime(), interval);
+      samples.push(toSample(q, tick, sourceName, volumeMinute));
+    }
+    const saved = await saveSamples(samples);
+    result.markets = samples.length;
+    result.inserted = saved.inserted;
+    result.duplicates = saved.duplicates;
+    result.status = snapshot.missing.length > 0 || samples.length < snapshot.quotes.length ? 'partial' : 'ok';
+    if (result.status === 'partial' && !result.errorKind) {
+      result.errorKind = 'partial';
+      result.error = `${snapshot.missing.length + snapshot.quotes.length - samples.length} market(s) missing or invalid: ${snapshot.missing.slice(0, 10).join(', ')}`;
+    }
+
+    // Catalog: new markets at once (no restart needed), every market's lastSeen once an hour.
+    const newMarkets = previous ? snapshot.markets.filter((m) => !previous.markets.has(m.id)) : snapshot.markets;
+    const refreshAll = !previous || started - previous.catalogAt > CATALOG_REFRESH_MS;
+    const toCatalog = refreshAll ? snapshot.markets : newMarkets;
+    if (toCatalog.length) await upsertMarkets(toCatalog.map((m) => describe(m, sourceName)));
+    if (!previous || previous.tick <= tick.getTime()) {
+      // Known markets carry over, so a partial answer does not make the next tick re-add them.
+      const known = new Set([...(previous?.markets ?? []), ...snapshot.markets.map((m) => m.id)]);
+      const cumByMarket = new Map(snapshot.quotes.map((q) => [q.market, q.volumeCum ?? null]));
+      const markets = [...known];
+      await CollectorState.collection.updateOne(
+        { _id: sourceName as never },
+        {
+          $set: {
+            tick,
+            markets,
+            cums: markets.map((m) => cumByMarket.get(m) ?? null),
+            catalogAt: new Date(refreshAll ? started : previous!.catalogAt),
+          },
+        },
+        { upsert: true },
+      );
+    }
+
+    await backfill(config, sourceName, source, snapshot, tick, owner, options, deadline, result, logger);
+    await recordRun();
+    return finish();
+  } catch (err) {
+    const cancelled = err instanceof SourceError && err.kind === 'cancelled';
+    result.status = result.inserted > 0 ? 'partial' : 'failed';
+    result.errorKind = cancelled ? 'cancelled' : 'internal';
+    result.error = (err as Error).message;
+    if (!cancelled) logger.error({ err }, 'tick failed unexpectedly');
+    await recordRun().catch((e: unknown) => logger.warn({ err: e }, 'could not record the failed tick'));
+    return finish();
+  }
+}
+
+async function fetchWithRetries(
+  source: MarketSource,
+  tick: Date,
+  options: TickOptions,
+  deadline: number,
+  result: TickResult,
+  logger: ReturnType<typeof log>,
+): Promise<Snapshot | undefined> {
+  let wait = options.backoffMs ?? 1_000;
+  const maxWait = options.maxBackoffMs ?? 15_000;
+  let best: Snapshot | undefined;
+  for (;;) {
+    result.attempts++;
+    let retryAfter: number | undefined;
+    try {
+      const snapshot = await source.snapshot({ tick, signal: options.signal });
+      if (!best || snapshot.quotes.length >= best.quotes.length) best = snapshot;
+      if (snapshot.missing.length === 0) return snapshot;
+      result.sourceErrors.push('partial');
+      logger.debug({ missing: snapshot.missing.length, attempt: result.attempts }, 'partial answer, retrying');
+    } catch (err) {
+      if (!(err instanceof SourceError)) throw err;
+      if (err.kind === 'cancelled') {
+        result.errorKind = 'cancelled';
+        result.error = 'stopped while fetching';
+        return undefined;
+      }
+      result.sourceErrors.push(err.kind);
+      result.errorKind = err.kind;
+      result.error = err.message;
+      logger.debug({ kind: err.kind, err: err.message, attempt: result.attempts }, 'source request failed');
+      if (!err.retryable) return best;
+      retryAfter = err.retryAfterMs;
+    }
+    const pause = retryAfter ?? wait;
+    wait = Math.min(wait * 2, maxWait);
+    // Retry only if the pause plus a request could still end inside the tick's time.
+    if (Date.now() + pause >= deadline) {
+      if (best) return best;
+      if (retryAfter !== undefined) result.error = `${result.error} (Retry-After ${Math.round(retryAfter / 1000)} s is past this tick's time)`;
+      return undefined;
+    }
+    try {
+      await abortableDelay(pause, options.signal);
+    } catch {
+      result.errorKind = 'cancelled';
+      result.error = 'stopped while waiting to retry';
+      return undefined;
+    }
+  }
+}
+
+/**
+ * Rebuilds the ticks between the last collected one and this one (at most BACKFILL_MAX back; on an
+ * empty database that is the whole reach) from the source's history, and records each missed tick
+ * as backfilled or as a gap.
+ */
+async function backfill(
+  config: Config,
+  sourceName: string,
+  source: MarketSource,
+  snapshot: Snapshot,
+  tick: Date,
+  owner: string,
+  options: TickOptions,
+  deadline: number,
+  result: TickResult,
+  logger: ReturnType<typeof log>,
+): Promise<void> {
+  const interval = config.market.intervalMs;
+  const maxMs = options.backfillMaxMs ?? config.market.backfillMaxMs;
+  const lastGood = await CollectorRun.findOne({ source: sourceName, tick: { $lt: tick }, status: { $in: ['ok', 'partial'] } }, { tick: 1 })
+    .sort({ tick: -1 })
+    .lean();
+  const earliest = tick.getTime() - Math.floor(maxMs / interval) * interval;
+  const from = Math.max(lastGood ? lastGood.tick.getTime() + interval : earliest, earliest);
+  const to = tick.getTime() - interval;
+  if (from > to || snapshot.markets.length === 0) return;
+
+  const counts = new Map<number, number>();
+  let covered = 0;
+  if (source.history) {
+    try {
+      const history = await source.history({
+        markets: snapshot.markets,
+        from: new Date(from),
+        to: new Date(to),
+        intervalMs: interval,
+        signal: options.signal,
+        deadline,
+      });
+      covered = history.covered;
+      const rows = history.rows.filter(isFiniteQuote);
+      for (let i = 0; i < rows.length; i += BACKFILL_BATCH) {
+        if (options.signal?.aborted) break;
+        const batch = rows.slice(i, i + BACKFILL_BATCH).map((r) => toSample(r, r.ts, sourceName, r.volumeMinute ?? null));
+        const saved = await saveSamples(batch);
+        result.backfilled += saved.inserted;
+        for (const s of batch) counts.set(s.ts.getTime(), (counts.get(s.ts.getTime()) ?? 0) + 1);
+      }
+      if (covered < snapshot.markets.length) {
+        logger.warn({ covered, markets: snapshot.markets.length }, 'backfill covered only some markets within the tick; the rest stay gaps');
+      }
+    } catch (err) {
+      const kind = err instanceof SourceError ? err.kind : 'internal';
+      if (err instanceof SourceError && err.kind !== 'cancelled') result.sourceErrors.push(err.kind);
+      logger.warn({ kind, err: (err as Error).message }, 'backfill failed; missed ticks stay gaps');
+    }
+  }
+  // One record per missed tick, so history shows what was rebuilt and what is a gap. Never
+  // overwrites a tick someone else recorded.
+  const ops = [];
+  for (let t = from; t <= to; t += interval) {
+    const n = counts.get(t) ?? 0;
+    if (n === 0) result.gaps++;
+    ops.push({
+      updateOne: {
+        filter: { source: sourceName, tick: new Date(t) },
+        update: {
+          $setOnInsert: {
+            status: n === 0 ? 'gap' : n < snapshot.markets.length ? 'partial' : 'ok',
+            owner,
+            startedAt: new Date(),
+            finishedAt: new Date(),
+            markets: n,
+            inserted: 0,
+            backfilled: n,
+            attempts: 0,
+            ...(n === 0 ? { errorKind: 'gap', error: source.history ? 'not in the source history' : 'source keeps no history' } : {}),
+          },
+        },
+        upsert: true,
+      },
+    });
+  }
+  for (let i = 0; i < ops.length; i += 1_000) {
+    try {
+      await CollectorRun.bulkWrite(ops.slice(i, i + 1_000), { ordered: false });
+    } catch (err) {
+      // A tick another replica recorded meanwhile is a duplicate: theirs stands.
+      if (!(err instanceof mongoose.mongo.MongoBulkWriteError)) throw err;
+    }
+  }
+  if (result.backfilled || result.gaps) {
+    logger.info({ from: new Date(from).toISOString(), to: new Date(to).toISOString(), backfilled: result.backfilled, gaps: result.gaps, covered }, 'missed ticks backfilled');
+  }
+}
