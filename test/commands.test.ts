@@ -1,4 +1,5 @@
 import assert from 'node:assert/strict';
+import { readFileSync } from 'node:fs';
 import { before, beforeEach, describe, it } from 'node:test';
 import { CommandRegistry, loadRegistry, type CommandContext, defineCommand } from '../src/chat/registry.js';
 import { Subscription } from '../src/db/models/index.js';
@@ -172,5 +173,17 @@ describe('registry', () => {
       run: async () => ({ title: '' }),
     });
     assert.throws(() => new CommandRegistry([bad], [], { rateLimitPerMinute: 1 }), /required option b after an optional one/);
+  });
+});
+
+describe('slack-manifest.yml', () => {
+  it('declares exactly the registry’s commands, all posting to /slack/events', async () => {
+    const manifest = readFileSync(new URL('../slack-manifest.yml', import.meta.url), 'utf8');
+    const declared = [...manifest.matchAll(/- command: \/([a-z-]+)/g)].map((m) => m[1]);
+    const registry = await loadRegistry(config);
+    assert.deepEqual(declared, registry.list().map((c) => c.name));
+    const urls = [...manifest.matchAll(/url: (\S+)/g)].map((m) => m[1]);
+    assert.ok(urls.length >= declared.length);
+    for (const u of urls) assert.equal(new URL(u!).pathname, '/slack/events');
   });
 });
