@@ -1,0 +1,271 @@
+/**
+ * The deliverer against the real wire-protocol server, with a small recording ChatPlatform:
+ * restarts, racing replicas, Retry-After, retries to the last attempt, and channels that are gone.
+ */
+import assert from 'node:assert/strict';
+import { afterEach, beforeEach, describe, it } from 'node:test';
+import { startDeliverer, type Deliverer } from '../src/chat/deliver.js';
+import { ChannelGoneError, RateLimitedError, type ChatPlatform, type PlatformName } from '../src/chat/platform.js';
+import type { Reply } from '../src/chat/reply.js';
+import { Alert, Channel, Subscription } from '../src/db/models/index.js';
+import { detectSpikes } from '../src/market/detect.js';
+import { saveSamples, type SampleInput } from '../src/market/samples.js';
+import { registry } from '../src/observability/metrics.js';
+import { clearDatabase, useTestDatabase } from './support/db.js';
+
+useTestDatabase('deliver');
+
+type Script = (channel: string, reply: Reply) => void | Promise<void>;
+
+/** A platform that records every attempt and does what its script says (throw, wait) first. */
+class RecordingPlatform implements ChatPlatform {
+  readonly attempts: Array<{ channel: string; reply: Reply; at: number }> = [];
+  readonly posts: Array<{ channel: string; reply: Reply; ref: string }> = [];
+  private scripts: Script[] = [];
+  private seq = 0;
+  constructor(readonly name: PlatformName = 'slack') {}
+
+  /** The next post runs `script` before it is accepted (or instead, if the script throws). */
+  next(script: Script): this {
+    this.scripts.push(script);
+    return this;
+  }
+
+  async post(channel: string, reply: Reply): Promise<{ ref: string }> {
+    this.attempts.push({ channel, reply, at: performance.now() });
+    const script = this.scripts.shift();
+    if (script) await script(channel, reply);
+    const ref = `${this.name}-${++this.seq}`;
+    this.posts.push({ channel, reply, ref });
+    return { ref };
+  }
+}
+
+async function waitFor<T>(what: string, check: () => Promise<T | undefined | false> | T | undefined | false, ms = 5_000): Promise<T> {
+  const deadline = Date.now() + ms;
+  for (;;) {
+    const value = await check();
+    if (value) return value;
+    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
+    await new Promise((r) => setTimeout(r, 10));
+  }
+}
+
+const T0 = Date.UTC(2026, 3, 1, 9, 0);
+const at = (minute: number) => new Date(T0 + minute * 60_000);
+
+async function pendingAlert(channel: string, minute = 0, extra: Record<string, unknown> = {}) {
+  const sub = await Subscription.findOneAndUpdate(
+    { channel, market: 'sim:aaa-usd', metric: 'volume' },
+    { $setOnInsert: { factor: 3 } },
+    { upsert: true, new: true },
+  );
+  return Alert.create({
+    key: `${String(sub._id)}|sim:aaa-usd|volume|${at(minute).toISOString()}`,
+    subscriptionId: sub._id,
+    channel,
+    market: 'sim:aaa-usd',
+    metric: 'volume',
+    ts: at(minute),
+    value: 34,
+    baseline: 10,
+    ratio: 3.4,
+    factor: 3,
+    points: 60,
+    ...extra,
+  });
+}
+
+const running: Deliverer[] = [];
+function deliverer(platforms: ChatPlatform[], extra: Parameters<typeof startDeliverer>[0] extends infer D ? Partial<D> : never = {}) {
+  const d = startDeliverer({ platforms, pollMs: 60_000, ...extra });
+  running.push(d);
+  return d;
+}
+
+beforeEach(clearDatabase);
+afterEach(async () => {
+  await Promise.all(running.splice(0).map((d) => d.stop()));
+});
+
+describe('alert deliverer', () => {
+  it('posts a pending alert once and marks it sent with the message reference', async () => {
+    const slack = new RecordingPlatform('slack');
+    const alert = await pendingAlert('slack:T1:C1', 0, { more: 2 });
+    const d = deliverer([slack]);
+    await d.deliverNow();
+    assert.equal(slack.posts.length, 1);
+    const { channel, reply } = slack.posts[0]!;
+    assert.equal(channel, 'slack:T1:C1');
+    assert.match(reply.text ?? '', /34 AAA\/min at 2026-04-01 09:00 UTC: 3\.4x the 1h average of 10 AAA\/min/);
+    assert.match(reply.text ?? '', /\+2 more/);
+    assert.deepEqual(reply.buttons?.map((b) => [b.action, b.value]), [
+      ['snooze:1h', String(alert.subscriptionId)],
+      ['snooze:24h', String(alert.subscriptionId)],
+      ['alert:untrack', String(alert.subscriptionId)],
+    ]);
+    const stored = await Alert.findById(alert._id).lean();
+    assert.equal(stored!.status, 'sent');
+    assert.equal(stored!.messageRef, 'slack-1');
+    assert.equal(stored!.attempts, 1);
+    assert.equal(stored!.lockedBy, null);
+    await d.deliverNow();
+    assert.equal(slack.posts.length, 1);
+  });
+
+  it('delivers once across a restart between detection and delivery', async () => {
+    const samples: SampleInput[] = [];
+    for (let m = 0; m <= 60; m++) {
+      samples.push({ market: 'sim:aaa-usd', ts: at(m), source: 'simulated', last: 1, high: 1, low: 1, changePct: 0, volume24h: 1, volumeMinute: m === 60 ? 50 : 10 });
+    }
+    await saveSamples(samples);
+    await Subscription.create({ channel: 'slack:T1:C1', market: 'sim:aaa-usd', metric: 'volume' });
+    assert.equal((await detectSpikes({ tick: at(60), minPoints: 30 })).alerts, 1);
+
+    // The first process claimed the alert and died before posting: its lease must run out first.
+    const leaseEnds = Date.now() + 60_000;
+    await Alert.updateOne({}, { $set: { lockedBy: 'dead-replica', lockedUntil: new Date(leaseEnds) } });
+    const slack = new RecordingPlatform('slack');
+    const early = deliverer([slack]);
+    await early.deliverNow();
+    assert.equal(slack.attempts.length, 0, 'a live lease is respected');
+    await early.stop();
+
+    const later = deliverer([slack], { now: () => leaseEnds + 1 });
+    await later.deliverNow();
+    assert.equal(slack.posts.length, 1);
+    // Detection runs again for the same tick after the restart: nothing new to post.
+    assert.equal((await detectSpikes({ tick: at(60), minPoints: 30 })).alerts, 0);
+    await later.deliverNow();
+    assert.equal(slack.posts.length, 1);
+    assert.equal((await Alert.findOne().lean())!.status, 'sent');
+  });
+
+  it('stop() waits for the post in flight and leaves the rest pending, unlocked, for the next start', async () => {
+    for (let m = 0; m < 3; m++) await pendingAlert('slack:T1:C1', m);
+    const slack = new RecordingPlatform('slack');
+    let release!: () => void;
+    const gate = new Promise<void>((r) => (release = r));
+    slack.next(() => gate);
+    const first = deliverer([slack]);
+    await waitFor('the first post to start', () => slack.attempts.length === 1);
+    let stoppedEarly = false;
+    const stopping = first.stop().then(() => (stoppedEarly = true));
+    await new Promise((r) => setImmediate(r));
+    assert.equal(stoppedEarly, false, 'stop waits for the post in flight');
+    release();
+    await stopping;
+    assert.equal(await Alert.countDocuments({ status: 'sent' }), 1);
+    assert.equal(await Alert.countDocuments({ status: 'pending', lockedBy: null }), 2);
+
+    const second = deliverer([slack]);
+    await second.deliverNow();
+    assert.deepEqual(
+      slack.posts.map((p) => p.reply.fields?.find((f) => f.name === 'Time')?.value),
+      ['2026-04-01 09:00 UTC', '2026-04-01 09:01 UTC', '2026-04-01 09:02 UTC'],
+    );
+  });
+
+  it('posts each alert once when two deliverers race for the same outbox', async () => {
+    for (let m = 0; m < 30; m++) await pendingAlert(`discord:G1:C${m % 3}`, m);
+    const a = new RecordingPlatform('discord');
+    const b = new RecordingPlatform('discord');
+    // Posts that take a moment, so the two replicas' claims interleave.
+    for (let i = 0; i < 30; i++) {
+      a.next(() => new Promise((r) => setTimeout(r, 2)));
+      b.next(() => new Promise((r) => setTimeout(r, 2)));
+    }
+    const one = deliverer([a], { owner: 'replica-a' });
+    const two = deliverer([b], { owner: 'replica-b' });
+    // Both started polling at once; deliverNow() resolves after the pass queued behind that one.
+    await Promise.all([one.deliverNow(), two.deliverNow()]);
+    const [n1, n2] = [a.posts.length, b.posts.length];
+    assert.equal(n1 + n2, 30);
+    assert.ok(n1 > 0 && n2 > 0, `both replicas took part (${n1} + ${n2})`);
+    const times = [...a.posts, ...b.posts].map((p) => `${p.channel} ${p.reply.fields?.find((f) => f.name === 'Time')?.value}`);
+    assert.equal(new Set(times).size, 30, 'no alert posted twice');
+    assert.equal(await Alert.countDocuments({ status: 'sent' }), 30);
+  });
+
+  it('waits the Retry-After of a 429 before posting to that platform again, and no longer than needed', async () => {
+    await pendingAlert('slack:T1:C1', 0);
+    await pendingAlert('slack:T1:C2', 1);
+    await pendingAlert('console:local', 2);
+    const slack = new RecordingPlatform('slack').next(() => {
+      throw new RateLimitedError(400);
+    });
+    const consoleOut = new RecordingPlatform('console');
+    const d = deliverer([slack, consoleOut]);
+    await d.deliverNow();
+    assert.equal(slack.attempts.length, 1, 'the second Slack alert is held back too');
+    assert.equal(consoleOut.posts.length, 1, 'other platforms are not held back');
+    await waitFor('both Slack alerts', () => slack.posts.length === 2);
+    const waited = slack.attempts[1]!.at - slack.attempts[0]!.at;
+    assert.ok(waited >= 395, `waited ${waited.toFixed(0)} ms, Retry-After was 400 ms`);
+    assert.ok(waited < 400 + 1_500, `waited ${waited.toFixed(0)} ms; the poll interval is a minute, so a wake-up at Retry-After did it`);
+    const retried = await Alert.findOne({ channel: 'slack:T1:C1' }).lean();
+    assert.equal(retried!.status, 'sent');
+    assert.equal(retried!.attempts, 2);
+  });
+
+  it('marks an alert failed after the last attempt and tells the channel once it is reachable', async () => {
+    const failedBefore = await metricValue('failed', 'slack');
+    await pendingAlert('slack:T1:C1', 0);
+    const slack = new RecordingPlatform('slack');
+    for (let i = 0; i < 3; i++)
+      slack.next(() => {
+        throw new Error('socket hang up');
+      });
+    const d = deliverer([slack], { maxAttempts: 3, backoffMs: 20 });
+    await d.deliverNow();
+    const failed = await waitFor('the alert to fail', async () => (await Alert.findOne({ status: 'failed' }).lean()) ?? undefined);
+    assert.equal(failed.attempts, 3);
+    assert.equal(failed.lastError, 'socket hang up');
+    assert.ok(slack.attempts[2]!.at - slack.attempts[1]!.at >= 35, 'the second wait is longer than the first');
+    assert.equal((await Channel.findById('slack:T1:C1').lean())!.undelivered, 1);
+    assert.equal((await metricValue('failed', 'slack')) - failedBefore, 1);
+
+    await pendingAlert('slack:T1:C1', 5);
+    await d.deliverNow();
+    assert.deepEqual(slack.posts.map((p) => p.reply.title), ['Spike: sim:aaa-usd volume per minute', 'Could not deliver 1 alert to this channel']);
+    assert.equal((await Channel.findById('slack:T1:C1').lean())!.undelivered, 0);
+    await pendingAlert('slack:T1:C1', 10);
+    await d.deliverNow();
+    assert.equal(slack.posts.length, 3, 'the warning is posted once');
+  });
+
+  it('disables the subscriptions of a channel that is gone and drops its pending alerts', async () => {
+    await pendingAlert('discord:G1:GONE', 0);
+    await pendingAlert('discord:G1:GONE', 1);
+    await pendingAlert('discord:G1:OK', 2);
+    const discord = new RecordingPlatform('discord').next(() => {
+      throw new ChannelGoneError('Unknown Channel');
+    });
+    const d = deliverer([discord]);
+    await d.deliverNow();
+    assert.equal(await Alert.countDocuments({ channel: 'discord:G1:GONE', status: 'failed' }), 2);
+    assert.equal((await Alert.findOne({ channel: 'discord:G1:OK' }).lean())!.status, 'sent');
+    const gone = await Subscription.findOne({ channel: 'discord:G1:GONE' }).lean();
+    assert.equal(gone!.disabled, true);
+    assert.match(gone!.disabledReason ?? '', /Unknown Channel/);
+    assert.equal((await Subscription.findOne({ channel: 'discord:G1:OK' }).lean())!.disabled, false);
+    assert.equal(discord.attempts.length, 2);
+  });
+
+  it('leaves alerts for a platform this process does not run to a replica that does', async () => {
+    await pendingAlert('discord:G1:C1', 0);
+    const slack = new RecordingPlatform('slack');
+    const d = deliverer([slack]);
+    await d.deliverNow();
+    assert.equal(slack.attempts.length, 0);
+    const alert = await Alert.findOne().lean();
+    assert.equal(alert!.status, 'pending');
+    assert.equal(alert!.lockedBy, null);
+  });
+});
+
+async function metricValue(stage: string, platform: string): Promise<number> {
+  const metric = await registry.getSingleMetric('chatops_alerts_total')!.get();
+  return metric.values.find((v) => v.labels.stage === stage && v.labels.platform === platform)?.value ?? 0;
+}
+
