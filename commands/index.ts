@@ -3,13 +3,15 @@
  * registration script all read this list.
  */
 import type { ActionDefinition, AnyCommand } from '../src/chat/registry.js';
+import { alertActions } from './alert-actions.js';
 import { help } from './help.js';
 import { metric } from './metric.js';
+import { mute } from './mute.js';
 import { rank } from './rank.js';
 import { track, trackAction } from './track.js';
 import { tracking } from './tracking.js';
 import { untrack } from './untrack.js';
 
-export const commands: AnyCommand[] = [metric, rank, track, untrack, tracking, help];
+export const commands: AnyCommand[] = [metric, rank, track, untrack, tracking, mute, help];
 
-export const actions: ActionDefinition[] = [trackAction];
+export const actions: ActionDefinition[] = [trackAction, ...alertActions];
