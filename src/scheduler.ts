@@ -1,0 +1,299 @@
+/**
+ * Bree in the main thread: one collect job per configured source (`collect-<source>`), the hourly
+ * `prune-samples`, and the after-tick jobs (stats, spike detection) run in order after every tick
+ * that wrote data. Jobs run in worker threads; their figures come back as messages and are counted
+ * in this thread's Prometheus registry.
+ *
+ * Ticks are fired by our own timer at each interval boundary (plus a small offset, so the minute's
+ * data is published), not by Bree's drifting setInterval: a tick's time is its boundary. A tick
+ * still running at the next boundary makes that boundary skip; the next tick's backfill rebuilds it.
+ *
+ * From TypeScript sources the workers start through src/worker-bootstrap.mjs (tsx registered in
+ * the worker); from a build (this file compiled to .js) Bree runs the compiled jobs directly.
+ */
+import { EventEmitter } from 'node:events';
+import { existsSync } from 'node:fs';
+import { dirname, join, resolve } from 'node:path';
+import { fileURLToPath, pathToFileURL } from 'node:url';
+import Bree from 'bree';
+import mongoose from 'mongoose';
+import type { Config, SourceName } from './config.js';
+import { log } from './logger.js';
+import { alignTick, leaseName, type TickResult } from './market/collect.js';
+import { releaseLease, replicaId } from './market/lease.js';
+import { sourceErrors, samplesWritten, tickDuration, ticksTotal } from './observability/metrics.js';
+
+export interface Scheduler {
+  stop(): Promise<void>;
+  runJob(name: string, workerData?: object): Promise<void>;
+  events: EventEmitter;
+}
+
+export interface SchedulerOptions {
+  dbUri: string;
+  dbName?: string;
+  /** This replica's id for leases and run records (default host:pid:random). */
+  owner?: string;
+  /** Jobs run after each tick that wrote data, in order, when their file exists in jobs/. */
+  afterTick?: string[];
+  /** When the main thread logs to a file (console mode), workers log there too. */
+  logFile?: string;
+  /** Set false to schedule nothing (tests drive ticks with runJob). Default true. */
+  autoStart?: boolean;
+  /** How long stop() waits for jobs to honour cancel before ending their workers (default 10 s). */
+  stopGraceMs?: number;
+}
+
+export interface TickEvent {
+  source: string;
+  tick: Date;
+  status: TickResult['status'] | 'crashed';
+  inserted: number;
+  durationMs: number;
+}
+
+const here = dirname(fileURLToPath(import.meta.url));
+const compiled = import.meta.url.endsWith('.js');
+const jobsDir = resolve(here, '..', 'jobs');
+const bootstrap = join(here, 'worker-bootstrap.mjs');
+const PRUNE_EVERY_MS = 3_600_000;
+/** Kinds that mean the source cannot be reached at all, as opposed to one bad answer. */
+const UNREACHABLE = new Set(['network', 'timeout', 'http_5xx', 'rate_limited', 'http_4xx', 'api_error', 'malformed']);
+
+function jobFile(name: string): string | undefined {
+  const file = join(jobsDir, `${name}${compiled ? '.js' : '.ts'}`);
+  return existsSync(file) ? file : undefined;
+}
+
+type WireResult = Omit<TickResult, 'tick'> & { tick: string };
+
+export async function startScheduler(config: Config, opts: SchedulerOptions): Promise<Scheduler> {
+  const logger = log('scheduler');
+  const events = new EventEmitter();
+  const owner = opts.owner ?? replicaId();
+  const sources = config.market.sources;
+  const interval = config.market.intervalMs;
+  const offset = Math.min(2_000, Math.round(interval * 0.05));
+  const logFormat = config.log.format === 'auto' ? (process.stdout.isTTY ? 'pretty' : 'json') : config.log.format;
+  const baseData = { dbUri: opts.dbUri, dbName: opts.dbName, config, owner, logFormat, logFile: opts.logFile };
+
+  const afterTick = (opts.afterTick ?? []).filter((name) => {
+    if (jobFile(name)) return true;
+    logger.info({ job: name }, 'after-tick job has no file in jobs/ yet; skipped');
+    return false;
+  });
+  const jobNames = [...new Set([...sources.map((s) => `collect-${s}`), 'prune-samples', ...afterTick])];
+  const fileOf = (name: string) => jobFile(name.startsWith('collect-') ? 'collect-markets' : name);
+
+  const brLog = log('bree');
+  const bree = new Bree({
+    root: false,
+    logger: {
+      info: (...args: unknown[]) => brLog.debug({ detail: args.slice(1) }, String(args[0])),
+      warn: (...args: unknown[]) => brLog.warn({ detail: String(args[1] ?? '') }, String(args[0])),
+      error: (...args: unknown[]) => brLog.error({ detail: String(args[1] ?? '') }, String(args[0])),
+    } as unknown as Console,
+    jobs: jobNames.map((name) => {
+      const file = fileOf(name);
+      if (!file) throw new Error(`job file for ${name} not found in ${jobsDir}`);
+      return {
+        name,
+        path: compiled ? file : bootstrap,
+        worker: { workerData: { ...baseData, entry: pathToFileURL(file).href } },
+      };
+    }),
+    workerMessageHandler: ({ name, message }: { name: string; message: unknown }) => onMessage(name, message),
+    errorHandler: (err: unknown, meta: { name?: string }) => {
+      logger.error({ err, job: meta?.name }, 'job worker failed');
+    },
+  });
+  // init() validates the jobs; the typings of bree 9.2 leave it out.
+  await (bree as unknown as { init(): Promise<void> }).init();
+
+  const results = new Map<string, WireResult>();
+  const reachable = new Map<string, boolean>();
+  let stopping = false;
+  const timers = new Set<NodeJS.Timeout>();
+  const running = new Map<string, Promise<void>>();
+
+  function onMessage(name: string, message: unknown): void {
+    if (!message || typeof message !== 'object') return;
+    const m = message as { type?: string; result?: WireResult; error?: string };
+    if (m.type === 'tick-result' && m.result) {
+      results.set(name, m.result);
+      relayMetrics(m.result);
+    } else if (m.type === 'job-error') {
+      logger.warn({ job: name, error: m.error }, 'job reported an error');
+    }
+  }
+
+  function relayMetrics(r: WireResult): void {
+    ticksTotal.inc({ source: r.source, status: r.status });
+    if (r.status === 'skipped') return;
+    tickDuration.observe({ source: r.source }, r.durationMs / 1000);
+    if (r.inserted + r.backfilled > 0) samplesWritten.inc({ source: r.source }, r.inserted + r.backfilled);
+    for (const kind of r.sourceErrors) sourceErrors.inc({ source: r.source, kind });
+  }
+
+  /** Says once per change of state that a source cannot be reached, and what to do about it. */
+  function reportReachability(r: WireResult): void {
+    if (r.status === 'skipped') return;
+    const ok = r.status === 'ok' || r.status === 'partial';
+    const was = reachable.get(r.source);
+    if (ok && was !== true) {
+      logger.info({ source: r.source, markets: r.markets, backfilled: r.backfilled }, was === false ? `${r.source} is reachable again; collecting` : `collecting from ${r.source}`);
+    } else if (!ok && was !== false && r.errorKind && UNREACHABLE.has(r.errorKind)) {
+      const url = r.source === 'kraken' ? config.market.krakenUrl : r.source === 'cryptowatch' ? config.market.cryptowatchUrl : undefined;
+      logger.error(
+        { source: r.source, url, kind: r.errorKind, error: r.error },
+        `cannot collect from ${r.source}${url ? ` at ${url}` : ''} (${r.errorKind}): no data is recorded until it answers. ` +
+          'Retrying every tick; this is logged again only when it changes. ' +
+          'To try the bot offline with simulated markets, run `npm run demo`.',
+      );
+    } else if (!ok && r.errorKind && !UNREACHABLE.has(r.errorKind)) {
+      logger.warn({ source: r.source, kind: r.errorKind, error: r.error }, 'tick failed');
+    }
+    if (!ok && r.errorKind && !UNREACHABLE.has(r.errorKind)) return;
+    reachable.set(r.source, ok);
+  }
+
+  /** Runs one worker to its end. Serialised per job name: Bree runs one worker per job at a time. */
+  async function runWorker(name: string, data: object): Promise<void> {
+    const job = bree.config.jobs.find((j: { name: string }) => j.name === name);
+    if (!job) throw new Error(`unknown job "${name}" (known: ${jobNames.join(', ')})`);
+    while (running.has(name)) await running.get(name);
+    const file = fileOf(name)!;
+    const done = new Promise<void>((resolveDone) => {
+      const onDeleted = (deleted: string) => {
+        if (deleted !== name) return;
+        bree.off('worker deleted', onDeleted);
+        resolveDone();
+      };
+      bree.on('worker deleted', onDeleted);
+    });
+    // Bree reads workerData when it creates the worker, synchronously inside run(): per-run data
+    // (the tick) is set on the job right before.
+    job.worker = { ...job.worker, workerData: { ...baseData, entry: pathToFileURL(file).href, ...data } };
+    const finished = (async () => {
+      await bree.run(name);
+      await done;
+    })();
+    running.set(name, finished);
+    try {
+      await finished;
+    } finally {
+      running.delete(name);
+    }
+  }
+
+  async function runCollect(name: string, data: Record<string, unknown>): Promise<void> {
+    const source = name.slice('collect-'.length) as SourceName;
+    const tick = typeof data.tick === 'string' ? data.tick : alignTick(Date.now(), interval).toISOString();
+    results.delete(name);
+    const started = Date.now();
+    await runWorker(name, { ...data, source, tick });
+    const r: WireResult = results.get(name) ?? {
+      source,
+      tick,
+      status: 'failed',
+      markets: 0,
+      inserted: 0,
+      duplicates: 0,
+      backfilled: 0,
+      gaps: 0,
+      attempts: 0,
+      durationMs: Date.now() - started,
+      errorKind: 'internal',
+      error: 'the worker ended without a result',
+      sourceErrors: [],
+    };
+    if (!results.has(name)) {
+      ticksTotal.inc({ source, status: 'failed' });
+      logger.error({ source, tick }, 'collect worker ended without a result');
+    }
+    reportReachability(r);
+    if ((r.status === 'ok' || r.status === 'partial') && !stopping) {
+      for (const after of afterTick) {
+        if (stopping) break;
+        try {
+          await runWorker(after, { tick: r.tick, source });
+        } catch (err) {
+          logger.error({ err, job: after }, 'after-tick job failed');
+        }
+        events.emit('job-done', { name: after, tick: new Date(r.tick) });
+      }
+    }
+    events.emit('tick', { source, tick: new Date(r.tick), status: results.has(name) ? r.status : 'crashed', inserted: r.inserted, durationMs: r.durationMs } satisfies TickEvent);
+  }
+
+  async function runJob(name: string, workerData: object = {}): Promise<void> {
+    if (stopping) return;
+    if (name.startsWith('collect-')) return runCollect(name, workerData as Record<string, unknown>);
+    await runWorker(name, workerData);
+  }
+
+  const swallow = (what: string) => (err: unknown) => logger.error({ err, job: what }, 'job run failed');
+
+  function scheduleTick(source: SourceName): void {
+    if (stopping) return;
+    const now = Date.now();
+    const boundary = Math.floor(now / interval) * interval + interval;
+    const timer = setTimeout(() => {
+      timers.delete(timer);
+      scheduleTick(source);
+      const name = `collect-${source}`;
+      // A tick still running at the next boundary: skip this one; the next tick backfills it.
+      if (running.has(name)) {
+        logger.warn({ source, tick: new Date(boundary).toISOString() }, 'previous tick still running; this one is skipped');
+        return;
+      }
+      void runJob(name, { tick: new Date(boundary).toISOString() }).catch(swallow(name));
+    }, boundary + offset - now);
+    timers.add(timer);
+  }
+
+  if (opts.autoStart !== false) {
+    for (const source of sources) {
+      // Collect at once (an empty database backfills its history), then at every boundary.
+      void runJob(`collect-${source}`).catch(swallow(`collect-${source}`));
+      scheduleTick(source);
+    }
+    const prune = setInterval(() => void runJob('prune-samples').catch(swallow('prune-samples')), PRUNE_EVERY_MS);
+    timers.add(prune as unknown as NodeJS.Timeout);
+    logger.info({ sources, intervalMs: interval, afterTick, owner, mode: compiled ? 'compiled' : 'tsx' }, 'scheduler started');
+  }
+
+  let stopped: Promise<void> | undefined;
+  async function stop(): Promise<void> {
+    stopped ??= (async () => {
+      stopping = true;
+      for (const t of timers) clearTimeout(t);
+      timers.clear();
+      const grace = opts.stopGraceMs ?? 10_000;
+      let timer: NodeJS.Timeout | undefined;
+      // Jobs finish or abandon their tick on cancel; one that does not is ended after the grace.
+      const graceful = await Promise.race([
+        bree.stop().then(() => true),
+        new Promise<boolean>((r) => {
+          timer = setTimeout(() => r(false), grace);
+        }),
+      ]);
+      clearTimeout(timer);
+      if (!graceful) {
+        const workers = bree.workers as Map<string, { terminate(): Promise<number> }>;
+        logger.warn({ jobs: [...workers.keys()] }, 'jobs did not stop within the grace period; ending their workers');
+        await Promise.all([...workers.values()].map((w) => w.terminate().catch(() => 0)));
+        workers.clear();
+      }
+      await Promise.allSettled([...running.values()]);
+      // Hand the leases over now rather than let a standby wait out their expiry.
+      if (mongoose.connection.readyState === 1) {
+        await Promise.all(sources.map((s) => releaseLease(leaseName(s), owner).catch(() => {})));
+      }
+      logger.info('scheduler stopped');
+    })();
+    return stopped;
+  }
+
+  return { stop, runJob, events };
+}

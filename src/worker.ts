@@ -1,0 +1,64 @@
+/**
+ * The worker side of the scheduler, shared by the collector's jobs: config and logger from the
+ * main thread's workerData (workers share no memory, and tests build their config in code, not
+ * from the environment), an own database connection, `cancel` turned into an AbortSignal, and an
+ * end that always comes: the job posts 'done' and Bree ends the worker.
+ */
+import { parentPort, workerData } from 'node:worker_threads';
+import pretty from 'pino-pretty';
+import { loadConfig, type Config } from './config.js';
+import { connectDatabase, disconnectDatabase } from './db/connection.js';
+import { initLogger, log } from './logger.js';
+
+export interface JobData {
+  dbUri: string;
+  dbName?: string;
+  /** The tick an after-tick job works on (ISO string). */
+  tick?: string;
+  source?: string;
+  /** Set by the scheduler for its own jobs. */
+  config?: Config;
+  owner?: string;
+  /** How the main thread logs: 'pretty' makes the worker format lines in its own thread. */
+  logFormat?: 'json' | 'pretty';
+  logFile?: string;
+  [key: string]: unknown;
+}
+
+export interface JobContext {
+  config: Config;
+  data: JobData;
+  signal: AbortSignal;
+  /** A message for the scheduler (figures it relays to the main thread's metrics). */
+  post(message: unknown): void;
+}
+
+/** Runs one job body inside a Bree worker and always ends the worker. */
+export async function runJob(name: string, body: (ctx: JobContext) => Promise<void>): Promise<void> {
+  const data = (workerData ?? {}) as JobData;
+  const config = data.config ?? loadConfig();
+  // The main thread's 'auto' became pretty or JSON by its own terminal; a worker has none, so it
+  // is told. Pretty lines are formatted synchronously here: a transport thread would lose the
+  // last lines when Bree ends the worker.
+  const logConfig = { ...config, log: { ...config.log, format: 'json' as const } };
+  if (data.logFile) initLogger(logConfig, { file: data.logFile });
+  else if (data.logFormat === 'pretty') initLogger(logConfig, { destination: pretty({ destination: 1, sync: true, colorize: true, translateTime: 'SYS:HH:MM:ss', ignore: 'pid,hostname' }) });
+  else initLogger(logConfig);
+  const logger = log('job', { job: name });
+  const controller = new AbortController();
+  parentPort?.on('message', (message) => {
+    if (message === 'cancel') controller.abort();
+  });
+  const post = (message: unknown) => parentPort?.postMessage(message);
+  try {
+    await connectDatabase(data.dbUri, { dbName: data.dbName, syncIndexes: false, attempts: 3 });
+    await body({ config, data, signal: controller.signal, post });
+  } catch (err) {
+    logger.error({ err }, 'job failed');
+    post({ type: 'job-error', name, error: (err as Error).message });
+  } finally {
+    await disconnectDatabase().catch(() => {});
+    if (parentPort) parentPort.postMessage('done');
+    else process.exit(0);
+  }
+}
