@@ -3,7 +3,8 @@
  * endpoints, and a signer for requests "from Slack" to the app's /slack/events. Records every
  * request; `failPost` scripts 429s and channel errors for delivery tests.
  */
-import { createHmac } from 'node:crypto';
+import { createHmac, randomUUID } from 'node:crypto';
+import { WebSocketServer, type WebSocket } from 'ws';
 import { FakeHttp, sendJson, type RecordedRequest } from './fake-http.js';
 
 export interface FakeSlack {
@@ -22,6 +23,10 @@ export interface FakeSlack {
   rateLimitPost(retryAfterS: number, times?: number): void;
   /** Next chat.postMessage answers ok:false with this error (channel_not_found, not_in_channel, ...). */
   failPost(error: string, times?: number): void;
+  /** Socket Mode: resolves once an app has connected and been sent `hello`. */
+  socketConnected(): Promise<void>;
+  /** Socket Mode: sends a slash command envelope; resolves with the app's ack of it. */
+  socketCommand(fields: Parameters<typeof slashCommandFields>[0]): Promise<Record<string, unknown>>;
   close(): Promise<void>;
 }
 
@@ -30,11 +35,13 @@ export const FAKE_SLACK_BOT_USER = 'U0BOT';
 
 export async function startFakeSlack(): Promise<FakeSlack> {
   let ts = 1_700_000_000;
-  const http = await new FakeHttp((r, res) => {
+  const http: FakeHttp = await new FakeHttp((r, res): void => {
     if (r.path.startsWith('/response/')) return sendJson(res, 200, { ok: true });
     const method = r.path.replace(/^\/api\//, '');
     const params = (r.body ?? {}) as Record<string, unknown>;
     switch (method) {
+      case 'apps.connections.open':
+        return sendJson(res, 200, { ok: true, url: `${http.url.replace('http', 'ws')}/socket` });
       case 'auth.test':
         return sendJson(res, 200, { ok: true, url: 'https://fake.slack.com/', team: 'Fake', user: 'chatops', team_id: FAKE_SLACK_TEAM, user_id: FAKE_SLACK_BOT_USER, bot_id: 'B0BOT' });
       case 'chat.postMessage':
@@ -44,6 +51,21 @@ export async function startFakeSlack(): Promise<FakeSlack> {
         return sendJson(res, 200, { ok: true });
     }
   }).listen();
+  const sockets = new Set<WebSocket>();
+  const acks = new Map<string, (body: Record<string, unknown>) => void>();
+  let connected: (() => void) | undefined;
+  const onConnect = new Promise<void>((resolve) => (connected = resolve));
+  const wss = new WebSocketServer({ server: http.server, path: '/socket' });
+  wss.on('connection', (ws) => {
+    sockets.add(ws);
+    ws.on('close', () => sockets.delete(ws));
+    ws.on('message', (data) => {
+      const msg = JSON.parse(String(data)) as { envelope_id?: string };
+      if (msg.envelope_id) acks.get(msg.envelope_id)?.(msg as Record<string, unknown>);
+    });
+    ws.send(JSON.stringify({ type: 'hello', num_connections: 1, debug_info: { host: 'fake' }, connection_info: { app_id: 'A0APP' } }));
+    connected?.();
+  });
   const isPost = (r: RecordedRequest) => r.path === '/api/chat.postMessage';
   const isResponse = (id?: string) => (r: RecordedRequest) => (id ? r.path === `/response/${id}` : r.path.startsWith('/response/'));
   return {
@@ -56,7 +78,36 @@ export async function startFakeSlack(): Promise<FakeSlack> {
     waitForPost: async (count = 1) => (await http.waitFor(isPost, { count })).body as Record<string, unknown>,
     rateLimitPost: (retryAfterS, times = 1) => http.fail(isPost, { status: 429, retryAfter: retryAfterS, body: { ok: false, error: 'ratelimited' } }, times),
     failPost: (error, times = 1) => http.fail(isPost, { status: 200, body: { ok: false, error } }, times),
-    close: () => http.close(),
+    socketConnected: () => onConnect,
+    socketCommand: (fields) => {
+      const envelopeId = randomUUID();
+      const acked = new Promise<Record<string, unknown>>((resolve) => acks.set(envelopeId, resolve));
+      const envelope = { envelope_id: envelopeId, type: 'slash_commands', payload: slashCommandFields(fields), accepts_response_payload: true };
+      for (const ws of sockets) ws.send(JSON.stringify(envelope));
+      return acked;
+    },
+    async close() {
+      // A clean close handshake: a cut connection makes the Socket Mode client wait 30 s for one.
+      await Promise.all(
+        [...sockets].map(
+          (ws) =>
+            new Promise<void>((resolve) => {
+              if (ws.readyState === ws.CLOSED) return resolve();
+              const timer = setTimeout(() => {
+                ws.terminate();
+                resolve();
+              }, 1_000);
+              ws.once('close', () => {
+                clearTimeout(timer);
+                resolve();
+              });
+              ws.close(1000);
+            }),
+        ),
+      );
+      wss.close();
+      await http.close();
+    },
   };
 }
 
@@ -70,9 +121,9 @@ export function signSlackRequest(secret: string, body: string, timestampS = Math
   };
 }
 
-/** A slash-command form body as Slack posts it. */
-export function slashCommandBody(fields: { command: string; text: string; responseUrl: string; channel?: string; user?: string; team?: string }): string {
-  return new URLSearchParams({
+/** A slash command's fields as Slack sends them (form over HTTP, JSON in a Socket Mode envelope). */
+export function slashCommandFields(fields: { command: string; text: string; responseUrl: string; channel?: string; user?: string; team?: string }): Record<string, string> {
+  return {
     token: 'legacy-verification-token',
     team_id: fields.team ?? FAKE_SLACK_TEAM,
     team_domain: 'fake',
@@ -86,7 +137,12 @@ export function slashCommandBody(fields: { command: string; text: string; respon
     is_enterprise_install: 'false',
     response_url: fields.responseUrl,
     trigger_id: '1.2.3',
-  }).toString();
+  };
+}
+
+/** A slash-command form body as Slack posts it. */
+export function slashCommandBody(fields: Parameters<typeof slashCommandFields>[0]): string {
+  return new URLSearchParams(slashCommandFields(fields)).toString();
 }
 
 /** A block_actions (button click) form body. */
