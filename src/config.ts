@@ -165,6 +165,13 @@ const schema = z
     DISCORD_APPLICATION_ID: optionalText,
     DISCORD_GUILD_ID: optionalText,
     DISCORD_API_URL: url(),
+    DISCORD_TRACK_PERMISSION: z
+      .string()
+      .default('ManageChannels')
+      .refine((v) => /^(everyone|[A-Z][A-Za-z]{2,40})$/.test(v.trim()), {
+        message: 'expected a Discord permission name such as ManageChannels or ManageGuild, or "everyone"',
+      })
+      .transform((v) => v.trim()),
 
     QUICKCHART_URL: url('https://quickchart.io'),
 
@@ -236,6 +243,8 @@ export interface Config {
     readonly applicationId?: string;
     readonly guildId?: string;
     readonly apiUrl?: string;
+    /** Permission needed for /track and /untrack (a PermissionFlagsBits name), or 'everyone'. */
+    readonly trackPermission: string;
   };
   readonly quickchartUrl: string;
   readonly http: {
@@ -318,6 +327,7 @@ export function loadConfig(env?: Record<string, string | undefined>, overrides: 
       applicationId: e.DISCORD_APPLICATION_ID,
       guildId: e.DISCORD_GUILD_ID,
       apiUrl: e.DISCORD_API_URL,
+      trackPermission: e.DISCORD_TRACK_PERMISSION,
     },
     quickchartUrl: e.QUICKCHART_URL!,
     http: {

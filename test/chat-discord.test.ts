@@ -107,7 +107,9 @@ describe('discord adapter against a local REST API and gateway', () => {
     );
     assert.equal(guild.scope, 'guild');
     const set = fake.registered().get(`/applications/${FAKE_APP_ID}/guilds/42/commands`) as Array<Record<string, any>>;
-    assert.deepEqual(set.map((c) => c.name).sort(), ['help', 'metric', 'rank', 'track', 'tracking', 'untrack']);
+    const registry = await loadRegistry(chatConfig());
+    assert.deepEqual(set.map((c) => c.name), registry.list().map((c) => c.name));
+    for (const name of ['help', 'metric', 'rank', 'track', 'tracking', 'untrack']) assert.ok(set.some((c) => c.name === name), name);
     const track = set.find((c) => c.name === 'track')!;
     assert.equal(track.default_member_permissions, '16');
     assert.deepEqual(track.options.map((o: { name: string; type: number; required: boolean }) => [o.name, o.type, o.required]), [
@@ -120,5 +122,16 @@ describe('discord adapter against a local REST API and gateway', () => {
     const global = await registerDiscordCommands(chatConfig({ DISCORD_TOKEN: 't', DISCORD_APPLICATION_ID: FAKE_APP_ID, DISCORD_API_URL: fake.apiUrl }));
     assert.equal(global.scope, 'global');
     assert.ok(fake.registered().has(`/applications/${FAKE_APP_ID}/commands`));
+  });
+
+  it('takes the /track permission from DISCORD_TRACK_PERMISSION', async () => {
+    const env = { DISCORD_TOKEN: 't', DISCORD_APPLICATION_ID: FAKE_APP_ID, DISCORD_API_URL: fake.apiUrl };
+    const permissionOf = () =>
+      (fake.registered().get(`/applications/${FAKE_APP_ID}/commands`) as Array<Record<string, unknown>>).find((c) => c.name === 'track')!.default_member_permissions;
+    await registerDiscordCommands(chatConfig({ ...env, DISCORD_TRACK_PERMISSION: 'ManageGuild' }));
+    assert.equal(permissionOf(), '32');
+    await registerDiscordCommands(chatConfig({ ...env, DISCORD_TRACK_PERMISSION: 'everyone' }));
+    assert.equal(permissionOf(), undefined);
+    await assert.rejects(registerDiscordCommands(chatConfig({ ...env, DISCORD_TRACK_PERMISSION: 'ManageChanels' })), /"ManageChanels" is not a Discord permission/);
   });
 });

@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
 import { before, beforeEach, describe, it } from 'node:test';
-import { CommandRegistry, loadRegistry, type CommandContext, defineCommand } from '../src/chat/registry.js';
+import { CommandRegistry, loadRegistry, usageOf, type CommandContext, defineCommand } from '../src/chat/registry.js';
 import { Subscription } from '../src/db/models/index.js';
 import { chatConfig, quietLogs, seedMarkets } from './support/chat-fixtures.js';
 import { useTestDatabase } from './support/db.js';
@@ -118,10 +118,11 @@ describe('registry', () => {
     const registry = await loadRegistry(config);
     const reply = await line(registry, '/help');
     assert.equal(reply.ephemeral, true);
-    assert.deepEqual(
-      reply.fields!.map((f) => f.name),
-      ['/metric <market> [metric] [window]', '/rank [metric] [window] [by] [n]', '/track <market> [metric] [factor] [cooldown]', '/untrack <market> [metric]', '/tracking', '/help [command]'],
-    );
+    const names = reply.fields!.map((f) => f.name);
+    assert.deepEqual(names, registry.list().map(usageOf));
+    for (const usage of ['/metric <market> [metric] [window]', '/rank [metric] [window] [by] [n]', '/track <market> [metric] [factor] [cooldown]', '/untrack <market> [metric]', '/tracking', '/help [command]']) {
+      assert.ok(names.includes(usage), usage);
+    }
     for (const f of reply.fields!) assert.match(f.value, /\nExample: \/\w+/);
     const one = await line(registry, '/help track');
     assert.match(one.text!, /factor: Alert when a point exceeds/);

@@ -63,14 +63,28 @@ function optionSchema(o: OptionDefinition): APIApplicationCommandOption {
   }
 }
 
+/** DISCORD_TRACK_PERMISSION as a permission bit; null means every member. */
+export function trackPermissionBit(name: string): bigint | null {
+  if (name === 'everyone') return null;
+  const bit = (PermissionFlagsBits as Record<string, bigint>)[name];
+  if (bit === undefined) {
+    throw new Error(`DISCORD_TRACK_PERMISSION: "${name}" is not a Discord permission (e.g. ManageChannels, ManageGuild, Administrator) or "everyone"`);
+  }
+  return bit;
+}
+
 /** Discord's application command schema, from the same definitions the registry validates with. */
-export function discordCommandSchema(commands: readonly AnyCommand[]): RESTPostAPIChatInputApplicationCommandsJSONBody[] {
+export function discordCommandSchema(
+  commands: readonly AnyCommand[],
+  trackPermission: string = 'ManageChannels',
+): RESTPostAPIChatInputApplicationCommandsJSONBody[] {
+  const bit = trackPermissionBit(trackPermission);
   return commands.map((c) => ({
     name: c.name,
     description: c.description.slice(0, 100),
     options: (c.options as readonly OptionDefinition[]).map(optionSchema),
-    // Hidden from members without Manage Channels unless a server admin grants it in Integrations.
-    ...(c.permission === 'manageChannel' ? { default_member_permissions: String(PermissionFlagsBits.ManageChannels) } : {}),
+    // Hidden from members without the permission unless a server admin grants it in Integrations.
+    ...(c.permission === 'manageChannel' && bit !== null ? { default_member_permissions: String(bit) } : {}),
     contexts: [InteractionContextType.Guild],
   }));
 }
@@ -112,6 +126,7 @@ export async function startDiscord(deps: { config: Config; registry: CommandRegi
   const d = config.discord;
   if (!d.token) throw new Error('startDiscord needs DISCORD_TOKEN');
   const logger = log('chat', { platform: 'discord' });
+  const manageBit = trackPermissionBit(d.trackPermission);
   const client = new Client({
     intents: [GatewayIntentBits.Guilds],
     rest: {
@@ -126,7 +141,7 @@ export async function startDiscord(deps: { config: Config; registry: CommandRegi
     channel: `discord:${i.guildId ?? '@me'}:${i.channelId ?? 'unknown'}`,
     user: `discord:${i.user.id}`,
     userName: i.user.username,
-    mayManageChannel: Boolean(i.guildId && i.memberPermissions?.has(PermissionFlagsBits.ManageChannels)),
+    mayManageChannel: Boolean(i.guildId && (manageBit === null || i.memberPermissions?.has(manageBit))),
     config,
   });
 
