@@ -360,7 +360,8 @@ export async function detectSpikes(options: DetectOptions): Promise<DetectResult
   result.durationMs = Math.round(performance.now() - started);
   const { skipped } = result;
   const level = result.alerts > 0 || skipped['zero-baseline'] || skipped['too-few-points'] ? 'info' : 'debug';
-  logger[level]({ ...result }, result.alerts ? `${result.alerts} spike alert(s) queued` : 'no spike alerts this tick');
+  const { tick: _tick, ...figures } = result;
+  logger[level](figures, result.alerts ? `${result.alerts} spike alert(s) queued` : 'no spike alerts this tick');
   return result;
 }
 
