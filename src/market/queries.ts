@@ -1,9 +1,30 @@
 /**
- * The answers chat commands and the REST API give: one market's report (statistics, series, rank)
- * and the std-dev leaderboard. Contract shared with the chat commands; the bodies are being filled in.
+ * The answers chat commands and the REST API give: one market's report (statistics, chart series,
+ * rank) and the std-dev leaderboard.
+ *
+ * A report reads its market's hourly sample blocks (25 lookups by id for a day) and computes exact
+ * figures; a ranking reads the per-market window statistics the update-stats job keeps, never the
+ * samples. Both change once per collector tick, so answers are kept for a few seconds: a burst of
+ * the same question costs one computation.
  */
-import type { CatalogEntry } from './catalog.js';
-import type { MetricName, RankBy, WindowName } from './metrics.js';
+import { UserError } from '../errors.js';
+import { resolveMarket, type CatalogEntry } from './catalog.js';
+import {
+  METRICS,
+  METRIC_NAMES,
+  RANK_BY,
+  RANK_BY_NAMES,
+  WINDOWS,
+  WINDOW_NAMES,
+  parseMetric,
+  parseWindow,
+  type MetricName,
+  type RankBy,
+  type WindowName,
+} from './metrics.js';
+import { downsample } from './downsample.js';
+import { computeStats, relativeStd } from './stats.js';
+import { loadTable, pointsOf, readRows, type TableEntry } from './window-stats.js';
 
 export interface WindowStats {
   count: number;
@@ -84,13 +105,216 @@ export interface RankingOptions {
   now?: Date;
 }
 
-export async function getMarketReport(input: string, opts: ReportOptions = {}): Promise<MarketReport> {
-  void input;
-  void opts;
-  throw new Error('getMarketReport: not implemented yet');
+/** A market needs this many points in the window (returns, for log-return ranking) to be ranked. */
+export const MIN_RANK_POINTS = 10;
+export const DEFAULT_POINTS = 90;
+export const MAX_POINTS = 500;
+export const DEFAULT_LIMIT = 10;
+export const MAX_LIMIT = 100;
+/** How long a computed answer is reused. Data changes once per tick (a minute by default). */
+export const ANSWER_TTL_MS = 5_000;
+
+function option<T extends string>(name: string, value: unknown, fallback: T, parse: (text: string) => T | undefined, allowed: readonly string[]): T {
+  if (value === undefined || value === null || value === '') return fallback;
+  const parsed = typeof value === 'string' ? parse(value) : undefined;
+  if (parsed === undefined) {
+    throw new UserError(`Unknown ${name} "${String(value).slice(0, 40)}".`, `${name} is one of: ${allowed.join(', ')}.`, 400);
+  }
+  return parsed;
 }
 
+export function parseRankBy(text: string): RankBy | undefined {
+  const key = text.trim().toLowerCase();
+  if (key === 'stddev' || key === 'stdev' || key === 'raw') return 'std';
+  if (key === 'relative' || key === 'cv') return 'rsd';
+  if (key === 'logreturn' || key === 'logreturns' || key === 'returns') return 'logret';
+  return RANK_BY_NAMES.find((b) => b === key);
+}
+
+function integerOption(name: string, value: unknown, fallback: number, min: number, max: number): number {
+  if (value === undefined || value === null || value === '') return fallback;
+  const n = typeof value === 'number' ? value : typeof value === 'string' && /^\s*\d+\s*$/.test(value) ? Number(value) : Number.NaN;
+  if (!Number.isInteger(n) || n < min || n > max) {
+    throw new UserError(`Invalid ${name} "${String(value).slice(0, 40)}".`, `${name} is a whole number from ${min} to ${max}.`, 400);
+  }
+  return n;
+}
+
+interface Common {
+  metric: MetricName;
+  window: WindowName;
+  by: RankBy;
+}
+
+function commonOptions(opts: { metric?: unknown; window?: unknown; by?: unknown }): Common {
+  const metric = option('metric', opts.metric, 'price', parseMetric, METRIC_NAMES);
+  const window = option('window', opts.window, '24h', parseWindow, WINDOW_NAMES);
+  const by = option('by', opts.by, 'rsd', parseRankBy, RANK_BY_NAMES);
+  if (by === 'logret' && !METRICS[metric].isPrice) {
+    throw new UserError(
+      `by "logret" ranks prices only; ${metric} is not a price.`,
+      'Log returns need a price (price, high, low); rank other metrics by rsd or std.',
+      400,
+    );
+  }
+  return { metric, window, by };
+}
+
+function methodOf(window: WindowName, by: RankBy): string {
+  return `${window} ${RANK_BY[by]}`;
+}
+
+interface RankedRow extends RankingRow {
+  tied: boolean;
+}
+
+interface RankedTable {
+  ranked: RankedRow[];
+  byMarket: Map<string, RankedRow>;
+  entries: Map<string, TableEntry>;
+  excluded: number;
+  asOf: Date | null;
+}
+
+function valueOf(e: TableEntry, by: RankBy): number | null {
+  if (by === 'std') return e.std;
+  if (by === 'logret') return e.logretStd;
+  return relativeStd(e.std, e.mean);
+}
+
+/** Same value to 12 significant digits: rounding in the running sums must not break a real tie. */
+function sameValue(a: number, b: number): boolean {
+  return a === b || Math.abs(a - b) <= 1e-12 * Math.max(Math.abs(a), Math.abs(b));
+}
+
+/** Most volatile first; equal values share a position (1, 2, 2, 4) and are flagged. */
+export function rankEntries(entries: readonly TableEntry[], by: RankBy): { ranked: RankedRow[]; excluded: number } {
+  const eligible: Array<{ e: TableEntry; value: number }> = [];
+  for (const e of entries) {
+    const value = valueOf(e, by);
+    const enough = by === 'logret' ? e.returns >= MIN_RANK_POINTS - 1 : e.count >= MIN_RANK_POINTS;
+    if (enough && value !== null && Number.isFinite(value)) eligible.push({ e, value });
+  }
+  eligible.sort((a, b) => b.value - a.value || a.e.market.localeCompare(b.e.market));
+  const ranked: RankedRow[] = [];
+  for (let i = 0; i < eligible.length; i++) {
+    const { e, value } = eligible[i]!;
+    const prev = ranked[i - 1];
+    const tiedWithPrev = prev !== undefined && prev.value !== null && sameValue(prev.value, value);
+    if (tiedWithPrev) prev.tied = true;
+    ranked.push({
+      position: tiedWithPrev ? prev.position : i + 1,
+      market: e.market,
+      value,
+      std: e.std,
+      rsd: relativeStd(e.std, e.mean),
+      logretStd: e.logretStd,
+      mean: e.mean,
+      last: e.last,
+      count: e.count,
+      tied: tiedWithPrev,
+    });
+  }
+  return { ranked, excluded: entries.length - ranked.length };
+}
+
+interface Cached<T> {
+  at: number;
+  value: Promise<T>;
+}
+const tables = new Map<string, Cached<RankedTable>>();
+const reports = new Map<string, Cached<MarketReport>>();
+const MAX_REPORTS = 5_000;
+
+/** Forgets every kept answer (tests, and after data is rewritten outside the collector). */
+export function clearQueryCaches(): void {
+  tables.clear();
+  reports.clear();
+}
+
+function remembered<T>(cache: Map<string, Cached<T>>, key: string, fresh: boolean, make: () => Promise<T>): Promise<T> {
+  const hit = cache.get(key);
+  if (fresh && hit && Date.now() - hit.at < ANSWER_TTL_MS) return hit.value;
+  const value = make();
+  if (fresh) {
+    if (cache.size >= MAX_REPORTS) cache.delete(cache.keys().next().value!);
+    cache.set(key, { at: Date.now(), value });
+    // A failure is not remembered: the next caller tries again.
+    value.catch(() => cache.delete(key));
+  }
+  return value;
+}
+
+function rankedTable(metric: MetricName, window: WindowName, by: RankBy, fresh: boolean): Promise<RankedTable> {
+  return remembered(tables, `${metric}|${window}|${by}`, fresh, async () => {
+    const { entries, asOf } = await loadTable(metric, window);
+    const { ranked, excluded } = rankEntries(entries, by);
+    return {
+      ranked,
+      byMarket: new Map(ranked.map((r) => [r.market, r])),
+      entries: new Map(entries.map((e) => [e.market, e])),
+      excluded,
+      asOf,
+    };
+  });
+}
+
+const publicRow = ({ tied: _tied, ...row }: RankedRow): RankingRow => row;
+
 export async function getRanking(opts: RankingOptions = {}): Promise<Ranking> {
-  void opts;
-  throw new Error('getRanking: not implemented yet');
+  const { metric, window, by } = commonOptions(opts);
+  const limit = integerOption('limit', opts.limit, DEFAULT_LIMIT, 1, MAX_LIMIT);
+  const table = await rankedTable(metric, window, by, opts.now === undefined);
+  const { ranked } = table;
+  const top = ranked.slice(0, limit).map(publicRow);
+  const bottom = ranked.slice(Math.max(limit, ranked.length - limit)).map(publicRow);
+  return { metric, window, by, method: methodOf(window, by), total: ranked.length, excluded: table.excluded, top, bottom, asOf: table.asOf };
+}
+
+function rankNote(table: RankedTable, market: string, window: WindowName, by: RankBy): string {
+  const e = table.entries.get(market);
+  if (!e) return 'Not ranked yet: window statistics for this market are computed after the next collector tick.';
+  const enough = by === 'logret' ? e.returns >= MIN_RANK_POINTS - 1 : e.count >= MIN_RANK_POINTS;
+  if (!enough) {
+    const have = by === 'logret' ? `${e.returns} one-minute returns` : `${e.count} points`;
+    return `Not ranked: only ${have} in the last ${window}; at least ${by === 'logret' ? MIN_RANK_POINTS - 1 : MIN_RANK_POINTS} needed.`;
+  }
+  return by === 'rsd'
+    ? 'Not ranked: the relative std dev is undefined when the mean is 0.'
+    : 'Not ranked: the figure is undefined for this window.';
+}
+
+export async function getMarketReport(input: string, opts: ReportOptions = {}): Promise<MarketReport> {
+  if (typeof input !== 'string' || input.trim() === '') {
+    throw new UserError('Which market?', 'Name a market like btc-usd, BTC/USD or kraken:btc-usd.', 400);
+  }
+  const { metric, window, by } = commonOptions(opts);
+  const points = integerOption('points', opts.points, DEFAULT_POINTS, 2, MAX_POINTS);
+  const market = await resolveMarket(input);
+  const fresh = opts.now === undefined;
+  return remembered(reports, `${market.id}|${metric}|${window}|${points}|${by}`, fresh, async () => {
+    const end = (opts.now ?? new Date()).getTime();
+    const start = end - WINDOWS[window];
+    const [rows, table] = await Promise.all([
+      readRows([market.id], start, end).then((m) => m.get(market.id) ?? []),
+      rankedTable(metric, window, by, fresh),
+    ]);
+    const series = pointsOf(rows, metric);
+    const stats = computeStats(series, { logReturns: METRICS[metric].isPrice });
+    const row = table.byMarket.get(market.id);
+    const rank: RankInfo | null = row
+      ? { position: row.position, of: table.ranked.length, by, method: methodOf(window, by), value: row.value, tied: row.tied }
+      : null;
+    const report: MarketReport = {
+      market,
+      metric,
+      window,
+      stats,
+      rank,
+      series: downsample(series, points, start, end),
+      latestTs: rows.length ? new Date(rows[rows.length - 1]!.ts) : null,
+    };
+    if (!rank) report.rankNote = rankNote(table, market.id, window, by);
+    return report;
+  });
 }

@@ -7,3 +7,5 @@ export { CollectorRun, type CollectorRunDoc, RUN_STATUSES } from './collector-ru
 export { Lease, type LeaseDoc } from './lease.model.js';
 export { SpikeBaseline, type SpikeBaselineDoc } from './spike-baseline.model.js';
 export { CollectorState, type CollectorStateDoc } from './collector-state.model.js';
+export { MarketStat, type MarketStatDoc } from './market-stat.model.js';
+export { SampleBlock, type SampleBlockDoc } from './sample-block.model.js';
