@@ -61,6 +61,23 @@ describe('a Kraken tick', () => {
     assert.equal(run?.owner, 'a');
   });
 
+  it('asks only the ticker while it knows every pair, and picks up a newly listed pair without a restart', async () => {
+    await collectTick(config(), 'kraken', { tick: min(0), owner: 'a', ...fresh });
+    const listings = kraken.requestsTo('/0/public/AssetPairs');
+    await collectTick(config(), 'kraken', { tick: min(1), owner: 'a' });
+    assert.equal(kraken.requestsTo('/0/public/AssetPairs'), listings, 'no listing on a tick of known pairs');
+    kraken.pairs = [...kraken.pairs, { key: 'ADAUSD', altname: 'ADAUSD', wsname: 'ADA/USD', base: 'ADA', quote: 'ZUSD', price: 0.45 }];
+    kraken.setTicker('ADAUSD', {});
+    try {
+      const result = await collectTick(config(), 'kraken', { tick: min(2), owner: 'a' });
+      assert.equal(result.inserted, 5);
+      assert.equal(kraken.requestsTo('/0/public/AssetPairs'), listings + 1);
+      assert.equal((await resolveMarket('ada/usd')).id, 'kraken:ada-usd');
+    } finally {
+      kraken.pairs = kraken.pairs.filter((p) => p.key !== 'ADAUSD');
+    }
+  });
+
   it('aligns the tick to the interval, not to the moment of the fetch', () => {
     assert.equal(alignTick(T + 59_999, 60_000).getTime(), T);
     assert.equal(alignTick(T + 44_000, 15_000).getTime(), T + 30_000);

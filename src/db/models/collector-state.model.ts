@@ -12,6 +12,8 @@ const collectorStateSchema = new Schema(
     _id: { type: String, required: true },
     tick: { type: Date, required: true },
     markets: { type: [String], default: [] },
+    /** The source's symbol per entry of `markets`, so the next tick can map its answer without a listing. */
+    symbols: { type: [String], default: [] },
     /** `volumeCum` per entry of `markets`, null where the source gave none. */
     cums: { type: [Number], default: [] },
     /** Last time every market's catalog entry was refreshed (lastSeen). */

@@ -124,35 +124,62 @@ export function krakenSource(config: Config, options: SourceOptions = {}): Marke
     return all.filter((m) => keys.has(m.id) || krakenAliases(m).some((a) => keys.has(a)));
   }
 
+  function fromPairs(markets: KrakenMarket[], result: Record<string, unknown>, fetchedAt: Date): Snapshot {
+    const bySymbol = new Map<string, KrakenMarket>();
+    for (const m of markets) {
+      bySymbol.set(m.symbol, m);
+      bySymbol.set(m.altname, m);
+    }
+    const quotes: Quote[] = [];
+    const seen = new Set<string>();
+    for (const [key, entry] of Object.entries(result)) {
+      const m = bySymbol.get(key);
+      if (!m || seen.has(m.id)) continue;
+      const quote = parseTicker(m.id, entry);
+      if (quote) {
+        quotes.push(quote);
+        seen.add(m.id);
+      }
+    }
+    const missing = markets.filter((m) => !seen.has(m.id)).map((m) => m.id);
+    return { markets: markets.filter((m) => seen.has(m.id)), quotes, missing, fetchedAt };
+  }
+
   return {
     name: 'kraken',
     historyReachMs: 720 * 60_000,
 
     async snapshot(ctx: FetchContext): Promise<Snapshot> {
+      // With every pair tracked and the pairs known from the last tick, the ticker alone will do:
+      // half the requests (Kraken limits them) and no 500 kB pair list to parse each minute. Any
+      // pair it does not know, or a known one it leaves out, sends us back to AssetPairs.
+      if (wanted === 'all' && ctx.known && ctx.known.size > 0 && !ctx.refresh) {
+        const result = krakenResult(await client.get('/0/public/Ticker', ctx.signal), 'Ticker');
+        const fetchedAt = new Date();
+        const quotes: Quote[] = [];
+        const markets: SourceMarket[] = [];
+        let unknown = false;
+        for (const [key, entry] of Object.entries(result)) {
+          const m = ctx.known.get(key);
+          if (!m) {
+            unknown = true;
+            break;
+          }
+          const quote = parseTicker(m.id, entry);
+          if (quote) {
+            quotes.push(quote);
+            markets.push(m);
+          }
+        }
+        if (!unknown && markets.length === ctx.known.size) return { markets, quotes, missing: [], fetchedAt };
+        return fromPairs(await pairs(ctx.signal), result, fetchedAt);
+      }
       const markets = await pairs(ctx.signal);
       if (markets.length === 0) return { markets, quotes: [], missing: [], fetchedAt: new Date() };
       // Without `pair` the ticker answers for every pair in one call; a list is sent only when asked.
       const query = wanted === 'all' ? '' : `?pair=${markets.map((m) => m.symbol).join(',')}`;
       const result = krakenResult(await client.get(`/0/public/Ticker${query}`, ctx.signal), 'Ticker');
-      const fetchedAt = new Date();
-      const bySymbol = new Map<string, KrakenMarket>();
-      for (const m of markets) {
-        bySymbol.set(m.symbol, m);
-        bySymbol.set(m.altname, m);
-      }
-      const quotes: Quote[] = [];
-      const seen = new Set<string>();
-      for (const [key, entry] of Object.entries(result)) {
-        const m = bySymbol.get(key);
-        if (!m || seen.has(m.id)) continue;
-        const quote = parseTicker(m.id, entry);
-        if (quote) {
-          quotes.push(quote);
-          seen.add(m.id);
-        }
-      }
-      const missing = markets.filter((m) => !seen.has(m.id)).map((m) => m.id);
-      return { markets: markets.filter((m) => seen.has(m.id)), quotes, missing, fetchedAt };
+      return fromPairs(markets, result, new Date());
     },
 
     async history(request: HistoryRequest): Promise<HistoryResult> {

@@ -54,6 +54,13 @@ export interface FetchContext {
   /** The tick being collected (aligned to the interval). */
   tick: Date;
   signal?: AbortSignal;
+  /**
+   * The markets the last tick saw, by the source's symbol. A source that lists its markets with a
+   * separate call (Kraken's AssetPairs) may skip that call while every answer maps to a known one.
+   */
+  known?: ReadonlyMap<string, SourceMarket>;
+  /** Ask the full market list again even when `known` covers the answer (the hourly refresh). */
+  refresh?: boolean;
 }
 
 export interface HistoryRequest {
