@@ -20,7 +20,8 @@ export const metric = defineCommand({
       metric: (options.metric ?? 'price') as MetricName,
       window: (options.window ?? '24h') as WindowName,
       points: 90,
-      now,
+      // An explicit time bypasses the report cache; only tests pin it.
+      now: ctx.now?.(),
     });
     const info = METRICS[report.metric];
     const id = report.market.id;
@@ -34,7 +35,9 @@ export const metric = defineCommand({
         footer: `latest sample ${utc(report.latestTs)}`,
       };
     }
-    const unit = info.unit === 'quote' ? ` ${report.market.quote.toUpperCase()}` : info.unit === '%' ? '%' : ` ${info.unit}`;
+    const base = report.market.base.toUpperCase();
+    const quote = report.market.quote.toUpperCase();
+    const unit = { quote: ` ${quote}`, base: ` ${base}`, 'base/min': ` ${base}/min`, '%': '%' }[info.unit as string] ?? ` ${info.unit}`;
     const fields: ReplyField[] = [
       { name: 'Last', value: `${num(s.last)}${unit}`, inline: true },
       { name: `Change ${report.window}`, value: `${signed(s.change)} (${signedPct(s.changePct)})`, inline: true },

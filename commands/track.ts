@@ -29,7 +29,7 @@ export async function trackMarket(ctx: CommandContext, req: TrackRequest): Promi
   const before = await Subscription.findOneAndUpdate(
     { channel: ctx.channel, market: market.id, metric },
     { $set: given, $setOnInsert: defaults, $unset: { disabledReason: 1 } },
-    { upsert: true, new: false, lean: true },
+    { upsert: true, returnDocument: 'before', lean: true },
   );
   const factor = req.factor ?? before?.factor ?? ctx.config.alerts.factor;
   const cooldownMs = req.cooldownMs ?? before?.cooldownMs ?? ctx.config.alerts.cooldownMs;

@@ -110,6 +110,9 @@ describe('registry', () => {
     const unknown = await line(registry, '/rnak');
     assert.match(unknown.title, /Unknown command "\/rnak"/);
     assert.match(unknown.text!, /\/help/);
+    // parseMetric's alias table is a plain object: `__proto__` must not come back as a metric.
+    const proto = await line(registry, '/untrack btc-usd __proto__');
+    assert.match(proto.title, /metric: "[_ ]*proto[_ ]*" is not one of price/);
     const missing = await line(registry, '/track');
     assert.equal(missing.title, '/track: market: required.');
   });

@@ -59,17 +59,18 @@ interface Bucket {
 const tsOf = (p: SeriesPoint): number => (p.ts instanceof Date ? p.ts.getTime() : new Date(p.ts).getTime());
 
 /**
- * Merges the series into at most `target` buckets. Each bucket keeps the value farthest from the
- * previous bucket's, so a one-minute spike in either direction is still drawn after downsampling.
+ * Merges the series into at most `target` buckets of near-equal size. A bucket is drawn at the
+ * median of its values unless one extreme stands out (at least twice as far from the median as the
+ * other), so a one-minute spike in either direction survives downsampling while ordinary noise
+ * does not turn into a zigzag.
  */
 export function downsample(series: readonly SeriesPoint[], target: number): Bucket[] {
   const clean = series.filter((p) => p.last !== null || p.max !== null || p.min !== null);
   if (clean.length === 0) return [];
-  const size = Math.max(1, Math.ceil(clean.length / Math.max(1, target)));
+  const count = Math.max(1, Math.min(clean.length, Math.floor(target)));
   const out: Bucket[] = [];
-  let previous: number | undefined;
-  for (let i = 0; i < clean.length; i += size) {
-    const group = clean.slice(i, i + size);
+  for (let b = 0; b < count; b++) {
+    const group = clean.slice(Math.floor((b * clean.length) / count), Math.floor(((b + 1) * clean.length) / count));
     let lo = Infinity;
     let hi = -Infinity;
     for (const p of group) {
@@ -80,12 +81,12 @@ export function downsample(series: readonly SeriesPoint[], target: number): Buck
       }
     }
     if (lo === Infinity) continue;
-    const lastValue = group[group.length - 1]!.last ?? hi;
-    const reference = previous ?? lastValue;
-    const value = lo === hi ? lo : Math.abs(hi - reference) >= Math.abs(lo - reference) ? hi : lo;
-    const bucketTs = tsOf(group[group.length - 1]!);
-    out.push({ ts: bucketTs, value });
-    previous = value;
+    const lasts = group.map((p) => p.last).filter((v): v is number => v !== null && Number.isFinite(v)).sort((a, b) => a - b);
+    const middle = lasts.length ? lasts[Math.floor((lasts.length - 1) / 2)]! : (lo + hi) / 2;
+    const up = hi - middle;
+    const down = middle - lo;
+    const value = up > 2 * down ? hi : down > 2 * up ? lo : middle;
+    out.push({ ts: tsOf(group[group.length - 1]!), value });
   }
   return out;
 }

@@ -119,7 +119,10 @@ function optionSchema(def: OptionDefinition): z.ZodType<unknown> {
       });
     case 'choice':
       return text.transform((v, ctx) => {
-        const found = def.parse ? def.parse(v) : def.choices?.find((c) => c.toLowerCase() === v.toLowerCase());
+        const parsed = def.parse ? def.parse(v) : def.choices?.find((c) => c.toLowerCase() === v.toLowerCase());
+        // A parser backed by a plain object answers `__proto__` with Object.prototype: only a
+        // string gets through. (A custom parser may accept more than the listed choices.)
+        const found = typeof parsed === 'string' ? parsed : undefined;
         if (found === undefined) {
           ctx.addIssue({
             code: 'custom',

@@ -6,6 +6,7 @@ import { loadConfig, type Config } from '../../src/config.js';
 import { initLogger } from '../../src/logger.js';
 import { invalidateCatalog, upsertMarkets } from '../../src/market/catalog.js';
 import { saveSamples, type SampleInput } from '../../src/market/samples.js';
+import { updateWindowStats } from '../../src/market/window-stats.js';
 
 export const MARKETS = [
   { exchange: 'kraken', base: 'XBT', quote: 'USD', source: 'kraken', symbol: 'XXBTZUSD', price: 64_000, wobble: 0.01 },
@@ -39,6 +40,8 @@ export async function seedMarkets(end = new Date(), minutes = 24 * 60): Promise<
     }
   }
   await saveSamples(rows);
+  // What the collector does after each tick: the window statistics rankings and reports read.
+  await updateWindowStats({ tick: new Date(last), source: 'kraken' });
 }
 
 export function chatConfig(env: Record<string, string> = {}): Config {
