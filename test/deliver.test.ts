@@ -208,6 +208,26 @@ describe('alert deliverer', () => {
     assert.equal(retried!.attempts, 2);
   });
 
+  it('makes other replicas wait out a 429 too, through the queued alerts', async () => {
+    await pendingAlert('slack:T1:C1', 0);
+    await pendingAlert('slack:T1:C2', 1);
+    const first = new RecordingPlatform('slack').next(() => {
+      throw new RateLimitedError(60_000);
+    });
+    const t = Date.now();
+    const a = deliverer([first], { owner: 'replica-a', now: () => t });
+    await a.deliverNow();
+    await a.stop();
+    const second = new RecordingPlatform('slack');
+    const b = deliverer([second], { owner: 'replica-b', now: () => t + 59_000 });
+    await b.deliverNow();
+    assert.equal(second.attempts.length, 0, 'the other replica does not post before Retry-After');
+    await b.stop();
+    const c = deliverer([second], { owner: 'replica-c', now: () => t + 60_000 });
+    await c.deliverNow();
+    assert.equal(second.posts.length, 2);
+  });
+
   it('marks an alert failed after the last attempt and tells the channel once it is reachable', async () => {
     const failedBefore = await metricValue('failed', 'slack');
     await pendingAlert('slack:T1:C1', 0);

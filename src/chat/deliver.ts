@@ -8,7 +8,7 @@
  * alert is then posted again when the lease expires (at least once, never silently lost).
  *
  * Failures: a 429 waits exactly the Retry-After the platform gave, and holds back every post to that
- * platform meanwhile; other errors back off exponentially; after the last attempt the alert is
+ * platform meanwhile, in this replica and (through the queued alerts' nextAttemptAt) in the others; other errors back off exponentially; after the last attempt the alert is
  * marked failed and counted on its channel, which is told "could not deliver N alerts" after the
  * next post that gets through. A channel that is gone (deleted, bot removed) has its subscriptions
  * disabled: retrying would fail forever.
@@ -214,6 +214,12 @@ export function startDeliverer(deps: DelivererDeps): Deliverer {
       if (err instanceof RateLimitedError) {
         retryAt = now() + Math.max(0, err.retryAfterMs);
         blockedUntil.set(platformName, retryAt);
+        // Other replicas post with the same token: the wait is written on the platform's queued
+        // alerts, so none of them claims one before the platform is ready again.
+        await Alert.collection.updateMany(
+          { status: 'pending', channel: { $regex: `^${platformName}:` }, nextAttemptAt: { $lt: new Date(retryAt) } },
+          { $set: { nextAttemptAt: new Date(retryAt) } },
+        );
         logger.warn({ channel: alert.channel, retryAfterMs: err.retryAfterMs, attempts }, 'rate limited; waiting as told');
       } else {
         retryAt = now() + Math.min(MAX_BACKOFF_MS, backoffMs * 2 ** (attempts - 1));
