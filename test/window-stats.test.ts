@@ -1,5 +1,10 @@
 import assert from 'node:assert/strict';
+import { once } from 'node:events';
+import { resolve } from 'node:path';
+import { pathToFileURL } from 'node:url';
+import { Worker } from 'node:worker_threads';
 import { before, describe, it } from 'node:test';
+import { loadConfig } from '../src/config.js';
 import { MarketStat, SampleBlock } from '../src/db/models/index.js';
 import { upsertMarkets, invalidateCatalog } from '../src/market/catalog.js';
 import { clearQueryCaches, getMarketReport, getRanking } from '../src/market/queries.js';
@@ -8,7 +13,7 @@ import { computeStats } from '../src/market/stats.js';
 import { loadTable, updateWindowStats } from '../src/market/window-stats.js';
 import { useTestDatabase } from './support/db.js';
 
-useTestDatabase('window_stats');
+const db = useTestDatabase('window_stats');
 
 const MIN = 60_000;
 const T0 = Date.UTC(2026, 2, 1, 0, 0);
@@ -205,5 +210,29 @@ describe('window statistics after each tick', () => {
       assert.match(err.message, /Did you mean sim:small-usd/);
       return true;
     });
+  });
+
+  it('runs as the Bree job in a worker thread: own connection, figures posted, always ends', async () => {
+    await addMinutes(301, 301);
+    const root = resolve(import.meta.dirname, '..');
+    const worker = new Worker(resolve(root, 'src/worker-bootstrap.mjs'), {
+      workerData: {
+        entry: pathToFileURL(resolve(root, 'jobs/update-stats.ts')).href,
+        dbUri: db.uri,
+        dbName: db.dbName,
+        tick: at(301).toISOString(),
+        source: 'simulated',
+        config: loadConfig({ LOG_LEVEL: 'silent' }),
+      },
+    });
+    const messages: unknown[] = [];
+    worker.on('message', (m) => messages.push(m));
+    const [code] = await once(worker, 'exit');
+    assert.equal(code, 0);
+    const result = messages.find((m): m is { ok: boolean; result: { incremental: number } } => (m as { type?: string }).type === 'update-stats');
+    assert.ok(result?.ok, JSON.stringify(messages));
+    assert.equal(result.result.incremental + (result.result as unknown as { exact: number }).exact, 6);
+    assert.ok(messages.includes('done'));
+    assert.equal((await MarketStat.findById('sim:big-usd').lean())!.asOf.getTime(), at(301).getTime());
   });
 });
