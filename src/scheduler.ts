@@ -150,7 +150,7 @@ export async function startScheduler(config: Config, opts: SchedulerOptions): Pr
           'Retrying every tick; this is logged again only when it changes. ' +
           'To try the bot offline with simulated markets, run `npm run demo`.',
       );
-    } else if (!ok && r.errorKind && !UNREACHABLE.has(r.errorKind)) {
+    } else if (!ok && r.errorKind && r.errorKind !== 'cancelled' && !UNREACHABLE.has(r.errorKind)) {
       logger.warn({ source: r.source, kind: r.errorKind, error: r.error }, 'tick failed');
     }
     if (!ok && r.errorKind && !UNREACHABLE.has(r.errorKind)) return;
@@ -244,7 +244,7 @@ export async function startScheduler(config: Config, opts: SchedulerOptions): Pr
       const name = `collect-${source}`;
       // A tick still running at the next boundary: skip this one; the next tick backfills it.
       if (running.has(name)) {
-        logger.warn({ source, tick: new Date(boundary).toISOString() }, 'previous tick still running; this one is skipped');
+        logger.debug({ source, tick: new Date(boundary).toISOString() }, 'previous tick still running; this one is skipped');
         return;
       }
       void runJob(name, { tick: new Date(boundary).toISOString() }).catch(swallow(name));

@@ -53,7 +53,7 @@ export interface TickOptions {
   /** First retry wait (default 1 s, doubled each attempt up to maxBackoffMs). */
   backoffMs?: number;
   maxBackoffMs?: number;
-  /** Retries stop when the next attempt could not finish by then (default: 80% of an interval after start). */
+  /** Retries stop when the next attempt could not finish by then (default: just before the next boundary). */
   deadline?: number;
   /** How much of the missed history to rebuild at most (default BACKFILL_MAX). */
   backfillMaxMs?: number;
@@ -230,7 +230,10 @@ export async function collectTick(config: Config, sourceName: SourceName, option
   const fetchControl = new AbortController();
   const signal = options.signal ? AbortSignal.any([options.signal, fetchControl.signal]) : fetchControl.signal;
   const source = options.source ?? createSource(sourceName, config);
-  const deadline = options.deadline ?? started + interval * 0.8;
+  // Retries end before the next boundary, so a struggling tick does not make the next one skip.
+  // A tick collected late (a re-run of an old one) gets most of an interval from its start instead.
+  const boundaryDeadline = tick.getTime() + interval * 0.95;
+  const deadline = options.deadline ?? (boundaryDeadline > started + 1_000 ? boundaryDeadline : started + interval * 0.8);
   const stateLoading = loadState(sourceName).catch((err: unknown) => err as Error);
   const fetching = stateLoading
     .then((state) => {
