@@ -60,3 +60,15 @@ describe('config', () => {
     assert.ok(config.secrets.includes('discord-token-value'));
   });
 });
+
+describe('metric and window names', async () => {
+  const { parseMetric, parseWindow } = await import('../src/market/metrics.js');
+  it('accepts names and aliases, and nothing from the object prototype', () => {
+    assert.equal(parseMetric('Price'), 'price');
+    assert.equal(parseMetric('vol'), 'volume');
+    assert.equal(parseMetric('__proto__'), undefined);
+    assert.equal(parseMetric('constructor'), undefined);
+    assert.equal(parseWindow('1d'), '24h');
+    assert.equal(parseWindow('toString'), undefined);
+  });
+});

@@ -46,7 +46,8 @@ const METRIC_ALIASES: Record<string, MetricName> = {
 export function parseMetric(text: string): MetricName | undefined {
   const key = text.trim().toLowerCase();
   const direct = METRIC_NAMES.find((m) => m.toLowerCase() === key);
-  return direct ?? METRIC_ALIASES[key];
+  // hasOwn: a plain-object lookup would answer `__proto__` or `constructor` with Object's own members.
+  return direct ?? (Object.hasOwn(METRIC_ALIASES, key) ? METRIC_ALIASES[key] : undefined);
 }
 
 export function parseWindow(text: string): WindowName | undefined {
