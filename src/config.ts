@@ -179,6 +179,7 @@ const schema = z
     HTTP_PORT: integer(3000, 0, 65_535),
     RATE_LIMIT_PER_MINUTE: integer(300, 1, 1_000_000),
     CORS_ORIGINS: list,
+    TRUST_PROXY: list,
     COMMAND_RATE_LIMIT_PER_MINUTE: integer(20, 1, 10_000),
 
     SPIKE_FACTOR: number(3, 1, 1_000),
@@ -252,6 +253,8 @@ export interface Config {
     readonly port: number;
     readonly rateLimitPerMinute: number;
     readonly corsOrigins: readonly string[];
+    /** Proxy addresses/CIDRs whose X-Forwarded-For names the client (rate limits per client behind nginx). */
+    readonly trustProxy: readonly string[];
   };
   readonly commands: { readonly rateLimitPerMinute: number };
   readonly alerts: { readonly factor: number; readonly minPoints: number; readonly cooldownMs: number };
@@ -335,6 +338,7 @@ export function loadConfig(env?: Record<string, string | undefined>, overrides: 
       port: e.HTTP_PORT,
       rateLimitPerMinute: e.RATE_LIMIT_PER_MINUTE,
       corsOrigins: e.CORS_ORIGINS,
+      trustProxy: e.TRUST_PROXY,
     },
     commands: { rateLimitPerMinute: e.COMMAND_RATE_LIMIT_PER_MINUTE },
     alerts: { factor: e.SPIKE_FACTOR, minPoints: e.SPIKE_MIN_POINTS, cooldownMs: e.ALERT_COOLDOWN },
