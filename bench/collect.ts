@@ -64,6 +64,7 @@ async function timedTick(): Promise<number> {
   const started = performance.now();
   const result = await collectTick(config, 'kraken', { tick, owner: 'bench', source, backfillMaxMs: 0 });
   const ms = performance.now() - started;
+  if (process.env.BENCH_PHASES) console.error(JSON.stringify(result.phases), Math.round(ms));
   if (result.inserted !== MARKETS) throw new Error(`tick wrote ${result.inserted}: ${result.status} ${result.error ?? ''}`);
   return ms;
 }

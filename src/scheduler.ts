@@ -206,6 +206,7 @@ export async function startScheduler(config: Config, opts: SchedulerOptions): Pr
       errorKind: 'internal',
       error: 'the worker ended without a result',
       sourceErrors: [],
+      phases: {},
     };
     if (!results.has(name)) {
       ticksTotal.inc({ source, status: 'failed' });

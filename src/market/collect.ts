@@ -39,6 +39,8 @@ export interface TickResult {
   error?: string;
   /** Every failed request of the tick, for the error counters. */
   sourceErrors: SourceErrorKind[];
+  /** Milliseconds since the tick started at which each phase ended (fetched, written, done). */
+  phases: Record<string, number>;
 }
 
 export interface TickOptions {
@@ -214,6 +216,7 @@ export async function collectTick(config: Config, sourceName: SourceName, option
     attempts: 0,
     durationMs: 0,
     sourceErrors: [],
+    phases: {},
   };
   const finish = () => {
     result.durationMs = Date.now() - started;
@@ -282,6 +285,7 @@ export async function collectTick(config: Config, sourceName: SourceName, option
 
   try {
     const fetched = await fetching;
+    result.phases.fetched = Date.now() - started;
     if (fetched instanceof Error) throw fetched;
     const snapshot = fetched;
     if (!snapshot) {
@@ -326,21 +330,22 @@ export async function collectTick(config: Config, sourceName: SourceName, option
       for (const id of snapshot.missing) if (!known.has(id)) known.set(id, symbolOf.get(id) ?? null);
       const cumByMarket = new Map(snapshot.quotes.map((q) => [q.market, q.volumeCum ?? null]));
       const markets = [...known.keys()];
-      await CollectorState.collection.updateOne(
-        { _id: sourceName as never },
-        {
-          $set: {
-            tick,
-            markets,
-            cums: markets.map((m) => cumByMarket.get(m) ?? null),
-            symbols: markets.map((m) => known.get(m) ?? null),
-            catalogAt: new Date(refreshAll ? started : previous!.catalogAt),
-          },
-        },
-        { upsert: true },
-      );
+      const set: Record<string, unknown> = {
+        tick,
+        cums: markets.map((m) => cumByMarket.get(m) ?? null),
+        catalogAt: new Date(refreshAll ? started : previous!.catalogAt),
+      };
+      // The market list rarely changes; at thousands of markets not rewriting it is worth the check.
+      const previousOrder = previous ? [...previous.markets] : [];
+      const sameList = previousOrder.length === markets.length && markets.every((m, i) => m === previousOrder[i] && previous!.bySymbol.get(known.get(m) ?? '')?.id === m);
+      if (!sameList) {
+        set.markets = markets;
+        set.symbols = markets.map((m) => known.get(m) ?? null);
+      }
+      await CollectorState.collection.updateOne({ _id: sourceName as never }, { $set: set }, { upsert: true });
     };
     // The samples are the one bulk write; the catalog and the state go alongside it.
+    result.phases.normalised = Date.now() - started;
     const [saved] = await Promise.all([
       saveSamples(samples),
       toCatalog.length ? upsertMarkets(toCatalog.map((m) => describe(m, sourceName))) : undefined,
@@ -355,6 +360,7 @@ export async function collectTick(config: Config, sourceName: SourceName, option
       result.error = `${snapshot.missing.length + snapshot.quotes.length - samples.length} market(s) missing or invalid: ${snapshot.missing.slice(0, 10).join(', ')}`;
     }
 
+    result.phases.written = Date.now() - started;
     // The previous tick was this one's predecessor: nothing was missed, no need to look.
     if (!previous || previous.tick !== tick.getTime() - interval) {
       await backfill(config, sourceName, source, snapshot, tick, owner, options, deadline, result, logger);
