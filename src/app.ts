@@ -1,19 +1,33 @@
 /**
- * The composition root's body: config -> database -> HTTP -> scheduler, and one shutdown() that
- * undoes them in reverse. main.ts wires signals to it; tests start it in-process.
+ * The composition root's body: config -> database -> HTTP + chat adapters -> alert deliverer ->
+ * scheduler, and one shutdown() that undoes them in reverse. main.ts wires signals to it; tests
+ * start it in-process or through main.ts.
  */
+import { randomBytes } from 'node:crypto';
+import { hostname } from 'node:os';
+import type { Readable, Writable } from 'node:stream';
 import type { FastifyInstance } from 'fastify';
 import type { Config } from './config.js';
+import { startChat, type RunningChat } from './chat/index.js';
+import { startDeliverer } from './chat/deliver.js';
 import { connectDatabase, disconnectDatabase, safeUri } from './db/connection.js';
 import { openDatabase, type DatabaseHandle } from './db/embedded.js';
 import { buildServer } from './http/server.js';
 import { log } from './logger.js';
+import { startScheduler, type Scheduler } from './scheduler.js';
 
 export interface AppOptions {
-  /** `npm run demo`: simulated source with history, console, spikes. */
-  demo?: boolean;
-  /** Force the console REPL even when chat credentials are set. */
+  /** Run the console REPL even when chat credentials are set. */
   console?: boolean;
+  /** Console streams (tests); default stdin/stdout. */
+  input?: Readable;
+  output?: Writable;
+  /** Skip the collector and its jobs (a replica that only answers commands, and some tests). */
+  collect?: boolean;
+  /** Replica name for leases and alert claims; default host:pid:random. */
+  owner?: string;
+  /** The main thread logs to this file (interactive console); job workers follow it. */
+  logFile?: string;
 }
 
 export interface RunningApp {
@@ -21,12 +35,25 @@ export interface RunningApp {
   readonly database: DatabaseHandle;
   readonly http: FastifyInstance;
   readonly httpUrl: string;
+  readonly chat: RunningChat;
+  readonly scheduler?: Scheduler;
+  readonly owner: string;
   shutdown(reason?: string): Promise<void>;
 }
 
-export async function startApp(config: Config, _options: AppOptions = {}): Promise<RunningApp> {
+export async function startApp(config: Config, options: AppOptions = {}): Promise<RunningApp> {
   const logger = log('app');
+  const owner = options.owner ?? `${hostname()}:${process.pid}:${randomBytes(3).toString('hex')}`;
   const stops: Array<{ name: string; stop: () => Promise<void> }> = [];
+  const unwind = async () => {
+    for (const { name, stop } of stops.reverse()) {
+      try {
+        await stop();
+      } catch (err) {
+        logger.warn({ err, part: name }, 'error while stopping');
+      }
+    }
+  };
 
   const database = await openDatabase({
     uri: config.mongo.uri,
@@ -44,39 +71,58 @@ export async function startApp(config: Config, _options: AppOptions = {}): Promi
 
   try {
     await connectDatabase(database.uri);
+    stops.push({ name: 'database connection', stop: () => disconnectDatabase() });
+
+    const http = await buildServer({ config, logger: log('http') });
+    stops.push({ name: 'http', stop: () => http.close() });
+    const chat = await startChat(config, { http, console: options.console, input: options.input, output: options.output });
+    stops.push({ name: 'chat', stop: () => chat.stop() });
+
+    await http.listen({ host: config.http.host, port: config.http.port });
+    const address = http.server.address();
+    const port = typeof address === 'object' && address ? address.port : config.http.port;
+    const host = config.http.host === '0.0.0.0' || config.http.host === '::' ? '127.0.0.1' : config.http.host;
+    const httpUrl = `http://${host.includes(':') ? `[${host}]` : host}:${port}`;
+    logger.info({ url: httpUrl, docs: `${httpUrl}/docs` }, 'REST API listening');
+
+    const deliverer = startDeliverer({ platforms: chat.platforms, owner, quickchartUrl: config.quickchartUrl });
+    stops.push({ name: 'alert deliverer', stop: () => deliverer.stop() });
+
+    let scheduler: Scheduler | undefined;
+    if (options.collect !== false) {
+      scheduler = await startScheduler(config, {
+        dbUri: database.uri,
+        owner,
+        afterTick: ['update-stats', 'detect-spikes'],
+        logFile: options.logFile,
+      });
+      // Alerts go out as soon as detection has written them, not at the next poll.
+      scheduler.events.on('job-done', (event: { name: string }) => {
+        if (event.name === 'detect-spikes') void deliverer.deliverNow().catch((err) => logger.warn({ err }, 'delivery failed'));
+      });
+      stops.push({ name: 'scheduler', stop: () => scheduler!.stop() });
+    }
+
+    let stopping: Promise<void> | undefined;
+    return {
+      config,
+      database,
+      http,
+      httpUrl,
+      chat,
+      scheduler,
+      owner,
+      shutdown(reason = 'shutdown') {
+        stopping ??= (async () => {
+          logger.info({ reason }, 'shutting down');
+          await unwind();
+          logger.info('stopped');
+        })();
+        return stopping;
+      },
+    };
   } catch (err) {
-    await database.stop();
+    await unwind();
     throw err;
   }
-  stops.push({ name: 'database connection', stop: () => disconnectDatabase() });
-
-  const http = await buildServer({ logger: log('http') });
-  await http.listen({ host: config.http.host, port: config.http.port });
-  const address = http.server.address();
-  const port = typeof address === 'object' && address ? address.port : config.http.port;
-  const httpUrl = `http://${config.http.host.includes(':') ? `[${config.http.host}]` : config.http.host}:${port}`;
-  stops.push({ name: 'http', stop: () => http.close() });
-  logger.info({ url: httpUrl }, 'REST API listening');
-
-  let stopping: Promise<void> | undefined;
-  return {
-    config,
-    database,
-    http,
-    httpUrl,
-    shutdown(reason = 'shutdown') {
-      stopping ??= (async () => {
-        logger.info({ reason }, 'shutting down');
-        for (const { name, stop } of stops.reverse()) {
-          try {
-            await stop();
-          } catch (err) {
-            logger.warn({ err, part: name }, 'error while stopping');
-          }
-        }
-        logger.info('stopped');
-      })();
-      return stopping;
-    },
-  };
 }

@@ -2,17 +2,34 @@
  * Entry point: `npm start` (from .env), `npm run demo` (offline), `npm run console`.
  * Reads the config, starts the app, and turns SIGINT/SIGTERM into one orderly shutdown.
  */
-import { ConfigError, loadConfig } from './config.js';
-import { startApp } from './app.js';
+import { join } from 'node:path';
+import { ConfigError, loadConfig, type Config } from './config.js';
+import { startApp, type RunningApp } from './app.js';
 import { initLogger, log } from './logger.js';
 import { DatabaseUnavailableError } from './db/connection.js';
 
 const args = new Set(process.argv.slice(2));
+const demo = args.has('--demo');
 
-async function main(): Promise<void> {
-  let config;
+/** The demo's fixed settings: offline, embedded, simulated, console only, with a day of history. */
+function demoOverrides(dataDir: string): Record<string, string> {
+  return {
+    MONGODB_URI: '',
+    DATA_DIR: join(dataDir, 'demo'),
+    MARKET_SOURCE: 'simulated',
+    MARKETS: 'all',
+    BACKFILL_MAX: '24h',
+    SIMULATED_SPIKE_EVERY: '5m',
+    SLACK_BOT_TOKEN: '',
+    SLACK_APP_TOKEN: '',
+    DISCORD_TOKEN: '',
+  };
+}
+
+function readConfig(): Config {
   try {
-    config = loadConfig();
+    const base = loadConfig();
+    return demo ? loadConfig(undefined, demoOverrides(base.mongo.dataDir)) : base;
   } catch (err) {
     if (err instanceof ConfigError) {
       process.stderr.write(`${err.message}\nSee .env.example for every key and what it expects.\n`);
@@ -20,19 +37,50 @@ async function main(): Promise<void> {
     }
     throw err;
   }
-  initLogger(config);
+}
+
+function banner(app: RunningApp): string {
+  const { config, database } = app;
+  const db =
+    database.kind === 'external'
+      ? `MongoDB at MONGODB_URI`
+      : `embedded ${database.kind === 'java' ? 'mongo-java-server' : 'mongod'}, data in ${config.mongo.dataDir}`;
+  const sources = config.market.sources.join(', ');
+  const lines = [
+    demo ? 'crypto-chatops demo is running (offline, no accounts needed)' : 'crypto-chatops is running',
+    `  database   ${db}`,
+    `  source     ${sources}${demo ? `: ${config.market.simulatedMarkets} markets, 24h of history, a volume spike per market every 5 minutes` : ''}`,
+    `  REST API   ${app.httpUrl}/api/v1/markets`,
+    `  API docs   ${app.httpUrl}/docs`,
+    `  logs       ${join(config.mongo.dataDir, 'bot.log')} (warnings show here too)`,
+    demo
+      ? 'Try: /metric sim:btc-usd   /rank   /track sim:btc-usd   /help   (an alert arrives within a few minutes)'
+      : 'Try: /metric btc-usd   /rank   /help',
+    '',
+  ];
+  return lines.join('\n');
+}
+
+async function main(): Promise<void> {
+  const config = readConfig();
+  const chatConfigured = Boolean(config.slack.botToken || config.discord.token);
+  const consoleWanted = demo || args.has('--console') || !chatConfigured;
+  // A person at the console: keep log lines out of the REPL (all of them go to a file).
+  const interactive = consoleWanted && Boolean(process.stdin.isTTY);
+  const logFile = interactive ? join(config.mongo.dataDir, 'bot.log') : undefined;
+  initLogger(config, { file: logFile });
   const logger = log('main');
-  let app;
+  if (demo) logger.info('demo mode: simulated source, embedded database, console');
+  let app: RunningApp;
   try {
-    app = await startApp(config, { demo: args.has('--demo'), console: args.has('--console') });
+    app = await startApp(config, { console: demo || args.has('--console'), logFile });
   } catch (err) {
-    if (err instanceof DatabaseUnavailableError) {
-      logger.fatal(err.message);
-    } else {
-      logger.fatal({ err }, 'could not start');
-    }
+    if (err instanceof DatabaseUnavailableError) logger.fatal(err.message);
+    else logger.fatal({ err }, 'could not start');
     process.exit(1);
   }
+  if (interactive) process.stdout.write(`\n${banner(app)}`);
+
   let signals = 0;
   const onSignal = (signal: NodeJS.Signals) => {
     signals += 1;
@@ -42,7 +90,7 @@ async function main(): Promise<void> {
     }
     void app.shutdown(signal).then(
       () => process.exit(0),
-      (err) => {
+      (err: unknown) => {
         logger.error({ err }, 'shutdown failed');
         process.exit(1);
       },

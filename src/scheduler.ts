@@ -21,7 +21,7 @@ import type { Config, SourceName } from './config.js';
 import { log } from './logger.js';
 import { alignTick, leaseName, type TickResult } from './market/collect.js';
 import { releaseLease, replicaId } from './market/lease.js';
-import { sourceErrors, samplesWritten, tickDuration, ticksTotal } from './observability/metrics.js';
+import { countDetectedAlerts, sourceErrors, samplesWritten, tickDuration, ticksTotal } from './observability/metrics.js';
 
 export interface Scheduler {
   stop(): Promise<void>;
@@ -119,6 +119,11 @@ export async function startScheduler(config: Config, opts: SchedulerOptions): Pr
   function onMessage(name: string, message: unknown): void {
     if (!message || typeof message !== 'object') return;
     const m = message as { type?: string; result?: WireResult; error?: string };
+    if (m.type === 'detect-result') {
+      const detected = (message as { result?: { alertsByPlatform?: Record<string, number> } }).result?.alertsByPlatform;
+      if (detected) countDetectedAlerts(detected);
+      return;
+    }
     if (m.type === 'tick-result' && m.result) {
       results.set(name, m.result);
       relayMetrics(m.result);

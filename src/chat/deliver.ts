@@ -59,11 +59,6 @@ type AlertRecord = AlertView & {
   attempts?: number;
 };
 
-/** Counts alerts detection queued (reported by the detect-spikes job to the main thread). */
-export function countDetected(alertsByPlatform: Record<string, number>): void {
-  for (const [platform, n] of Object.entries(alertsByPlatform)) if (n > 0) alertsTotal.inc({ stage: 'detected', platform }, n);
-}
-
 export function startDeliverer(deps: DelivererDeps): Deliverer {
   const owner = deps.owner ?? `${hostname()}:${process.pid}:${randomBytes(3).toString('hex')}`;
   const logger = deps.logger ?? log('deliver', { owner });

@@ -53,3 +53,8 @@ export const httpLatency = new Histogram({
   buckets: [0.001, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 1],
   registers: [registry],
 });
+
+/** Counts alerts a detection run wrote, from the figures its worker reports. */
+export function countDetectedAlerts(alertsByPlatform: Record<string, number>): void {
+  for (const [platform, n] of Object.entries(alertsByPlatform)) if (n > 0) alertsTotal.inc({ stage: 'detected', platform }, n);
+}
