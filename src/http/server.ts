@@ -11,7 +11,7 @@ import cors from '@fastify/cors';
 import rateLimit from '@fastify/rate-limit';
 import swagger from '@fastify/swagger';
 import swaggerUi from '@fastify/swagger-ui';
-import Fastify, { type FastifyBaseLogger, type FastifyError, type FastifyInstance } from 'fastify';
+import Fastify, { LogController, type FastifyBaseLogger, type FastifyError, type FastifyInstance } from 'fastify';
 import { loadConfig, type Config } from '../config.js';
 import { apology, errorReference, isUserError } from '../errors.js';
 import { log, type Logger } from '../logger.js';
@@ -41,7 +41,7 @@ export async function buildServer(deps: ServerDeps = {}): Promise<FastifyInstanc
   const app = Fastify({
     loggerInstance: logger as FastifyBaseLogger,
     // Per-request lines on the hot path cost more than the request; errors are still logged.
-    disableRequestLogging: true,
+    logController: new LogController({ disableRequestLogging: true }),
     bodyLimit: 1_048_576,
     trustProxy: config.http.trustProxy.length ? [...config.http.trustProxy] : false,
     // `example` is documentation for /docs; the validator is told to accept it.

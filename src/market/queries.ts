@@ -24,7 +24,7 @@ import {
 } from './metrics.js';
 import { downsample } from './downsample.js';
 import { computeStats, relativeStd } from './stats.js';
-import { loadTable, pointsOf, readRows, type TableEntry } from './window-stats.js';
+import { loadTable, pointsOf, readRows, statsVersion, type TableEntry } from './window-stats.js';
 
 export interface WindowStats {
   count: number;
@@ -111,8 +111,13 @@ export const DEFAULT_POINTS = 90;
 export const MAX_POINTS = 500;
 export const DEFAULT_LIMIT = 10;
 export const MAX_LIMIT = 100;
-/** How long a computed answer is reused. Data changes once per tick (a minute by default). */
-export const ANSWER_TTL_MS = 5_000;
+/**
+ * A computed answer is reused while the window statistics are unchanged (the update-stats job
+ * bumps a version after each tick; it is read at most once a second) and for at most this long,
+ * so a window still slides when ticks stop.
+ */
+export const ANSWER_MAX_AGE_MS = 60_000;
+const VERSION_CHECK_MS = 1_000;
 
 function option<T extends string>(name: string, value: unknown, fallback: T, parse: (text: string) => T | undefined, allowed: readonly string[]): T {
   if (value === undefined || value === null || value === '') return fallback;
@@ -220,28 +225,42 @@ export function rankEntries(entries: readonly TableEntry[], by: RankBy): { ranke
 
 interface Cached<T> {
   at: number;
+  version: number;
   value: Promise<T>;
 }
 const tables = new Map<string, Cached<RankedTable>>();
 const reports = new Map<string, Cached<MarketReport>>();
 const MAX_REPORTS = 5_000;
 
+let version: { at: number; value: Promise<number> } | undefined;
+
+/** The stats version, asked of the database at most once a second for the whole process. */
+function currentVersion(): Promise<number> {
+  if (!version || Date.now() - version.at >= VERSION_CHECK_MS) {
+    const value = statsVersion();
+    version = { at: Date.now(), value };
+    value.catch(() => (version = undefined));
+  }
+  return version.value;
+}
+
 /** Forgets every kept answer (tests, and after data is rewritten outside the collector). */
 export function clearQueryCaches(): void {
   tables.clear();
   reports.clear();
+  version = undefined;
 }
 
-function remembered<T>(cache: Map<string, Cached<T>>, key: string, fresh: boolean, make: () => Promise<T>): Promise<T> {
+async function remembered<T>(cache: Map<string, Cached<T>>, key: string, fresh: boolean, make: () => Promise<T>): Promise<T> {
+  if (!fresh) return make();
+  const v = await currentVersion();
   const hit = cache.get(key);
-  if (fresh && hit && Date.now() - hit.at < ANSWER_TTL_MS) return hit.value;
+  if (hit && hit.version === v && Date.now() - hit.at < ANSWER_MAX_AGE_MS) return hit.value;
   const value = make();
-  if (fresh) {
-    if (cache.size >= MAX_REPORTS) cache.delete(cache.keys().next().value!);
-    cache.set(key, { at: Date.now(), value });
-    // A failure is not remembered: the next caller tries again.
-    value.catch(() => cache.delete(key));
-  }
+  if (cache.size >= MAX_REPORTS) cache.delete(cache.keys().next().value!);
+  cache.set(key, { at: Date.now(), version: v, value });
+  // A failure is not remembered: the next caller tries again.
+  value.catch(() => cache.delete(key));
   return value;
 }
 

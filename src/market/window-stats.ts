@@ -261,6 +261,18 @@ export function slideState(
   return next;
 }
 
+/**
+ * A marker document bumped by every pass: readers keep answers while it is unchanged, so a
+ * question costs one computation per tick, not one per request.
+ */
+const VERSION_ID = '~version';
+
+/** When the window statistics last changed (epoch ms), or 0 before the first pass. */
+export async function statsVersion(): Promise<number> {
+  const doc = (await MarketStat.collection.findOne({ _id: VERSION_ID } as never)) as { at?: Date } | null;
+  return doc?.at?.getTime() ?? 0;
+}
+
 export interface UpdateStatsResult {
   source: string;
   tick: string;
@@ -423,6 +435,8 @@ export async function updateWindowStats(opts: {
     }
   }
 
+  await MarketStat.collection.updateOne({ _id: VERSION_ID } as never, { $set: { at: new Date() } }, { upsert: true });
+
   if (Math.floor(T / HOUR) !== Math.floor(since / HOUR)) {
     await SampleBlock.collection.deleteMany({ hour: { $lt: new Date(T - BLOCK_RETENTION_MS) } });
   }
@@ -465,9 +479,10 @@ export async function loadTable(metric: MetricName, window: WindowName): Promise
     asOf: Date;
     w?: Partial<StatState>;
   }>;
+  const markets = docs.filter((d) => d._id !== VERSION_ID && d.asOf instanceof Date);
   let newest = 0;
-  for (const d of docs) newest = Math.max(newest, d.asOf.getTime());
-  const entries = docs.map((d): TableEntry => {
+  for (const d of markets) newest = Math.max(newest, d.asOf.getTime());
+  const entries = markets.map((d): TableEntry => {
     const acc = d.w?.[window]?.[metric];
     if (!acc || acc.n === 0 || d.asOf.getTime() <= newest - WINDOWS[window]) {
       return { market: d._id, count: 0, mean: null, std: null, logretStd: null, returns: 0, last: null };
