@@ -39,7 +39,7 @@ function readConfig(): Config {
   }
 }
 
-function banner(app: RunningApp): string {
+function banner(app: RunningApp, logFile: string | undefined): string {
   const { config, database } = app;
   const db =
     database.kind === 'external'
@@ -52,7 +52,7 @@ function banner(app: RunningApp): string {
     `  source     ${sources}${demo ? `: ${config.market.simulatedMarkets} markets, 24h of history, a volume spike per market every 5 minutes` : ''}`,
     `  REST API   ${app.httpUrl}/api/v1/markets`,
     `  API docs   ${app.httpUrl}/docs`,
-    `  logs       ${join(config.mongo.dataDir, 'bot.log')} (warnings show here too)`,
+    `  logs       ${logFile ? `${logFile} (warnings show here too)` : 'standard output'}`,
     demo
       ? 'Try: /metric sim:btc-usd   /rank   /track sim:btc-usd   /help   (an alert arrives within a few minutes)'
       : 'Try: /metric btc-usd   /rank   /help',
@@ -79,7 +79,8 @@ async function main(): Promise<void> {
     else logger.fatal({ err }, 'could not start');
     process.exit(1);
   }
-  if (interactive) process.stdout.write(`\n${banner(app)}`);
+  // The console greets before this point; the banner follows with a fresh prompt.
+  if (app.chat.platforms.some((p) => p.name === 'console')) process.stdout.write(`\n${banner(app, logFile)}> `);
 
   let signals = 0;
   const onSignal = (signal: NodeJS.Signals) => {

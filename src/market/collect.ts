@@ -115,6 +115,7 @@ interface PreviousState {
   /** Known markets by the source's symbol. */
   bySymbol: Map<string, SourceMarket>;
   catalogAt: number;
+  backfillPending: boolean;
 }
 
 /** A market back from its canonical id and symbol (`kraken:btc-usd`, `XXBTZUSD`). */
@@ -145,6 +146,7 @@ async function loadState(source: string): Promise<PreviousState | undefined> {
     markets: new Set(markets),
     bySymbol,
     catalogAt: doc.catalogAt ? (doc.catalogAt as Date).getTime() : 0,
+    backfillPending: doc.backfillPending === true,
   };
 }
 
@@ -362,8 +364,13 @@ export async function collectTick(config: Config, sourceName: SourceName, option
 
     result.phases.written = Date.now() - started;
     // The previous tick was this one's predecessor: nothing was missed, no need to look.
-    if (!previous || previous.tick !== tick.getTime() - interval) {
+    if (!previous || previous.tick !== tick.getTime() - interval || previous.backfillPending) {
       await backfill(config, sourceName, source, snapshot, tick, owner, options, deadline, result, logger);
+      // A cancelled backfill leaves unrecorded ticks behind; the flag makes the next tick look again.
+      const pending = Boolean(options.signal?.aborted);
+      if (pending || previous?.backfillPending) {
+        await CollectorState.collection.updateOne({ _id: sourceName as never }, { $set: { backfillPending: pending } });
+      }
     }
     await recordRun();
     return finish();

@@ -36,7 +36,9 @@ export function startAppProcess(env: Record<string, string>, args: string[] = []
   const lines: LogLine[] = [];
   const stderr: string[] = [];
   const waiters = new Set<{ match: (l: LogLine) => boolean; done: (l: LogLine) => void }>();
-  createInterface({ input: child.stdout! }).on('line', (text) => {
+  createInterface({ input: child.stdout! }).on('line', (raw) => {
+    // The console's prompt has no newline of its own, so the next log line starts after it.
+    const text = raw.startsWith('> {') ? raw.slice(2) : raw;
     let line: LogLine;
     try {
       line = JSON.parse(text) as LogLine;

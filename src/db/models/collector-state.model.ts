@@ -16,6 +16,8 @@ const collectorStateSchema = new Schema(
     symbols: { type: [String], default: [] },
     /** `volumeCum` per entry of `markets`, null where the source gave none. */
     cums: { type: [Number], default: [] },
+    /** A backfill stopped short (shutdown): the next tick looks for missed ticks even if it follows on. */
+    backfillPending: { type: Boolean, default: false },
     /** Last time every market's catalog entry was refreshed (lastSeen). */
     catalogAt: { type: Date },
   },
