@@ -73,7 +73,7 @@ export async function startApp(config: Config, options: AppOptions = {}): Promis
     await connectDatabase(database.uri);
     stops.push({ name: 'database connection', stop: () => disconnectDatabase() });
 
-    const http = await buildServer({ config, logger: log('http') });
+    const http = await buildServer({ config, logger: log('http'), collecting: options.collect !== false });
     stops.push({ name: 'http', stop: () => http.close() });
     const chat = await startChat(config, { http, console: options.console, input: options.input, output: options.output });
     stops.push({ name: 'chat', stop: () => chat.stop() });
