@@ -7,8 +7,12 @@ import { join, resolve } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import type { FastifyInstance } from 'fastify';
 import { loadConfig } from '../src/config.js';
+import { startChat, type RunningChat } from '../src/chat/index.js';
 import { buildServer } from '../src/http/server.js';
 import { useTestDatabase } from './support/db.js';
+import { signSlackRequest, slashCommandBody, startFakeSlack, type FakeSlack } from './support/fake-slack.js';
+
+const SECRET = 'nginx-test-signing-secret';
 
 const root = resolve(import.meta.dirname, '..');
 const haveNginx = spawnSync('nginx', ['-v']).status === 0;
@@ -41,12 +45,17 @@ async function waitForPort(port: number, deadlineMs: number): Promise<void> {
 describe('deploy/nginx.conf in front of the API', { skip: haveNginx ? false : 'nginx is not installed' }, () => {
   useTestDatabase('nginx');
   let api: FastifyInstance;
+  let chat: RunningChat;
+  let slack: FakeSlack;
   let nginx: ChildProcess;
   let base: string;
   const dir = mkdtempSync(join(tmpdir(), 'chatops-nginx-'));
 
   before(async () => {
-    api = await buildServer({ config: loadConfig({}) } as never);
+    slack = await startFakeSlack();
+    const config = loadConfig({ SLACK_BOT_TOKEN: 'xoxb-nginx', SLACK_SIGNING_SECRET: SECRET, SLACK_API_URL: slack.apiUrl });
+    api = await buildServer({ config, collecting: false });
+    chat = await startChat(config, { http: api });
     await api.listen({ host: '127.0.0.1', port: 0 });
     const apiPort = (api.server.address() as { port: number }).port;
     const port = await freePort();
@@ -65,7 +74,9 @@ describe('deploy/nginx.conf in front of the API', { skip: haveNginx ? false : 'n
   after(async () => {
     nginx?.kill('SIGQUIT');
     if (nginx && nginx.exitCode === null) await new Promise((done) => nginx.once('exit', done));
+    await chat?.stop();
     await api?.close();
+    await slack?.close();
     rmSync(dir, { recursive: true, force: true });
   });
 
@@ -76,6 +87,31 @@ describe('deploy/nginx.conf in front of the API', { skip: haveNginx ? false : 'n
     const metrics = await fetch(`${base}/metrics`);
     assert.equal(metrics.status, 200);
     assert.match(await metrics.text(), /chatops_ticks_total/);
+  });
+
+  it('passes the API and its docs through', async () => {
+    const markets = await fetch(`${base}/api/v1/markets`);
+    assert.equal(markets.status, 200);
+    assert.ok(Array.isArray(((await markets.json()) as { items?: unknown[] }).items));
+    const unknown = await fetch(`${base}/api/v1/markets/nope-nope`);
+    assert.equal(unknown.status, 404);
+    const docs = await fetch(`${base}/docs/json`);
+    assert.equal(docs.status, 200);
+    assert.ok(((await docs.json()) as { paths: Record<string, unknown> }).paths['/api/v1/rankings']);
+  });
+
+  it('passes a signed Slack command through, body intact, and the answer reaches Slack', async () => {
+    const body = slashCommandBody({ command: '/help', text: '', responseUrl: slack.responseUrl('via-nginx') });
+    const res = await fetch(`${base}/slack/events`, { method: 'POST', headers: signSlackRequest(SECRET, body), body });
+    assert.equal(res.status, 200);
+    const answer = await slack.waitForResponse('via-nginx');
+    assert.match(JSON.stringify(answer.blocks), /metric/);
+    const forged = await fetch(`${base}/slack/events`, {
+      method: 'POST',
+      headers: { ...signSlackRequest(SECRET, body), 'x-slack-signature': `v0=${'0'.repeat(64)}` },
+      body,
+    });
+    assert.equal(forged.status, 401);
   });
 
   it('refuses an oversized body before it reaches the bot', async () => {
