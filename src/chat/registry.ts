@@ -362,17 +362,21 @@ export class CommandRegistry {
     what: Record<string, string>,
     body: () => Promise<Reply>,
   ): Promise<{ reply: Reply; outcome: Outcome }> {
+    const logger = () => log('chat', { ...what, platform: ctx.platform, channel: ctx.channel, user: ctx.user });
     try {
-      return { reply: await body(), outcome: 'ok' };
+      const reply = await body();
+      logger().debug({ outcome: 'ok' }, 'command answered');
+      return { reply, outcome: 'ok' };
     } catch (err) {
       if (isUserError(err)) {
+        logger().debug({ outcome: 'user_error', reason: err.message }, 'command refused');
         return {
           reply: { title: err.message, text: err.hint, ephemeral: true, tone: 'error' },
           outcome: err.status === 429 ? 'rate_limited' : 'user_error',
         };
       }
       const ref = errorReference();
-      log('chat', { ...what, platform: ctx.platform, channel: ctx.channel, user: ctx.user }).error({ err, ref }, 'command failed');
+      logger().error({ err, ref }, 'command failed');
       return { reply: { title: apology(ref), ephemeral: true, tone: 'error', footer: `reference ${ref}` }, outcome: 'error' };
     }
   }
