@@ -12,6 +12,7 @@ import { detectSpikes } from '../src/market/detect.js';
 import { saveSamples, type SampleInput } from '../src/market/samples.js';
 import { registry } from '../src/observability/metrics.js';
 import { clearDatabase, useTestDatabase } from './support/db.js';
+import { until } from './support/wait.js';
 
 useTestDatabase('deliver');
 
@@ -38,16 +39,6 @@ class RecordingPlatform implements ChatPlatform {
     const ref = `${this.name}-${++this.seq}`;
     this.posts.push({ channel, reply, ref });
     return { ref };
-  }
-}
-
-async function waitFor<T>(what: string, check: () => Promise<T | undefined | false> | T | undefined | false, ms = 5_000): Promise<T> {
-  const deadline = Date.now() + ms;
-  for (;;) {
-    const value = await check();
-    if (value) return value;
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 10));
   }
 }
 
@@ -148,7 +139,7 @@ describe('alert deliverer', () => {
     const gate = new Promise<void>((r) => (release = r));
     slack.next(() => gate);
     const first = deliverer([slack]);
-    await waitFor('the first post to start', () => slack.attempts.length === 1);
+    await until('the first post to start', () => slack.attempts.length === 1);
     let stoppedEarly = false;
     const stopping = first.stop().then(() => (stoppedEarly = true));
     await new Promise((r) => setImmediate(r));
@@ -199,7 +190,7 @@ describe('alert deliverer', () => {
     await d.deliverNow();
     assert.equal(slack.attempts.length, 1, 'the second Slack alert is held back too');
     assert.equal(consoleOut.posts.length, 1, 'other platforms are not held back');
-    await waitFor('both Slack alerts', () => slack.posts.length === 2);
+    await until('both Slack alerts', () => slack.posts.length === 2);
     const waited = slack.attempts[1]!.at - slack.attempts[0]!.at;
     assert.ok(waited >= 395, `waited ${waited.toFixed(0)} ms, Retry-After was 400 ms`);
     assert.ok(waited < 400 + 1_500, `waited ${waited.toFixed(0)} ms; the poll interval is a minute, so a wake-up at Retry-After did it`);
@@ -238,7 +229,7 @@ describe('alert deliverer', () => {
       });
     const d = deliverer([slack], { maxAttempts: 3, backoffMs: 20 });
     await d.deliverNow();
-    const failed = await waitFor('the alert to fail', async () => (await Alert.findOne({ status: 'failed' }).lean()) ?? undefined);
+    const failed = await until('the alert to fail', async () => (await Alert.findOne({ status: 'failed' }).lean()) ?? undefined);
     assert.equal(failed.attempts, 3);
     assert.equal(failed.lastError, 'socket hang up');
     assert.ok(slack.attempts[2]!.at - slack.attempts[1]!.at >= 35, 'the second wait is longer than the first');

@@ -9,19 +9,10 @@ import mongoose from 'mongoose';
 import { Alert, CollectorRun, Sample, Subscription } from '../src/db/models/index.js';
 import { startAppProcess, type AppProcess } from './support/app-process.js';
 import { useTestDatabase } from './support/db.js';
+import { until } from './support/wait.js';
 
 const INTERVAL = 5_000;
 const MARKETS = 3;
-
-async function until<T>(what: string, deadlineMs: number, probe: () => Promise<T | undefined | false>): Promise<T> {
-  const deadline = Date.now() + deadlineMs;
-  for (;;) {
-    const value = await probe();
-    if (value) return value;
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 100));
-  }
-}
 
 describe('two replicas against one database', () => {
   const db = useTestDatabase('replicas');
@@ -65,9 +56,9 @@ describe('two replicas against one database', () => {
       points: 60,
     }));
     await Alert.insertMany(alerts);
-    await until('every alert sent', 30_000, async () => (await Alert.countDocuments({ status: 'sent' })) === alerts.length);
+    await until('every alert sent', async () => (await Alert.countDocuments({ status: 'sent' })) === alerts.length, 30_000);
     const posted = (app: AppProcess) => app.lines.filter((l) => l.level === 'raw' && /^# Spike: sim:btc-usd/.test(String(l.msg).replace(/^> /, ''))).length;
-    await until('the posts on the consoles', 10_000, async () => posted(apps[0]!) + posted(apps[1]!) >= alerts.length);
+    await until('the posts on the consoles', async () => posted(apps[0]!) + posted(apps[1]!) >= alerts.length, 10_000);
     assert.equal(posted(apps[0]!) + posted(apps[1]!), alerts.length, 'no alert posted twice');
     const refs = (await Alert.find({}, { messageRef: 1 }).lean()).map((a) => a.messageRef);
     assert.ok(refs.every(Boolean));
@@ -75,20 +66,25 @@ describe('two replicas against one database', () => {
 
   it('collects each tick once, and the standby takes over within two ticks when the collector dies', async () => {
     const [first, second] = [apps[0]!, apps[1]!];
-    await until('a few ticks', 30_000, async () => (await CollectorRun.countDocuments({ status: 'ok', owner: new RegExp(ownerOf(first)) })) >= 2);
+    await until('a few ticks', async () => (await CollectorRun.countDocuments({ status: 'ok', owner: new RegExp(ownerOf(first)) })) >= 2, 30_000);
     const beforeKill = await CollectorRun.find({ status: { $in: ['ok', 'partial'] } }).lean();
     assert.ok(beforeKill.every((r) => r.owner?.includes(ownerOf(first))), 'only the lease holder collected');
     first.child.kill('SIGKILL');
     await first.exited;
     const lastByFirst = (await CollectorRun.findOne({ owner: new RegExp(ownerOf(first)), inserted: { $gt: 0 } }).sort({ tick: -1 }).lean())!;
-    const takeover = await until('the second replica collecting', 6 * INTERVAL, async () =>
-      (await CollectorRun.findOne({ owner: new RegExp(ownerOf(second)), status: { $in: ['ok', 'partial'] }, inserted: { $gt: 0 } }).sort({ tick: 1 }).lean()) ?? undefined,
+    const takeover = await until(
+      'the second replica collecting',
+      async () =>
+        CollectorRun.findOne({ owner: new RegExp(ownerOf(second)), status: { $in: ['ok', 'partial'] }, inserted: { $gt: 0 } }).sort({ tick: 1 }).lean(),
+      6 * INTERVAL,
     );
     const ticksLater = (takeover.tick.getTime() - lastByFirst.tick.getTime()) / INTERVAL;
     assert.ok(ticksLater <= 2, `took over ${ticksLater} ticks after the last tick of the dead replica`);
     // The tick in between (if any) is backfilled by the new holder: no hole, no duplicate.
-    await until('the next tick after takeover', 3 * INTERVAL, async () =>
-      (await CollectorRun.countDocuments({ owner: new RegExp(ownerOf(second)), tick: { $gt: takeover.tick } })) > 0,
+    await until(
+      'the next tick after takeover',
+      async () => (await CollectorRun.countDocuments({ owner: new RegExp(ownerOf(second)), tick: { $gt: takeover.tick } })) > 0,
+      3 * INTERVAL,
     );
     const rows = await Sample.aggregate<{ _id: Date; n: number }>([
       { $match: { ts: { $gte: lastByFirst.tick, $lte: takeover.tick } } },

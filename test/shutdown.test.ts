@@ -8,19 +8,10 @@ import { describe, it } from 'node:test';
 import { CollectorRun, Sample } from '../src/db/models/index.js';
 import { startAppProcess } from './support/app-process.js';
 import { useTestDatabase } from './support/db.js';
+import { until } from './support/wait.js';
 
 const INTERVAL = 5_000;
 const MARKETS = 7;
-
-async function until<T>(what: string, deadlineMs: number, probe: () => Promise<T | undefined | false>): Promise<T> {
-  const deadline = Date.now() + deadlineMs;
-  for (;;) {
-    const value = await probe();
-    if (value) return value;
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 50));
-  }
-}
 
 async function perTick(): Promise<Map<number, number>> {
   const rows = await Sample.aggregate<{ _id: Date; n: number }>([{ $group: { _id: '$ts', n: { $sum: 1 } } }]);
@@ -42,7 +33,7 @@ describe('SIGTERM during a tick', () => {
   it('loses nothing and duplicates nothing across the stop and a restart', async () => {
     const first = startAppProcess(env);
     // Stop once the first backfill batch has landed and more are still to come.
-    await until('the first backfill batch', 60_000, async () => (await CollectorRun.countDocuments({ backfilled: { $gt: 0 } })) > 0);
+    await until('the first backfill batch', async () => (await CollectorRun.countDocuments({ backfilled: { $gt: 0 } })) > 0, 60_000);
     const stopped = await first.stop('SIGTERM');
     assert.equal(stopped.code, 0, first.stderr.join('\n'));
     assert.deepEqual(first.lines.filter((l) => l.level === 'error' || l.level === 'fatal'), []);
