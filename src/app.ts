@@ -22,6 +22,8 @@ export interface AppOptions {
   /** Console streams (tests); default stdin/stdout. */
   input?: Readable;
   output?: Writable;
+  /** Console prompt; '' when nobody types at it. */
+  prompt?: string;
   /** Skip the collector and its jobs (a replica that only answers commands, and some tests). */
   collect?: boolean;
   /** Replica name for leases and alert claims; default host:pid:random. */
@@ -75,7 +77,13 @@ export async function startApp(config: Config, options: AppOptions = {}): Promis
 
     const http = await buildServer({ config, logger: log('http'), collecting: options.collect !== false });
     stops.push({ name: 'http', stop: () => http.close() });
-    const chat = await startChat(config, { http, console: options.console, input: options.input, output: options.output });
+    const chat = await startChat(config, {
+      http,
+      console: options.console,
+      input: options.input,
+      output: options.output,
+      prompt: options.prompt,
+    });
     stops.push({ name: 'chat', stop: () => chat.stop() });
 
     await http.listen({ host: config.http.host, port: config.http.port });

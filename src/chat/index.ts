@@ -23,6 +23,8 @@ export interface ChatDeps {
   output?: Writable;
   /** Run the console even when chat credentials are set. */
   console?: boolean;
+  /** The console's prompt; '' when no person is at it (its output shares stdout with log lines). */
+  prompt?: string;
 }
 
 export interface RunningChat {
@@ -45,7 +47,13 @@ export async function startChat(config: Config, deps: ChatDeps): Promise<Running
     if (config.discord.token) started.push(await startDiscord({ config, registry }));
     if (deps.console || started.length === 0) {
       started.push(
-        startConsole({ config, registry, input: deps.input ?? process.stdin, output: deps.output ?? process.stdout }),
+        startConsole({
+          config,
+          registry,
+          input: deps.input ?? process.stdin,
+          output: deps.output ?? process.stdout,
+          prompt: deps.prompt,
+        }),
       );
     }
   } catch (err) {
