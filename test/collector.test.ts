@@ -240,4 +240,23 @@ describe('state', () => {
     const i = state.markets.indexOf('kraken:btc-usd');
     assert.equal(state.cums[i], 42);
   });
+
+  it('derives per-minute volume from the stored counters when another replica wrote them since', async () => {
+    /** Another replica's state write: btc's counter and the tick, with its own stamp or (an older version) none. */
+    const writeAsOther = async (n: number, cum: number, stamp?: string) => {
+      const state = (await CollectorState.findById('kraken').lean())!;
+      const cums = state.markets.map((m, i) => (m === 'kraken:btc-usd' ? cum : state.cums[i]));
+      await CollectorState.collection.updateOne({ _id: 'kraken' as never }, { $set: { tick: min(n), cums, ...(stamp ? { stamp } : {}) } });
+    };
+    const perMinute = async (n: number, volumeToday: number) => {
+      kraken.setTicker('XXBTZUSD', { volumeToday });
+      await collectTick(config(), 'kraken', { tick: min(n), owner: 'a', ...(n === 0 ? fresh : {}) });
+      return (await Sample.findOne({ market: 'kraken:btc-usd', ts: min(n) }).lean())?.volumeMinute;
+    };
+    await perMinute(0, 100);
+    await writeAsOther(0, 130, 'other-replica');
+    assert.equal(await perMinute(1, 250), 120, 'from the counter the other replica stored (130), not this process\'s (100)');
+    await writeAsOther(2, 280);
+    assert.equal(await perMinute(3, 400), 120, 'a write without a stamp is seen by its tick');
+  });
 });

@@ -76,21 +76,42 @@ export function parseAssetPairs(result: Record<string, unknown>): KrakenMarket[]
   return markets;
 }
 
+/**
+ * A finite number from a number or numeric string (as types.ts' toNumber). Written out here for
+ * the ticker's six figures per pair, thousands of pairs a tick: converting first and trimming
+ * only when the answer is 0 (the one value a blank string converts to) keeps this off the profile.
+ */
+function figure(value: unknown): number | undefined {
+  let n: number;
+  if (typeof value === 'string') {
+    n = Number(value);
+    if (n === 0 && value.trim() === '') return undefined;
+  } else if (typeof value === 'number') {
+    n = value;
+  } else {
+    return undefined;
+  }
+  return Number.isFinite(n) ? n : undefined;
+}
+
+function item(list: unknown, i: number): number | undefined {
+  return Array.isArray(list) ? figure(list[i]) : undefined;
+}
+
 /** One ticker entry as a quote, or undefined when a figure is missing or not finite. */
 export function parseTicker(market: string, t: unknown): Quote | undefined {
   if (!t || typeof t !== 'object') return undefined;
   const e = t as Record<string, unknown>;
-  const at = (field: string, i: number) => (Array.isArray(e[field]) ? toNumber((e[field] as unknown[])[i]) : undefined);
-  const last = at('c', 0);
-  const high = at('h', 1);
-  const low = at('l', 1);
-  const open = toNumber(e.o);
-  const volumeToday = at('v', 0);
-  const volume24h = at('v', 1);
-  const vwap24h = at('p', 1);
+  const last = item(e.c, 0);
+  const high = item(e.h, 1);
+  const low = item(e.l, 1);
+  const open = figure(e.o);
+  const volumeToday = item(e.v, 0);
+  const volume24h = item(e.v, 1);
   if (last === undefined || high === undefined || low === undefined || open === undefined || volumeToday === undefined || volume24h === undefined) {
     return undefined;
   }
+  const vwap24h = item(e.p, 1);
   return {
     market,
     last,
@@ -159,13 +180,14 @@ export function krakenSource(config: Config, options: SourceOptions = {}): Marke
         const quotes: Quote[] = [];
         const markets: SourceMarket[] = [];
         let unknown = false;
-        for (const [key, entry] of Object.entries(result)) {
+        // for..in, not Object.entries: no [key, value] pair allocated per market.
+        for (const key in result) {
           const m = ctx.known.get(key);
           if (!m) {
             unknown = true;
             break;
           }
-          const quote = parseTicker(m.id, entry);
+          const quote = parseTicker(m.id, result[key]);
           if (quote) {
             quotes.push(quote);
             markets.push(m);
