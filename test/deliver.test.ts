@@ -49,7 +49,7 @@ async function pendingAlert(channel: string, minute = 0, extra: Record<string, u
   const sub = await Subscription.findOneAndUpdate(
     { channel, market: 'sim:aaa-usd', metric: 'volume' },
     { $setOnInsert: { factor: 3 } },
-    { upsert: true, new: true },
+    { upsert: true, returnDocument: 'after' },
   );
   return Alert.create({
     key: `${String(sub._id)}|sim:aaa-usd|volume|${at(minute).toISOString()}`,

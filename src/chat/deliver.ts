@@ -52,6 +52,8 @@ export interface Deliverer {
 }
 
 const MAX_BACKOFF_MS = 5 * 60_000;
+/** Added to wake-up timers: see wakeAtTime. */
+const WAKE_MARGIN_MS = 5;
 
 type AlertRecord = AlertView & {
   _id: mongoose.Types.ObjectId;
@@ -77,7 +79,11 @@ export function startDeliverer(deps: DelivererDeps): Deliverer {
   let wakeTimer: NodeJS.Timeout | undefined;
   let wakeAt = Infinity;
 
-  /** Runs deliverNow at `at` if that is before the next poll (a Retry-After shorter than the poll). */
+  /**
+   * Runs deliverNow at `at` if that is before the next poll (a Retry-After shorter than the poll).
+   * A timer may fire a millisecond before the wall clock reaches `at`, which would find the alert
+   * not yet due and leave it to the next poll: the margin keeps the wake-up after it.
+   */
   const wakeAtTime = (at: number) => {
     if (stopped || at >= wakeAt) return;
     if (wakeTimer) clearTimeout(wakeTimer);
@@ -86,7 +92,7 @@ export function startDeliverer(deps: DelivererDeps): Deliverer {
       wakeAt = Infinity;
       wakeTimer = undefined;
       void deliverNow();
-    }, Math.max(0, at - now()));
+    }, Math.max(0, at - now()) + WAKE_MARGIN_MS);
     wakeTimer.unref();
   };
 
