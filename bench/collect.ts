@@ -15,7 +15,7 @@ import { collectTick } from '../src/market/collect.js';
 import { krakenSource } from '../src/market/sources/kraken.source.js';
 
 const MARKETS = Number(process.env.BENCH_MARKETS ?? 5_000);
-const ROUNDS = Number(process.env.BENCH_ROUNDS ?? 7);
+const ROUNDS = Number(process.env.BENCH_ROUNDS ?? 15);
 const SLOW_ROUNDS = Number(process.env.BENCH_SLOW_ROUNDS ?? 3);
 const WARMUP = 2;
 const uri = process.env.BENCH_MONGODB_URI;
@@ -86,6 +86,13 @@ async function timedOneByOne(): Promise<number> {
   for (const d of docs) await Sample.collection.insertOne(d);
   return performance.now() - started;
 }
+/** The same, through mongoose documents (`save()` per sample: casting and validation included). */
+async function timedSaveOneByOne(): Promise<number> {
+  const docs = documents(new Date(T0 - ++baselineRound * 60_000));
+  const started = performance.now();
+  for (const d of docs) await new Sample(d).save();
+  return performance.now() - started;
+}
 
 // Warm-up: JIT, the JVM of the wire server, the catalog's first fill.
 for (let i = 0; i < WARMUP; i++) {
@@ -93,6 +100,7 @@ for (let i = 0; i < WARMUP; i++) {
   await timedBare();
 }
 await timedOneByOne();
+await timedSaveOneByOne();
 
 const ticks: number[] = [];
 const bare: number[] = [];
@@ -102,7 +110,11 @@ for (let i = 0; i < ROUNDS; i++) {
   bare.push(await timedBare());
 }
 const slow: number[] = [];
-for (let i = 0; i < SLOW_ROUNDS; i++) slow.push(await timedOneByOne());
+const saved: number[] = [];
+for (let i = 0; i < SLOW_ROUNDS; i++) {
+  slow.push(await timedOneByOne());
+  saved.push(await timedSaveOneByOne());
+}
 
 const parseStarted = performance.now();
 await source.snapshot({ tick: new Date(T0) });
@@ -114,6 +126,7 @@ await disconnectDatabase();
 const tickMs = median(ticks);
 const bareMs = median(bare);
 const slowMs = median(slow);
+const savedMs = median(saved);
 console.log(`database: ${process.env.BENCH_DATABASE_KIND ?? 'unknown'}`);
 console.log(`markets: ${MARKETS}`);
 console.log(`rounds: ${ROUNDS} (one by one: ${SLOW_ROUNDS}), after ${WARMUP} warm-up`);
@@ -124,4 +137,6 @@ console.log(`bare_insertmany_ms_median: ${bareMs.toFixed(1)}`);
 console.log(`bare_insertmany_ms_all: ${bare.map((t) => t.toFixed(0)).join(' ')}`);
 console.log(`one_by_one_ms_median: ${slowMs.toFixed(1)}`);
 console.log(`tick_faster_than_one_by_one: ${(slowMs / tickMs).toFixed(1)}x`);
+console.log(`one_by_one_save_ms_median: ${savedMs.toFixed(1)}`);
+console.log(`tick_faster_than_one_by_one_save: ${(savedMs / tickMs).toFixed(1)}x`);
 console.log(`tick_vs_insertmany: ${(tickMs / bareMs).toFixed(2)}`);
