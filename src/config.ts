@@ -83,6 +83,19 @@ const number = (fallback: number, min: number, max: number) =>
       return n;
     });
 
+/** `true`/`false` (also 1/0, yes/no, on/off); anything else is an error rather than a silent false. */
+const flag = (fallback: boolean) =>
+  z
+    .string()
+    .default(String(fallback))
+    .transform((text, ctx) => {
+      const v = text.trim().toLowerCase();
+      if (['true', '1', 'yes', 'on'].includes(v)) return true;
+      if (['false', '0', 'no', 'off'].includes(v)) return false;
+      ctx.addIssue({ code: 'custom', message: `expected true or false, got "${text}"` });
+      return z.NEVER;
+    });
+
 const list = z
   .string()
   .optional()
@@ -174,6 +187,7 @@ const schema = z
       .transform((v) => v.trim()),
 
     QUICKCHART_URL: url('https://quickchart.io'),
+    CHART_UPLOAD: flag(false),
 
     HTTP_HOST: z.string().default('127.0.0.1'),
     HTTP_PORT: integer(3000, 0, 65_535),
@@ -248,6 +262,8 @@ export interface Config {
     readonly trackPermission: string;
   };
   readonly quickchartUrl: string;
+  /** Render charts to PNG on this server and upload them, instead of sending the QuickChart URL. */
+  readonly chartUpload: boolean;
   readonly http: {
     readonly host: string;
     readonly port: number;
@@ -333,6 +349,7 @@ export function loadConfig(env?: Record<string, string | undefined>, overrides: 
       trackPermission: e.DISCORD_TRACK_PERMISSION,
     },
     quickchartUrl: e.QUICKCHART_URL!,
+    chartUpload: e.CHART_UPLOAD,
     http: {
       host: e.HTTP_HOST,
       port: e.HTTP_PORT,

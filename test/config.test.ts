@@ -45,6 +45,13 @@ describe('config', () => {
     );
   });
 
+  it('reads CHART_UPLOAD as a true/false switch, off by default, and refuses anything else', () => {
+    assert.equal(loadConfig({}).chartUpload, false);
+    for (const on of ['true', 'TRUE', '1', 'yes', 'on']) assert.equal(loadConfig({ CHART_UPLOAD: on }).chartUpload, true, on);
+    for (const off of ['false', '0', 'no', 'off']) assert.equal(loadConfig({ CHART_UPLOAD: off }).chartUpload, false, off);
+    assert.throws(() => loadConfig({ CHART_UPLOAD: 'maybe' }), /CHART_UPLOAD: expected true or false, got "maybe"/);
+  });
+
   it('asks for the Slack signing secret in HTTP mode', () => {
     assert.throws(() => loadConfig({ SLACK_BOT_TOKEN: 'xoxb-1' }), /SLACK_SIGNING_SECRET/);
     assert.doesNotThrow(() => loadConfig({ SLACK_BOT_TOKEN: 'xoxb-1', SLACK_APP_TOKEN: 'xapp-1' }));

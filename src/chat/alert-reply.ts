@@ -104,7 +104,7 @@ export function alertReply(alert: AlertView, options: AlertReplyOptions = {}): R
       factor: alert.factor,
       hours: options.chartHours ?? 3,
     });
-    if (chart) reply.chart = { url: chart.url, alt: chart.alt };
+    if (chart) reply.chart = { url: chart.url, alt: chart.alt, render: chart.render };
   }
   return reply;
 }

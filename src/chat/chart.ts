@@ -5,7 +5,8 @@
  * spike survives), and points and precision are shrunk until the URL fits.
  */
 import QuickChartModule from 'quickchart-js';
-import type { ReplyChart } from './reply.js';
+import type { Logger } from '../logger.js';
+import type { ChartRender, Reply, ReplyChart } from './reply.js';
 
 /** quickchart-js types its default export as non-constructable under NodeNext; at run time it is the class. */
 type QuickChartInstance = {
@@ -147,16 +148,19 @@ function configFor(req: ChartRequest, buckets: Bucket[], digits: number): unknow
   return { type: 'line', data: { labels, datasets: [dataset] }, options };
 }
 
-function urlFor(req: ChartRequest, buckets: Bucket[], digits: number): string {
-  const base = new URL(req.baseUrl);
-  const chart = new QuickChart()
+function quickChart(render: ChartRender): QuickChartInstance {
+  const base = new URL(render.baseUrl);
+  return new QuickChart()
     .setScheme(base.protocol.replace(':', ''))
     .setHost(`${base.host}${base.pathname.replace(/\/+$/, '')}`)
-    .setWidth(req.width ?? 600)
-    .setHeight(req.height ?? 300)
+    .setWidth(render.width)
+    .setHeight(render.height)
     .setBackgroundColor('white')
-    .setConfig(configFor(req, buckets, digits));
-  return chart.getUrl();
+    .setConfig(render.config);
+}
+
+function renderFor(req: ChartRequest, buckets: Bucket[], digits: number): ChartRender {
+  return { baseUrl: req.baseUrl, config: configFor(req, buckets, digits), width: req.width ?? 600, height: req.height ?? 300 };
 }
 
 export interface BuiltChart extends ReplyChart {
@@ -176,9 +180,10 @@ export function buildChart(req: ChartRequest): BuiltChart | undefined {
     const buckets = downsample(req.series, points);
     if (buckets.length === 0) return undefined;
     for (const digits of points <= 24 ? [6, 5, 4, 3] : [6, 5, 4]) {
-      const url = urlFor(req, buckets, digits);
+      const render = renderFor(req, buckets, digits);
+      const url = quickChart(render).getUrl();
       if (url.length <= maxLength) {
-        return { url, alt: `${req.title}: ${buckets.length} points`, points: buckets.length, digits };
+        return { url, alt: `${req.title}: ${buckets.length} points`, render, points: buckets.length, digits };
       }
     }
     points = Math.min(buckets.length - 1, Math.floor(points * 0.9));
@@ -218,9 +223,47 @@ export function spikeChart(input: {
   });
 }
 
-/** Fetches the PNG from the configured QuickChart host (for platforms that want an upload). */
-export async function chartPng(url: string): Promise<Buffer> {
-  const res = await fetch(url);
-  if (!res.ok) throw new Error(`chart render failed: HTTP ${res.status}`);
-  return Buffer.from(await res.arrayBuffer());
+/** Longest wait for QuickChart to render a PNG before the answer goes out with the URL instead. */
+export const CHART_PNG_TIMEOUT_MS = 5_000;
+
+/**
+ * Renders the chart to PNG by POSTing its config to the QuickChart host it was built for
+ * (QUICKCHART_URL), for platforms that upload the image (CHART_UPLOAD). quickchart-js cannot abort
+ * its request, so a slow renderer is abandoned after `timeoutMs` and its late answer ignored.
+ */
+export async function renderChartPng(chart: ReplyChart, timeoutMs = CHART_PNG_TIMEOUT_MS): Promise<Buffer> {
+  if (!chart.render) throw new Error('chart has no render spec');
+  const png = quickChart(chart.render).toBinary();
+  png.catch(() => {});
+  let timer: NodeJS.Timeout | undefined;
+  const timeout = new Promise<never>((_, reject) => {
+    timer = setTimeout(() => reject(new Error(`chart render timed out after ${timeoutMs} ms`)), timeoutMs);
+  });
+  try {
+    return await Promise.race([png, timeout]);
+  } finally {
+    clearTimeout(timer);
+  }
+}
+
+/** The name an uploaded chart carries on every platform (Discord embeds refer to attachment://chart.png). */
+export const CHART_FILE = 'chart.png';
+
+/**
+ * The PNG to upload with `reply` when CHART_UPLOAD is on: undefined when it is off, the reply has no
+ * chart or is ephemeral, or the render failed (logged as a warning; the caller sends the URL).
+ */
+export async function chartPngFor(
+  reply: Reply,
+  enabled: boolean,
+  logger: Logger,
+  context: Record<string, unknown>,
+): Promise<Buffer | undefined> {
+  if (!enabled || !reply.chart?.render || reply.ephemeral) return undefined;
+  try {
+    return await renderChartPng(reply.chart);
+  } catch (err) {
+    logger.warn({ err, ...context, quickchart: reply.chart.render.baseUrl }, 'chart PNG render failed; sending the chart URL instead');
+    return undefined;
+  }
 }

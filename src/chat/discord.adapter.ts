@@ -29,6 +29,7 @@ import { log } from '../logger.js';
 import { listMarkets } from '../market/catalog.js';
 import { normaliseInput } from '../market/market-id.js';
 import { ChannelGoneError, RateLimitedError, parseChannelId, type ChatPlatform } from './platform.js';
+import { CHART_FILE, chartPngFor } from './chart.js';
 import type { AnyCommand, CommandContext, CommandRegistry, OptionDefinition } from './registry.js';
 import { parseCustomId, renderDiscord } from './render-discord.js';
 import type { Reply } from './reply.js';
@@ -99,10 +100,12 @@ function toPlatformError(err: unknown): unknown {
 }
 
 /** The body discord.js expects for interaction replies (camelCase allowedMentions). */
-function interactionBody(reply: Reply) {
-  const m = renderDiscord(reply);
+function interactionBody(reply: Reply, chartImage?: string) {
+  const m = renderDiscord(reply, chartImage);
   return { embeds: m.embeds, components: m.components, allowedMentions: { parse: [] } };
 }
+
+const ATTACHED_CHART = `attachment://${CHART_FILE}`;
 
 async function marketChoices(typed: string): Promise<Array<{ name: string; value: string }>> {
   const key = normaliseInput(typed);
@@ -151,6 +154,15 @@ export async function startDiscord(deps: { config: Config; registry: CommandRegi
       await i.deleteReply();
       await i.followUp({ ...interactionBody(reply), flags: MessageFlags.Ephemeral });
       return;
+    }
+    const png = await chartPngFor(reply, config.chartUpload, logger, { interaction: i.id });
+    if (png) {
+      try {
+        await i.editReply({ ...interactionBody(reply, ATTACHED_CHART), files: [{ attachment: png, name: CHART_FILE }] });
+        return;
+      } catch (err) {
+        logger.warn({ err, interaction: i.id }, 'discord chart upload failed; answering with the chart URL');
+      }
     }
     await i.editReply(interactionBody(reply));
   };
@@ -213,6 +225,22 @@ export async function startDiscord(deps: { config: Config; registry: CommandRegi
       const { platform, parts } = parseChannelId(channel);
       const channelId = parts[parts.length - 1];
       if (platform !== 'discord' || !channelId) throw new ChannelGoneError(`not a discord channel: ${channel}`);
+      const png = await chartPngFor(reply, config.chartUpload, logger, { channel });
+      if (png) {
+        const { flags: _ephemeral, ...body } = renderDiscord(reply, ATTACHED_CHART);
+        try {
+          const message = (await client.rest.post(Routes.channelMessages(channelId), {
+            body: { ...body, attachments: [{ id: 0, filename: CHART_FILE }] },
+            files: [{ name: CHART_FILE, data: png, contentType: 'image/png' }],
+          })) as { id: string };
+          return { ref: `${channelId}:${message.id}` };
+        } catch (err) {
+          const mapped = toPlatformError(err);
+          // The URL version would meet the same limit or missing channel; the deliverer decides.
+          if (mapped instanceof RateLimitedError || mapped instanceof ChannelGoneError) throw mapped;
+          logger.warn({ err, channel }, 'discord chart upload failed; posting with the chart URL');
+        }
+      }
       const { flags: _ephemeral, ...body } = renderDiscord(reply);
       try {
         const message = (await client.rest.post(Routes.channelMessages(channelId), { body })) as { id: string };

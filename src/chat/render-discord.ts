@@ -37,7 +37,8 @@ export function parseCustomId(customId: string): { action: string; value: string
   return bar < 0 ? { action: customId, value: '' } : { action: customId.slice(0, bar), value: customId.slice(bar + 1) };
 }
 
-export function renderDiscord(reply: Reply): DiscordMessage {
+/** `chartImage` replaces the chart's URL, e.g. `attachment://chart.png` when the PNG is sent with the message. */
+export function renderDiscord(reply: Reply, chartImage?: string): DiscordMessage {
   const embed: DiscordEmbed = { title: cut(reply.title, 256), color: TONE_COLOURS[reply.tone ?? 'info'] };
   if (reply.text) embed.description = cut(reply.text, 4096);
   if (reply.fields?.length) {
@@ -47,7 +48,7 @@ export function renderDiscord(reply: Reply): DiscordMessage {
       inline: Boolean(f.inline),
     }));
   }
-  if (reply.chart) embed.image = { url: reply.chart.url };
+  if (reply.chart) embed.image = { url: chartImage ?? reply.chart.url };
   if (reply.footer) embed.footer = { text: cut(reply.footer, 2048) };
   const components: DiscordMessage['components'] = [];
   const buttons = (reply.buttons ?? []).slice(0, 25);

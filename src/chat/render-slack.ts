@@ -28,7 +28,8 @@ export function stripActionSuffix(actionId: string): string {
   return actionId.replace(/#\d+$/, '');
 }
 
-export function renderSlack(reply: Reply): SlackMessage {
+/** `withChart: false` leaves the image block out, for a message whose chart is an uploaded file. */
+export function renderSlack(reply: Reply, { withChart = true } = {}): SlackMessage {
   const blocks: SlackBlock[] = [{ type: 'header', text: { type: 'plain_text', text: cut(reply.title, 150), emoji: true } }];
   if (reply.text) blocks.push({ type: 'section', text: mrkdwn(reply.text) });
   const inline: SlackBlock[] = [];
@@ -46,7 +47,7 @@ export function renderSlack(reply: Reply): SlackMessage {
     }
   }
   flush();
-  if (reply.chart) {
+  if (reply.chart && withChart) {
     blocks.push({ type: 'image', image_url: reply.chart.url, alt_text: cut(reply.chart.alt, 2000) });
   }
   if (reply.buttons?.length) {

@@ -18,10 +18,21 @@ export interface ReplyButton {
   style?: 'primary' | 'danger';
 }
 
+/** What QuickChart needs to draw the chart again as a PNG (the same config the URL carries). */
+export interface ChartRender {
+  /** QUICKCHART_URL. */
+  baseUrl: string;
+  config: unknown;
+  width: number;
+  height: number;
+}
+
 export interface ReplyChart {
   /** A URL short enough for every platform (Slack image_url <= 3000, Discord embed <= 2048). */
   url: string;
   alt: string;
+  /** Present on charts built by chart.ts; lets an adapter upload a PNG instead (CHART_UPLOAD). */
+  render?: ChartRender;
 }
 
 export interface Reply {

@@ -2,7 +2,8 @@
  * Slack through Bolt. Socket Mode when SLACK_APP_TOKEN is set (no public URL needed), otherwise
  * Slack's HTTP requests arrive at `/slack/events` on the product's own Fastify server through the
  * small receiver below, which verifies each request's signature within a 5-minute replay window
- * before Bolt sees it. Handlers acknowledge first (Slack allows 3 s), then answer via response_url.
+ * before Bolt sees it. Handlers acknowledge first (Slack allows 3 s), then answer via response_url,
+ * or, with CHART_UPLOAD, as a file share of the chart PNG carrying the answer's blocks.
  *
  * Alert delivery posts with Bolt's WebClient with its retries off and 429s rejected, so the
  * deliverer sees RateLimitedError / ChannelGoneError and owns the retry policy.
@@ -12,12 +13,13 @@ import type { App as BoltApp, Receiver, ReceiverEvent, Logger as BoltLogger } fr
 import type { FastifyInstance } from 'fastify';
 import type { Config } from '../config.js';
 import { log, type Logger } from '../logger.js';
+import { CHART_FILE, CHART_PNG_TIMEOUT_MS, chartPngFor } from './chart.js';
 import { ChannelGoneError, RateLimitedError, parseChannelId, type ChatPlatform } from './platform.js';
 import { CommandRegistry, type CommandContext } from './registry.js';
 import { renderSlack, stripActionSuffix } from './render-slack.js';
 import type { Reply } from './reply.js';
 
-const { App, LogLevel, verifySlackRequest } = bolt;
+const { App, LogLevel, verifySlackRequest, webApi } = bolt;
 
 export const SLACK_EVENTS_PATH = '/slack/events';
 const REPLAY_WINDOW_S = 5 * 60;
@@ -187,6 +189,10 @@ export async function startSlack(deps: {
     retryConfig: { retries: 0 },
     rejectRateLimitedCalls: true,
   };
+  // Uploads get their own client so that a stalled upload is aborted, never the answer after it.
+  const uploads = config.chartUpload
+    ? new webApi.WebClient(botToken, { ...clientOptions, timeout: CHART_PNG_TIMEOUT_MS, logger: boltLogger(logger) })
+    : undefined;
   const socket = Boolean(s.appToken);
   let receiver: FastifyReceiver | undefined;
   if (!socket) {
@@ -226,11 +232,34 @@ export async function startSlack(deps: {
     await respond({ response_type: reply.ephemeral ? 'ephemeral' : 'in_channel', ...extra, ...message });
   };
 
+  /**
+   * CHART_UPLOAD: posts the reply as one message whose chart is an uploaded PNG. files.uploadV2 with
+   * channel_id and blocks shares the file in the channel with those blocks as its message, so the
+   * answer stays a single message. Returns the file id, or undefined when there is nothing to upload
+   * or the render or upload failed (logged; the caller sends the reply with the chart URL).
+   */
+  const uploadAnswer = async (channelId: string, reply: Reply, context: Record<string, unknown>): Promise<string | undefined> => {
+    if (!uploads || !reply.chart) return undefined;
+    const png = await chartPngFor(reply, true, logger, context);
+    if (!png) return undefined;
+    try {
+      const { blocks } = renderSlack(reply, { withChart: false });
+      const alt = reply.chart.alt.slice(0, 1000);
+      const res = await uploads.filesUploadV2({ channel_id: channelId, file: png, filename: CHART_FILE, title: alt, alt_text: alt, blocks: blocks as never });
+      const completed = res.files as Array<{ files?: Array<{ id?: string }> }>;
+      return completed[0]?.files?.[0]?.id ?? 'uploaded';
+    } catch (err) {
+      logger.warn({ err, channel: channelId, ...context }, 'slack chart upload failed; answering with the chart URL');
+      return undefined;
+    }
+  };
+
   app.command(/^\/[a-z][a-z0-9-]*$/, async ({ command, ack, respond }) => {
     await ack();
     const name = command.command.replace(/^\//, '');
     const raw = CommandRegistry.parseWords((command.text ?? '').split(/\s+/).filter(Boolean));
     const reply = await registry.run(name, raw, context(command.team_id, command.channel_id, command.user_id, command.user_name));
+    if (await uploadAnswer(command.channel_id, reply, { command: name })) return;
     await answer(respond as never, reply);
   });
 
@@ -241,6 +270,7 @@ export async function startSlack(deps: {
     const teamId = body.team?.id ?? body.user.team_id ?? 'T';
     const channelId = body.channel?.id ?? 'C';
     const reply = await registry.runAction(stripActionSuffix(action.action_id), value, context(teamId, channelId, body.user.id, body.user.name));
+    if (await uploadAnswer(channelId, reply, { action: action.action_id })) return;
     await answer(respond as never, reply, { replace_original: false });
   });
 
@@ -267,6 +297,8 @@ export async function startSlack(deps: {
       const { platform, parts } = parseChannelId(channel);
       const channelId = parts[parts.length - 1];
       if (platform !== 'slack' || !channelId) throw new ChannelGoneError(`not a slack channel: ${channel}`);
+      const file = await uploadAnswer(channelId, reply, { channel });
+      if (file) return { ref: `${channelId}:${file}` };
       const message = renderSlack(reply);
       try {
         const res = await app.client.chat.postMessage({ token: botToken, channel: channelId, text: message.text, blocks: message.blocks as never, unfurl_links: false });

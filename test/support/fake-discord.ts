@@ -2,11 +2,26 @@
  * A local Discord: REST (gateway/bot, interaction callbacks, webhook edits and follow-ups, command
  * registration, channel messages) and a gateway over WebSocket on the same port (HELLO, IDENTIFY,
  * READY with no guilds, heartbeats, then whatever dispatches a test sends). Records every request;
- * `failChannelPost` scripts 429s and "channel gone" answers for delivery tests.
+ * `failChannelPost` scripts 429s and "channel gone" answers for delivery tests. Messages with files
+ * arrive as multipart (payload_json + files[n]); `discordPayload` and `discordFiles` read them back.
  */
 import type { ServerResponse } from 'node:http';
 import { WebSocketServer, type WebSocket } from 'ws';
-import { FakeHttp, sendJson, type RecordedRequest } from './fake-http.js';
+import { FakeHttp, sendJson, type RecordedRequest, type UploadedPart } from './fake-http.js';
+
+/** A message request's JSON, whether sent plain or as the payload_json part of a multipart upload. */
+export function discordPayload(r: RecordedRequest): Record<string, any> {
+  const body = (r.body ?? {}) as Record<string, unknown>;
+  return (body.payload_json as Record<string, any> | undefined) ?? body;
+}
+
+/** The files a message request uploaded (multipart parts named files[n]). */
+export function discordFiles(r: RecordedRequest): UploadedPart[] {
+  const body = (r.body ?? {}) as Record<string, unknown>;
+  return Object.entries(body)
+    .filter(([k]) => /^files\[\d+\]$/.test(k))
+    .map(([, v]) => v as UploadedPart);
+}
 
 export const FAKE_APP_ID = '100000000000000001';
 export const FAKE_BOT_ID = '100000000000000002';
@@ -81,7 +96,7 @@ export async function startFakeDiscord(): Promise<FakeDiscord> {
 
   const route = (r: RecordedRequest, res: ServerResponse): void => {
     const path = r.path.replace(/^\/api\/v\d+/, '');
-    const body = (r.body ?? {}) as Record<string, unknown>;
+    const body = discordPayload(r);
     if (r.method === 'GET' && path === '/gateway/bot') {
       return sendJson(res, 200, {
         url: http.url.replace('http', 'ws'),

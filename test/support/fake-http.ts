@@ -12,7 +12,12 @@ export interface RecordedRequest {
   query: URLSearchParams;
   headers: IncomingMessage['headers'];
   raw: string;
-  /** JSON bodies parsed; form bodies as an object whose JSON-looking values are parsed too. */
+  /** The body as received, for binary uploads. */
+  bytes: Buffer;
+  /**
+   * JSON bodies parsed; form bodies as an object whose JSON-looking values are parsed too; multipart
+   * bodies likewise, with each file part as an UploadedPart.
+   */
   body: unknown;
   at: number;
 }
@@ -25,19 +30,44 @@ export interface ScriptedFailure {
   headers?: Record<string, string>;
 }
 
+export interface UploadedPart {
+  filename: string;
+  contentType: string;
+  bytes: Buffer;
+}
+
 type Matcher = string | RegExp | ((r: RecordedRequest) => boolean);
 
 const matches = (m: Matcher, r: RecordedRequest) =>
   typeof m === 'string' ? r.path.endsWith(m) || `${r.method} ${r.path}`.endsWith(m) : m instanceof RegExp ? m.test(`${r.method} ${r.path}`) : m(r);
 
-function parseBody(raw: string, type: string | undefined): unknown {
+const jsonish = (v: string): unknown => {
+  if (!/^[[{]/.test(v)) return v;
+  try {
+    return JSON.parse(v);
+  } catch {
+    return v;
+  }
+};
+
+async function parseBody(bytes: Buffer, raw: string, type: string | undefined): Promise<unknown> {
   if (!raw) return undefined;
   try {
     if (type?.includes('application/json')) return JSON.parse(raw);
     if (type?.includes('application/x-www-form-urlencoded')) {
       const out: Record<string, unknown> = {};
-      for (const [k, v] of new URLSearchParams(raw)) {
-        out[k] = /^[[{]/.test(v) ? (() => { try { return JSON.parse(v); } catch { return v; } })() : v;
+      for (const [k, v] of new URLSearchParams(raw)) out[k] = jsonish(v);
+      return out;
+    }
+    if (type?.includes('multipart/form-data')) {
+      // The platform's own parser (undici) reads the parts, so the fake sees what a server would.
+      const form = await new Response(bytes, { headers: { 'content-type': type } }).formData();
+      const out: Record<string, unknown> = {};
+      for (const [k, v] of form) {
+        out[k] =
+          typeof v === 'string'
+            ? jsonish(v)
+            : ({ filename: v.name, contentType: v.type, bytes: Buffer.from(await v.arrayBuffer()) } satisfies UploadedPart);
       }
       return out;
     }
@@ -112,7 +142,8 @@ export class FakeHttp {
   private async onRequest(req: IncomingMessage, res: ServerResponse): Promise<void> {
     const chunks: Buffer[] = [];
     for await (const c of req) chunks.push(c as Buffer);
-    const raw = Buffer.concat(chunks).toString('utf8');
+    const bytes = Buffer.concat(chunks);
+    const raw = bytes.toString('utf8');
     const url = new URL(req.url ?? '/', 'http://fake');
     const rawPath = (req.url ?? '/').split('?')[0]!;
     const r: RecordedRequest = {
@@ -121,7 +152,8 @@ export class FakeHttp {
       query: url.searchParams,
       headers: req.headers,
       raw,
-      body: parseBody(raw, req.headers['content-type']),
+      bytes,
+      body: await parseBody(bytes, raw, req.headers['content-type']),
       at: Date.now(),
     };
     this.requests.push(r);

@@ -1,11 +1,26 @@
 /**
- * A local Slack: the Web API (auth.test, chat.postMessage, anything else answers ok), response_url
- * endpoints, and a signer for requests "from Slack" to the app's /slack/events. Records every
- * request; `failPost` scripts 429s and channel errors for delivery tests.
+ * A local Slack: the Web API (auth.test, chat.postMessage, the external file upload of
+ * files.uploadV2, anything else answers ok), response_url endpoints, and a signer for requests "from
+ * Slack" to the app's /slack/events. Records every request; `failPost` scripts 429s and channel
+ * errors for delivery tests, `failUpload` a refused files.completeUploadExternal.
  */
 import { createHmac, randomUUID } from 'node:crypto';
 import { WebSocketServer, type WebSocket } from 'ws';
-import { FakeHttp, sendJson, type RecordedRequest } from './fake-http.js';
+import { FakeHttp, sendJson, type RecordedRequest, type UploadedPart } from './fake-http.js';
+
+/** A file upload as the fake saw it through files.getUploadURLExternal, the upload URL and files.completeUploadExternal. */
+export interface FakeSlackUpload {
+  fileId: string;
+  filename: string;
+  /** The length announced to files.getUploadURLExternal. */
+  length: number;
+  /** The bytes posted to the upload URL. */
+  bytes: Buffer;
+  title?: string;
+  /** Where files.completeUploadExternal shared it, and the blocks of that message. */
+  channel?: string;
+  blocks?: Array<Record<string, unknown>>;
+}
 
 export interface FakeSlack {
   http: FakeHttp;
@@ -23,6 +38,11 @@ export interface FakeSlack {
   rateLimitPost(retryAfterS: number, times?: number): void;
   /** Next chat.postMessage answers ok:false with this error (channel_not_found, not_in_channel, ...). */
   failPost(error: string, times?: number): void;
+  /** Uploads that files.completeUploadExternal accepted. */
+  uploads(): FakeSlackUpload[];
+  waitForUpload(count?: number): Promise<FakeSlackUpload>;
+  /** Next files.completeUploadExternal answers ok:false with this error (not_in_channel, ...). */
+  failUpload(error: string, times?: number): void;
   /** Socket Mode: resolves once an app has connected and been sent `hello`. */
   socketConnected(): Promise<void>;
   /** Socket Mode: sends a slash command envelope; resolves with the app's ack of it. */
@@ -35,8 +55,15 @@ export const FAKE_SLACK_BOT_USER = 'U0BOT';
 
 export async function startFakeSlack(): Promise<FakeSlack> {
   let ts = 1_700_000_000;
+  let fileSeq = 0;
+  const issued = new Map<string, { filename: string; length: number }>();
+  const completed: Array<{ params: Record<string, unknown> }> = [];
   const http: FakeHttp = await new FakeHttp((r, res): void => {
     if (r.path.startsWith('/response/')) return sendJson(res, 200, { ok: true });
+    if (r.path.startsWith('/upload/')) {
+      res.writeHead(200, { 'content-type': 'text/plain' });
+      return void res.end(`OK - ${r.bytes.length}`);
+    }
     const method = r.path.replace(/^\/api\//, '');
     const params = (r.body ?? {}) as Record<string, unknown>;
     switch (method) {
@@ -47,10 +74,32 @@ export async function startFakeSlack(): Promise<FakeSlack> {
       case 'chat.postMessage':
         ts += 1;
         return sendJson(res, 200, { ok: true, channel: params.channel, ts: `${ts}.000100`, message: { text: params.text } });
+      case 'files.getUploadURLExternal': {
+        const fileId = `F0FAKE${String(++fileSeq).padStart(4, '0')}`;
+        issued.set(fileId, { filename: String(params.filename), length: Number(params.length) });
+        return sendJson(res, 200, { ok: true, upload_url: `${http.url}/upload/${fileId}`, file_id: fileId });
+      }
+      case 'files.completeUploadExternal': {
+        const files = (params.files ?? []) as Array<{ id: string; title?: string }>;
+        completed.push({ params });
+        return sendJson(res, 200, { ok: true, files: files.map((f) => ({ id: f.id, title: f.title, mimetype: 'image/png', channels: params.channel_id ? [params.channel_id] : [] })) });
+      }
       default:
         return sendJson(res, 200, { ok: true });
     }
   }).listen();
+  /** Each upload files.completeUploadExternal accepted (a scripted failure never reaches the route). */
+  const uploads = (): FakeSlackUpload[] =>
+    completed.flatMap(({ params }) =>
+      ((params.files ?? []) as Array<{ id: string; title?: string }>).flatMap((f) => {
+        const asked = issued.get(f.id);
+        const sent = http.find((r) => r.path === `/upload/${f.id}`)[0];
+        if (!asked || !sent) return [];
+        // files.uploadV2 posts the bytes as the multipart part `body`.
+        const part = (sent.body as Record<string, UploadedPart> | undefined)?.body;
+        return [{ fileId: f.id, ...asked, bytes: part?.bytes ?? sent.bytes, title: f.title, channel: params.channel_id as string | undefined, blocks: params.blocks as Array<Record<string, unknown>> | undefined }];
+      }),
+    );
   const sockets = new Set<WebSocket>();
   const acks = new Map<string, (body: Record<string, unknown>) => void>();
   let connected: (() => void) | undefined;
@@ -78,6 +127,12 @@ export async function startFakeSlack(): Promise<FakeSlack> {
     waitForPost: async (count = 1) => (await http.waitFor(isPost, { count })).body as Record<string, unknown>,
     rateLimitPost: (retryAfterS, times = 1) => http.fail(isPost, { status: 429, retryAfter: retryAfterS, body: { ok: false, error: 'ratelimited' } }, times),
     failPost: (error, times = 1) => http.fail(isPost, { status: 200, body: { ok: false, error } }, times),
+    uploads,
+    waitForUpload: async (count = 1) => {
+      await http.waitFor((r) => r.path === '/api/files.completeUploadExternal' && uploads().length >= count);
+      return uploads()[count - 1]!;
+    },
+    failUpload: (error, times = 1) => http.fail('/api/files.completeUploadExternal', { status: 200, body: { ok: false, error } }, times),
     socketConnected: () => onConnect,
     socketCommand: (fields) => {
       const envelopeId = randomUUID();
