@@ -19,7 +19,7 @@ import Bree from 'bree';
 import mongoose from 'mongoose';
 import type { Config, SourceName } from './config.js';
 import { log } from './logger.js';
-import { alignTick, leaseName, type TickResult } from './market/collect.js';
+import { alignTick, blankTickResult, leaseName, type TickResult } from './market/collect.js';
 import { releaseLease, replicaId } from './market/lease.js';
 import { countDetectedAlerts, sourceErrors, samplesWritten, tickDuration, ticksTotal } from './observability/metrics.js';
 
@@ -198,20 +198,11 @@ export async function startScheduler(config: Config, opts: SchedulerOptions): Pr
     const started = Date.now();
     await runWorker(name, { ...data, source, tick });
     const r: WireResult = results.get(name) ?? {
-      source,
+      ...blankTickResult(source, new Date(tick)),
       tick,
-      status: 'failed',
-      markets: 0,
-      inserted: 0,
-      duplicates: 0,
-      backfilled: 0,
-      gaps: 0,
-      attempts: 0,
       durationMs: Date.now() - started,
       errorKind: 'internal',
       error: 'the worker ended without a result',
-      sourceErrors: [],
-      phases: {},
     };
     if (!results.has(name)) {
       ticksTotal.inc({ source, status: 'failed' });

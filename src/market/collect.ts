@@ -236,14 +236,10 @@ function isFiniteQuote(q: Quote): boolean {
   );
 }
 
-export async function collectTick(config: Config, sourceName: SourceName, options: TickOptions = {}): Promise<TickResult> {
-  const started = Date.now();
-  const interval = config.market.intervalMs;
-  const tick = options.tick ?? alignTick(started, interval);
-  const owner = options.owner ?? 'local';
-  const logger = log('collect', { source: sourceName, tick: tick.toISOString() });
-  const result: TickResult = {
-    source: sourceName,
+/** A tick that has done nothing yet: counts at zero, status failed until something succeeds. */
+export function blankTickResult(source: SourceName, tick: Date): TickResult {
+  return {
+    source,
     tick,
     status: 'failed',
     markets: 0,
@@ -256,6 +252,15 @@ export async function collectTick(config: Config, sourceName: SourceName, option
     sourceErrors: [],
     phases: {},
   };
+}
+
+export async function collectTick(config: Config, sourceName: SourceName, options: TickOptions = {}): Promise<TickResult> {
+  const started = Date.now();
+  const interval = config.market.intervalMs;
+  const tick = options.tick ?? alignTick(started, interval);
+  const owner = options.owner ?? 'local';
+  const logger = log('collect', { source: sourceName, tick: tick.toISOString() });
+  const result = blankTickResult(sourceName, tick);
   const finish = () => {
     result.durationMs = Date.now() - started;
     return result;
