@@ -20,6 +20,11 @@ const collectorStateSchema = new Schema(
     backfillPending: { type: Boolean, default: false },
     /** Last time every market's catalog entry was refreshed (lastSeen). */
     catalogAt: { type: Date },
+    /**
+     * Random per write: a process that finds the stamp it wrote last reuses the lists it holds in
+     * memory instead of reading them back (thousands of entries), and rereads them otherwise.
+     */
+    stamp: { type: String },
   },
   { versionKey: false, collection: 'collector_state' },
 );
