@@ -76,7 +76,7 @@ export function startAppProcess(env: Record<string, string>, args: string[] = []
           if (waiters.has(waiter)) {
             clearTimeout(timer);
             waiters.delete(waiter);
-            reject(new Error(`app exited before ${what}:\n${stderr.slice(-20).join('\n')}`));
+            reject(new Error(`app exited (code ${child.exitCode}, signal ${child.signalCode}) before ${what}; last lines:\n${lines.slice(-10).map((l) => JSON.stringify(l)).join('\n')}\n${stderr.slice(-20).join('\n')}`));
           }
         });
       });
