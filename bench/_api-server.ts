@@ -26,7 +26,12 @@ process.on('message', (m) => {
     // After a full collection: what the server keeps, as opposed to garbage not yet collected.
     (globalThis as { gc?: () => void }).gc?.();
     const settled = process.memoryUsage();
-    process.send!({ rss: loaded.rss, heapUsed: loaded.heapUsed, rssAfterGc: settled.rss, heapAfterGc: settled.heapUsed });
+    process.send!({
+      rss: loaded.rss,
+      heapUsed: loaded.heapUsed,
+      rssAfterGc: settled.rss,
+      heapAfterGc: settled.heapUsed,
+    });
   }
   if (m === 'stop') void app.close().then(() => process.exit(0));
 });

@@ -18,10 +18,23 @@ export interface Dataset {
 
 export const marketId = (i: number) => `sim:m${String(i).padStart(4, '0')}-usd`;
 
-export async function loadDataset(opts: { markets: number; samples: number; tick: Date; batchMarkets?: number }): Promise<Dataset> {
+export async function loadDataset(opts: {
+  markets: number;
+  samples: number;
+  tick: Date;
+  batchMarkets?: number;
+}): Promise<Dataset> {
   const { markets, samples, tick } = opts;
   const ids = Array.from({ length: markets }, (_, i) => marketId(i));
-  await upsertMarkets(ids.map((id) => ({ exchange: 'sim', base: id.slice(4, 9), quote: 'usd', source: 'simulated', symbol: id.slice(4).toUpperCase() })));
+  await upsertMarkets(
+    ids.map((id) => ({
+      exchange: 'sim',
+      base: id.slice(4, 9),
+      quote: 'usd',
+      source: 'simulated',
+      symbol: id.slice(4).toUpperCase(),
+    })),
+  );
   let seed = 2024;
   const rand = () => (seed = (seed * 48271) % 2147483647) / 2147483647;
   const started = Date.now();
@@ -62,6 +75,8 @@ export async function loadDataset(opts: { markets: number; samples: number; tick
 export function printLoad(d: Dataset, samples: number): void {
   const total = d.markets.length * samples;
   console.log(`dataset: ${d.markets.length} markets x ${samples} samples = ${total}`);
-  console.log(`load samples (bulk inserts): ${(d.insertMs / 1000).toFixed(1)} s (${Math.round(total / (d.insertMs / 1000))} samples/s)`);
+  console.log(
+    `load samples (bulk inserts): ${(d.insertMs / 1000).toFixed(1)} s (${Math.round(total / (d.insertMs / 1000))} samples/s)`,
+  );
   console.log(`first stats pass (blocks + exact statistics of every market): ${(d.statsMs / 1000).toFixed(1)} s`);
 }

@@ -33,7 +33,11 @@ await disconnectDatabase();
 
 // The same compiler and options as `npm run build`, into .cache/ so a build in dist/ is left alone.
 const root = join(import.meta.dirname, '..');
-execFileSync(process.execPath, [join(root, 'node_modules', 'typescript', 'bin', 'tsc'), '-p', join(root, 'bench', 'tsconfig.server.json')], { stdio: 'inherit' });
+execFileSync(
+  process.execPath,
+  [join(root, 'node_modules', 'typescript', 'bin', 'tsc'), '-p', join(root, 'bench', 'tsconfig.server.json')],
+  { stdio: 'inherit' },
+);
 const compiledServer = join(root, '.cache', 'bench-api-server', 'bench', '_api-server.js');
 
 const paths = Array.from({ length: MARKETS }, (_, i) => `/api/v1/markets/${marketId(i).slice(4)}`);
@@ -48,15 +52,21 @@ interface Memory {
 }
 
 /** Starts one server process, runs the whole load against it, returns its rps and memory. */
-async function measure(kind: 'compiled' | 'tsx'): Promise<{ noop: number; market: number; idleRss: number; peakRss: number; memory: Memory }> {
+async function measure(
+  kind: 'compiled' | 'tsx',
+): Promise<{ noop: number; market: number; idleRss: number; peakRss: number; memory: Memory }> {
   const server =
     kind === 'compiled'
       ? fork(compiledServer, [], { execArgv: ['--expose-gc'], env: { ...process.env, BENCH_DB_NAME: dbName } })
-      : fork(join(import.meta.dirname, '_api-server.ts'), [], { execArgv: ['--import', 'tsx', '--expose-gc'], env: { ...process.env, BENCH_DB_NAME: dbName } });
+      : fork(join(import.meta.dirname, '_api-server.ts'), [], {
+          execArgv: ['--import', 'tsx', '--expose-gc'],
+          env: { ...process.env, BENCH_DB_NAME: dbName },
+        });
   const [{ port }] = (await once(server, 'message')) as [{ port: number }];
   const base = `http://127.0.0.1:${port}`;
   // Resident memory as the kernel counts it, sampled through the load: the peak, not just the end.
-  const rssNow = () => Number(/VmRSS:\s+(\d+)/.exec(readFileSync(`/proc/${server.pid}/status`, 'utf8'))?.[1] ?? 0) * 1024;
+  const rssNow = () =>
+    Number(/VmRSS:\s+(\d+)/.exec(readFileSync(`/proc/${server.pid}/status`, 'utf8'))?.[1] ?? 0) * 1024;
   const idleRss = rssNow();
   let peakRss = idleRss;
   const sampler = setInterval(() => (peakRss = Math.max(peakRss, rssNow())), 200);
@@ -67,12 +77,21 @@ async function measure(kind: 'compiled' | 'tsx'): Promise<{ noop: number; market
       url: base,
       connections: 10,
       duration: seconds,
-      requests: [path ? { method: 'GET', path } : { method: 'GET', setupRequest: (req) => ({ ...req, path: paths[next++ % paths.length]! }) }],
+      requests: [
+        path
+          ? { method: 'GET', path }
+          : { method: 'GET', setupRequest: (req) => ({ ...req, path: paths[next++ % paths.length]! }) },
+      ],
     });
     const bad = result.non2xx + result.errors + result.timeouts;
-    if (bad > 0) throw new Error(`${label}: ${bad} failed requests (non-2xx ${result.non2xx}, errors ${result.errors}, timeouts ${result.timeouts})`);
+    if (bad > 0)
+      throw new Error(
+        `${label}: ${bad} failed requests (non-2xx ${result.non2xx}, errors ${result.errors}, timeouts ${result.timeouts})`,
+      );
     if (seconds >= SECONDS) {
-      console.log(`${kind} ${label} rps: ${result.requests.average.toFixed(0)} (p50 ${result.latency.p50} ms, p99 ${result.latency.p99} ms)`);
+      console.log(
+        `${kind} ${label} rps: ${result.requests.average.toFixed(0)} (p50 ${result.latency.p50} ms, p99 ${result.latency.p99} ms)`,
+      );
     }
     return result.requests.average;
   }
@@ -85,7 +104,9 @@ async function measure(kind: 'compiled' | 'tsx'): Promise<{ noop: number; market
     if (res.status !== 200) throw new Error(`${path}: ${res.status}`);
     await res.arrayBuffer();
   }
-  console.log(`${kind} first answer of every market, one by one: ${((performance.now() - firstPass) / paths.length).toFixed(1)} ms each`);
+  console.log(
+    `${kind} first answer of every market, one by one: ${((performance.now() - firstPass) / paths.length).toFixed(1)} ms each`,
+  );
   await run('warm-up market', null, 3);
   const noop: number[] = [];
   const market: number[] = [];
@@ -105,7 +126,9 @@ function printMemory(kind: string, m: Awaited<ReturnType<typeof measure>>): void
   console.log(`${kind} server rss idle: ${MB(m.idleRss)} MB`);
   console.log(`${kind} server rss peak under load (sampled every 200 ms): ${MB(m.peakRss)} MB`);
   console.log(`${kind} server rss right after load: ${MB(m.memory.rss)} MB (heap used ${MB(m.memory.heapUsed)} MB)`);
-  console.log(`${kind} server rss after a full GC: ${MB(m.memory.rssAfterGc)} MB (heap used ${MB(m.memory.heapAfterGc)} MB)`);
+  console.log(
+    `${kind} server rss after a full GC: ${MB(m.memory.rssAfterGc)} MB (heap used ${MB(m.memory.heapAfterGc)} MB)`,
+  );
 }
 
 const compiled = await measure('compiled');

@@ -33,13 +33,32 @@ initLogger(config);
 
 await connectDatabase(uri, { dbName: `bench_chat_${Date.now()}` });
 const now = Math.floor(Date.now() / 60_000) * 60_000;
-await upsertMarkets(Array.from({ length: MARKETS }, (_, i) => ({ exchange: 'bench', base: `c${i}`, quote: 'usd', source: 'simulated', symbol: `C${i}USD` })));
+await upsertMarkets(
+  Array.from({ length: MARKETS }, (_, i) => ({
+    exchange: 'bench',
+    base: `c${i}`,
+    quote: 'usd',
+    source: 'simulated',
+    symbol: `C${i}USD`,
+  })),
+);
 invalidateCatalog();
 for (let i = 0; i < MARKETS; i++) {
   const rows: SampleInput[] = [];
   for (let m = 0; m < 1440; m++) {
     const price = 100 * (1 + 0.01 * (i + 1) * Math.sin(m / 30));
-    rows.push({ market: `bench:c${i}-usd`, ts: new Date(now - m * 60_000), source: 'simulated', last: price, high: price, low: price, changePct: 0, volume24h: 1000, quoteVolume24h: 1e5, volumeMinute: 1 + (m % 5) });
+    rows.push({
+      market: `bench:c${i}-usd`,
+      ts: new Date(now - m * 60_000),
+      source: 'simulated',
+      last: price,
+      high: price,
+      low: price,
+      changePct: 0,
+      volume24h: 1000,
+      quoteVolume24h: 1e5,
+      volumeMinute: 1 + (m % 5),
+    });
   }
   await saveSamples(rows);
 }
@@ -47,8 +66,15 @@ for (let i = 0; i < MARKETS; i++) {
 await updateWindowStats({ tick: new Date(now), source: 'simulated' });
 
 const registry = await loadRegistry(config);
-const ctx: CommandContext = { platform: 'console', channel: 'console:bench', user: 'console:bench', mayManageChannel: true, config };
-const percentile = (xs: number[], p: number) => [...xs].sort((a, b) => a - b)[Math.min(xs.length - 1, Math.floor(p * xs.length))]!;
+const ctx: CommandContext = {
+  platform: 'console',
+  channel: 'console:bench',
+  user: 'console:bench',
+  mayManageChannel: true,
+  config,
+};
+const percentile = (xs: number[], p: number) =>
+  [...xs].sort((a, b) => a - b)[Math.min(xs.length - 1, Math.floor(p * xs.length))]!;
 
 /** `cold` drops the query layer's 5 s answer cache before each run, as for the first asker. */
 async function time(line: string, cold = false): Promise<{ median: number; p95: number; failed: boolean }> {
@@ -63,14 +89,20 @@ async function time(line: string, cold = false): Promise<{ median: number; p95: 
     renderDiscord(reply);
     renderConsole(reply);
     if (i >= WARMUP) times.push(performance.now() - t);
-    if (/something went wrong|No samples|no market has enough/i.test(`${reply.title} ${reply.text ?? ''}`)) failed = true;
+    if (/something went wrong|No samples|no market has enough/i.test(`${reply.title} ${reply.text ?? ''}`))
+      failed = true;
   }
   return { median: percentile(times, 0.5), p95: percentile(times, 0.95), failed };
 }
 
 console.log(`markets: ${MARKETS}`);
 console.log(`rounds: ${ROUNDS}`);
-const series = Array.from({ length: 1440 }, (_, m) => ({ ts: new Date(now - (1439 - m) * 60_000), min: 99, max: 101, last: 100 + Math.sin(m / 30) }));
+const series = Array.from({ length: 1440 }, (_, m) => ({
+  ts: new Date(now - (1439 - m) * 60_000),
+  min: 99,
+  max: 101,
+  last: 100 + Math.sin(m / 30),
+}));
 const chartTimes: number[] = [];
 for (let i = 0; i < 50; i++) {
   const t = performance.now();

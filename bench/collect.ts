@@ -21,7 +21,13 @@ const WARMUP = 2;
 const uri = process.env.BENCH_MONGODB_URI;
 if (!uri) throw new Error('run through `npm run bench -- collect`');
 
-const config = loadConfig({ MARKET_SOURCE: 'kraken', KRAKEN_API_URL: 'http://kraken.invalid', SOURCE_REQUEST_GAP: '1ms', LOG_LEVEL: 'warn', BACKFILL_MAX: '1m' });
+const config = loadConfig({
+  MARKET_SOURCE: 'kraken',
+  KRAKEN_API_URL: 'http://kraken.invalid',
+  SOURCE_REQUEST_GAP: '1ms',
+  LOG_LEVEL: 'warn',
+  BACKFILL_MAX: '1m',
+});
 initLogger(config);
 await connectDatabase(uri, { dbName: `bench_collect_${Date.now()}` });
 
@@ -40,14 +46,27 @@ function ticker(): string {
   const result: Record<string, unknown> = {};
   names.forEach((key, i) => {
     const p = 1 + (i % 997) * 1.37 + round * 0.01;
-    result[key] = { a: [`${p}`, '1', '1.0'], b: [`${p}`, '1', '1.0'], c: [`${p}`, '0.1'], v: [`${100 + round * 3 + i}`, `${5000 + i}`], p: [`${p}`, `${p}`], t: [10, 200], l: [`${p * 0.9}`, `${p * 0.9}`], h: [`${p * 1.1}`, `${p * 1.1}`], o: `${p * 0.98}` };
+    result[key] = {
+      a: [`${p}`, '1', '1.0'],
+      b: [`${p}`, '1', '1.0'],
+      c: [`${p}`, '0.1'],
+      v: [`${100 + round * 3 + i}`, `${5000 + i}`],
+      p: [`${p}`, `${p}`],
+      t: [10, 200],
+      l: [`${p * 0.9}`, `${p * 0.9}`],
+      h: [`${p * 1.1}`, `${p * 1.1}`],
+      o: `${p * 0.98}`,
+    };
   });
   return JSON.stringify({ error: [], result });
 }
 let tickerBody = ticker();
 const fakeFetch = (async (input: string | URL | Request) => {
   const url = String(input);
-  return new Response(url.includes('/AssetPairs') ? assetPairs : tickerBody, { status: 200, headers: { 'content-type': 'application/json' } });
+  return new Response(url.includes('/AssetPairs') ? assetPairs : tickerBody, {
+    status: 200,
+    headers: { 'content-type': 'application/json' },
+  });
 }) as typeof fetch;
 const source = krakenSource(config, { fetch: fakeFetch });
 
@@ -65,13 +84,27 @@ async function timedTick(): Promise<number> {
   const result = await collectTick(config, 'kraken', { tick, owner: 'bench', source, backfillMaxMs: 0 });
   const ms = performance.now() - started;
   if (process.env.BENCH_PHASES) console.error(JSON.stringify(result.phases), Math.round(ms));
-  if (result.inserted !== MARKETS) throw new Error(`tick wrote ${result.inserted}: ${result.status} ${result.error ?? ''}`);
+  if (result.inserted !== MARKETS)
+    throw new Error(`tick wrote ${result.inserted}: ${result.status} ${result.error ?? ''}`);
   return ms;
 }
 
 /** The same documents a tick writes, for the baselines (their own timestamps: no duplicates). */
 function documents(ts: Date) {
-  return names.map((key, i) => ({ market: `kraken:${key.toLowerCase().replace('usd', '')}-usd`, ts, source: 'kraken', last: 1 + i, high: 2 + i, low: i, changePct: 1.5, changeAbs: 0.1, volume24h: 5000 + i, quoteVolume24h: 9000 + i, volumeMinute: 3, volumeCum: 100 + i }));
+  return names.map((key, i) => ({
+    market: `kraken:${key.toLowerCase().replace('usd', '')}-usd`,
+    ts,
+    source: 'kraken',
+    last: 1 + i,
+    high: 2 + i,
+    low: i,
+    changePct: 1.5,
+    changeAbs: 0.1,
+    volume24h: 5000 + i,
+    quoteVolume24h: 9000 + i,
+    volumeMinute: 3,
+    volumeCum: 100 + i,
+  }));
 }
 let baselineRound = 0;
 async function timedBare(): Promise<number> {

@@ -44,7 +44,9 @@ let seed = 7;
 const pick = () => marketId((seed = (seed * 48271) % 2147483647) % MARKETS);
 const now = new Date(tick.getTime() + 30_000);
 
-const metricCold = await measure('/metric cold (24h report: blocks + stats + rank)', 200, () => getMarketReport(pick(), { now }));
+const metricCold = await measure('/metric cold (24h report: blocks + stats + rank)', 200, () =>
+  getMarketReport(pick(), { now }),
+);
 await measure('/metric cold 7d', 50, () => getMarketReport(pick(), { window: '7d', now }));
 const rankCold = await measure('/rank cold (24h ranking of every market)', 100, () => getRanking({ now }));
 await measure('/metric warm (answer cache)', 500, (i) => getMarketReport(marketId(i % 20)));
@@ -53,10 +55,22 @@ await measure('/rank warm (answer cache)', 500, () => getRanking());
 for (let k = 1; k <= 3; k++) {
   const t = new Date(tick.getTime() + k * 60_000);
   await saveSamples(
-    data.markets.map((market, i) => ({ market, ts: t, source: 'simulated', last: 1 + i, high: 2 + i, low: i, changePct: 0, volume24h: 1, volumeMinute: 1 })),
+    data.markets.map((market, i) => ({
+      market,
+      ts: t,
+      source: 'simulated',
+      last: 1 + i,
+      high: 2 + i,
+      low: i,
+      changePct: 0,
+      volume24h: 1,
+      volumeMinute: 1,
+    })),
   );
   const r = await updateWindowStats({ tick: t, source: 'simulated' });
-  console.log(`update-stats pass after tick ${k}: ${r.durationMs} ms (${r.incremental} slid, ${r.exact} recomputed exactly, ${r.samplesRead} samples read)`);
+  console.log(
+    `update-stats pass after tick ${k}: ${r.durationMs} ms (${r.incremental} slid, ${r.exact} recomputed exactly, ${r.samplesRead} samples read)`,
+  );
 }
 console.log(`rss: ${Math.round(process.memoryUsage().rss / 1e6)} MB`);
 await disconnectDatabase();

@@ -26,7 +26,7 @@ const T0 = Date.UTC(2026, 0, 5, 0, 0);
 const logger = createLogger({ level: process.env.LOG_LEVEL ?? 'warn', format: 'json', secrets: [] });
 
 let seed = 1;
-const rand = () => ((seed = (seed * 1_103_515_245 + 12_345) % 2 ** 31) / 2 ** 31);
+const rand = () => (seed = (seed * 1_103_515_245 + 12_345) % 2 ** 31) / 2 ** 31;
 
 function samplesAt(n: number, tick: number) {
   const ts = new Date(T0 + tick * TICK_MS);
@@ -50,7 +50,8 @@ function samplesAt(n: number, tick: number) {
 }
 
 async function insertChunked(rows: Record<string, unknown>[]) {
-  for (let i = 0; i < rows.length; i += 5_000) await Sample.collection.insertMany(rows.slice(i, i + 5_000), { ordered: false });
+  for (let i = 0; i < rows.length; i += 5_000)
+    await Sample.collection.insertMany(rows.slice(i, i + 5_000), { ordered: false });
 }
 
 const median = (xs: number[]) => {
@@ -99,9 +100,13 @@ for (const n of sizes) {
     const ms = median(times);
     results.set(n, ms);
     console.log(`pairs_${n}_setup_s: ${((bootstrapStarted - setupStarted) / 1000).toFixed(1)}`);
-    console.log(`pairs_${n}_first_run_ms: ${bootstrapMs.toFixed(0)} (builds the baselines from the hour of samples, once)`);
+    console.log(
+      `pairs_${n}_first_run_ms: ${bootstrapMs.toFixed(0)} (builds the baselines from the hour of samples, once)`,
+    );
     console.log(`pairs_${n}_alerts_per_tick: ${(alerts / MEASURED).toFixed(1)}`);
-    console.log(`pairs_${n}_tick_ms: ${ms.toFixed(1)} (median of ${MEASURED}, range ${Math.min(...times).toFixed(0)}-${Math.max(...times).toFixed(0)})`);
+    console.log(
+      `pairs_${n}_tick_ms: ${ms.toFixed(1)} (median of ${MEASURED}, range ${Math.min(...times).toFixed(0)}-${Math.max(...times).toFixed(0)})`,
+    );
   } finally {
     await mongoose.connection.dropDatabase().catch(() => {});
     await disconnectDatabase();

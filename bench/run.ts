@@ -26,7 +26,12 @@ const db = await openDatabase({
 console.log(`server: ${db.kind}`);
 const child = spawn(process.execPath, ['--import', 'tsx', join(dir, `${name}.ts`), ...process.argv.slice(3)], {
   stdio: 'inherit',
-  env: { ...process.env, BENCH_MONGODB_URI: db.uri, BENCH_DATABASE_KIND: db.kind, LOG_LEVEL: process.env.LOG_LEVEL ?? 'warn' },
+  env: {
+    ...process.env,
+    BENCH_MONGODB_URI: db.uri,
+    BENCH_DATABASE_KIND: db.kind,
+    LOG_LEVEL: process.env.LOG_LEVEL ?? 'warn',
+  },
 });
 const code = await new Promise<number>((done) => child.once('exit', (c) => done(c ?? 1)));
 await db.stop();

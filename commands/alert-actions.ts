@@ -15,7 +15,8 @@ const OBJECT_ID = /^[0-9a-f]{24}$/i;
 
 async function subscriptionOf(ctx: CommandContext, value: string) {
   const id = value.trim();
-  if (!OBJECT_ID.test(id)) throw new UserError('That button does not name a subscription.', 'Use /tracking to see what this channel tracks.');
+  if (!OBJECT_ID.test(id))
+    throw new UserError('That button does not name a subscription.', 'Use /tracking to see what this channel tracks.');
   const sub = await Subscription.findOne({ _id: id, channel: ctx.channel }).lean();
   if (!sub) {
     throw new UserError(

@@ -12,7 +12,8 @@ export const help = defineCommand({
       name: 'command',
       description: 'One command to explain in detail',
       kind: 'choice',
-      parse: (text: string) => (/^\/?[a-z][a-z0-9-]{0,31}$/i.test(text) ? text.replace(/^\//, '').toLowerCase() : undefined),
+      parse: (text: string) =>
+        /^\/?[a-z][a-z0-9-]{0,31}$/i.test(text) ? text.replace(/^\//, '').toLowerCase() : undefined,
     },
   ],
   examples: ['help', 'help track'],
@@ -23,8 +24,19 @@ export const help = defineCommand({
     const all = commands as readonly AnyCommand[];
     if (options.command) {
       const def = all.find((c) => c.name === options.command);
-      if (!def) throw new UserError(`No command /${options.command}.`, `Commands: ${all.map((c) => `/${c.name}`).join(', ')}`, 404);
-      return { title: `/${def.name}: ${def.description}`, text: `${usageText(def)}${def.examples.slice(1).map((e) => `\nExample: /${e}`).join('')}` };
+      if (!def)
+        throw new UserError(
+          `No command /${options.command}.`,
+          `Commands: ${all.map((c) => `/${c.name}`).join(', ')}`,
+          404,
+        );
+      return {
+        title: `/${def.name}: ${def.description}`,
+        text: `${usageText(def)}${def.examples
+          .slice(1)
+          .map((e) => `\nExample: /${e}`)
+          .join('')}`,
+      };
     }
     return {
       title: 'Commands',

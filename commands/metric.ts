@@ -37,7 +37,9 @@ export const metric = defineCommand({
     }
     const base = report.market.base.toUpperCase();
     const quote = report.market.quote.toUpperCase();
-    const unit = { quote: ` ${quote}`, base: ` ${base}`, 'base/min': ` ${base}/min`, '%': '%' }[info.unit as string] ?? ` ${info.unit}`;
+    const unit =
+      { quote: ` ${quote}`, base: ` ${base}`, 'base/min': ` ${base}/min`, '%': '%' }[info.unit as string] ??
+      ` ${info.unit}`;
     const fields: ReplyField[] = [
       { name: 'Last', value: `${num(s.last)}${unit}`, inline: true },
       { name: `Change ${report.window}`, value: `${signed(s.change)} (${signedPct(s.changePct)})`, inline: true },

@@ -57,7 +57,10 @@ export const mute = defineCommand({
       const before = await Channel.findById(ctx.channel).lean();
       await setChannelMute(ctx.channel, null, now);
       const wasMuted = Boolean(before?.mutedUntil && before.mutedUntil > now);
-      return { title: wasMuted ? 'Alerts resumed in this channel' : 'Alerts were not muted in this channel', tone: 'success' };
+      return {
+        title: wasMuted ? 'Alerts resumed in this channel' : 'Alerts were not muted in this channel',
+        tone: 'success',
+      };
     }
     const ms = parseDuration(options.duration);
     if (ms === undefined) throw new UserError(`Cannot read "${options.duration}" as a duration.`);

@@ -2,7 +2,14 @@
  * Option definitions several commands share, so `metric` means the same thing in /metric, /rank
  * and /track, on every platform.
  */
-import { METRIC_NAMES, RANK_BY_NAMES, WINDOW_NAMES, parseMetric, parseWindow, type RankBy } from '../src/market/metrics.js';
+import {
+  METRIC_NAMES,
+  RANK_BY_NAMES,
+  WINDOW_NAMES,
+  parseMetric,
+  parseWindow,
+  type RankBy,
+} from '../src/market/metrics.js';
 import type { OptionDefinition } from '../src/chat/registry.js';
 
 export const marketOption = {
@@ -13,7 +20,13 @@ export const marketOption = {
 } as const satisfies OptionDefinition;
 
 export const metricOption = (description: string) =>
-  ({ name: 'metric', description, kind: 'choice', choices: METRIC_NAMES, parse: parseMetric }) as const satisfies OptionDefinition;
+  ({
+    name: 'metric',
+    description,
+    kind: 'choice',
+    choices: METRIC_NAMES,
+    parse: parseMetric,
+  }) as const satisfies OptionDefinition;
 
 export const windowOption = {
   name: 'window',
@@ -23,7 +36,14 @@ export const windowOption = {
   parse: parseWindow,
 } as const satisfies OptionDefinition;
 
-const RANK_BY_ALIASES: Record<string, RankBy> = { relative: 'rsd', cv: 'rsd', stddev: 'std', sd: 'std', logreturn: 'logret', log: 'logret' };
+const RANK_BY_ALIASES: Record<string, RankBy> = {
+  relative: 'rsd',
+  cv: 'rsd',
+  stddev: 'std',
+  sd: 'std',
+  logreturn: 'logret',
+  log: 'logret',
+};
 
 export const byOption = {
   name: 'by',

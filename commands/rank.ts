@@ -14,7 +14,8 @@ function figure(row: RankingRow, by: RankBy): string {
   return `std ${num(row.std, 4)} · rsd ${pctOfFraction(row.rsd)}`;
 }
 
-const lines = (rows: RankingRow[], by: RankBy) => rows.map((r) => `${r.position}. ${r.market} — ${figure(r, by)}`).join('\n');
+const lines = (rows: RankingRow[], by: RankBy) =>
+  rows.map((r) => `${r.position}. ${r.market} — ${figure(r, by)}`).join('\n');
 
 export const rank = defineCommand({
   name: 'rank',
@@ -23,7 +24,13 @@ export const rank = defineCommand({
     metricOption('Metric to rank on (default price)'),
     windowOption,
     byOption,
-    { name: 'n', description: 'How many at the top and at the bottom (1-20, default 10)', kind: 'integer', min: 1, max: 20 },
+    {
+      name: 'n',
+      description: 'How many at the top and at the bottom (1-20, default 10)',
+      kind: 'integer',
+      min: 1,
+      max: 20,
+    },
   ],
   examples: ['rank', 'rank price 7d logret 5'],
   async run(ctx, options) {

@@ -44,7 +44,8 @@ export async function trackMarket(ctx: CommandContext, req: TrackRequest): Promi
     };
   }
   const changes: string[] = [];
-  if (req.factor !== undefined && req.factor !== before.factor) changes.push(`factor ${before.factor}x → ${req.factor}x`);
+  if (req.factor !== undefined && req.factor !== before.factor)
+    changes.push(`factor ${before.factor}x → ${req.factor}x`);
   if (req.cooldownMs !== undefined && req.cooldownMs !== before.cooldownMs)
     changes.push(`cooldown ${formatDuration(before.cooldownMs)} → ${formatDuration(req.cooldownMs)}`);
   if (before.disabled) changes.push('re-enabled (it had been switched off)');
@@ -64,8 +65,20 @@ export const track = defineCommand({
   options: [
     marketOption,
     metricOption('Metric to watch (default volume per minute)'),
-    { name: 'factor', description: 'Alert when a point exceeds this many times the 1h average (default 3)', kind: 'number', min: 1.01, max: 1000 },
-    { name: 'cooldown', description: 'Quiet time after an alert, e.g. 15m, 1h (default 15m)', kind: 'duration', min: 60_000, max: 7 * 86_400_000 },
+    {
+      name: 'factor',
+      description: 'Alert when a point exceeds this many times the 1h average (default 3)',
+      kind: 'number',
+      min: 1.01,
+      max: 1000,
+    },
+    {
+      name: 'cooldown',
+      description: 'Quiet time after an alert, e.g. 15m, 1h (default 15m)',
+      kind: 'duration',
+      min: 60_000,
+      max: 7 * 86_400_000,
+    },
   ],
   examples: ['track btc-usd', 'track eth-eur volume 5 1h'],
   permission: 'manageChannel',

@@ -14,9 +14,15 @@ export const tracking = defineCommand({
   examples: ['tracking'],
   async run(ctx) {
     const now = ctx.now?.() ?? new Date();
-    const subs = await Subscription.find({ channel: ctx.channel }).sort({ market: 1, metric: 1 }).limit(SHOWN + 1).lean();
+    const subs = await Subscription.find({ channel: ctx.channel })
+      .sort({ market: 1, metric: 1 })
+      .limit(SHOWN + 1)
+      .lean();
     if (subs.length === 0) {
-      return { title: 'This channel tracks nothing yet', text: 'Start with /track btc-usd (volume spikes, 3x the 1h average).' };
+      return {
+        title: 'This channel tracks nothing yet',
+        text: 'Start with /track btc-usd (volume spikes, 3x the 1h average).',
+      };
     }
     const lines = subs.slice(0, SHOWN).map((s) => {
       const state = s.disabled

@@ -26,7 +26,9 @@ export const untrack = defineCommand({
       const list = tracked.map((s) => `${s.market} ${s.metric}`);
       throw new UserError(
         `This channel does not track ${id}${options.metric ? ` ${options.metric}` : ''}.`,
-        list.length ? `Tracked here: ${list.slice(0, 10).join(', ')}${list.length > 10 ? ', …' : ''}` : 'Nothing is tracked here; /track <market> starts.',
+        list.length
+          ? `Tracked here: ${list.slice(0, 10).join(', ')}${list.length > 10 ? ', …' : ''}`
+          : 'Nothing is tracked here; /track <market> starts.',
         404,
       );
     }

@@ -19,7 +19,8 @@ export interface DetectSpikesMessage {
 }
 
 await runJob('detect-spikes', async ({ config, data, signal, post }) => {
-  if (!data.tick || Number.isNaN(new Date(data.tick).getTime())) throw new Error(`detect-spikes needs workerData.tick (ISO time), got ${String(data.tick)}`);
+  if (!data.tick || Number.isNaN(new Date(data.tick).getTime()))
+    throw new Error(`detect-spikes needs workerData.tick (ISO time), got ${String(data.tick)}`);
   const source = typeof data.source === 'string' ? data.source : undefined;
   if (signal.aborted) {
     post({ type: 'detect-result', tick: data.tick, source, cancelled: true } satisfies DetectSpikesMessage);

@@ -5,6 +5,7 @@ import { runJob } from '../src/worker.js';
 
 await runJob('prune-samples', async ({ config, post }) => {
   const result = await pruneSamples(config);
-  if (result.samples || result.runs) log('prune').info({ ...result, cutoff: result.cutoff.toISOString() }, 'old samples pruned');
+  if (result.samples || result.runs)
+    log('prune').info({ ...result, cutoff: result.cutoff.toISOString() }, 'old samples pruned');
   post({ type: 'prune-result', samples: result.samples, runs: result.runs });
 });

@@ -36,7 +36,9 @@ function readData(raw: unknown): UpdateStatsData {
     config: pick('config') as Config | undefined,
   };
   if (!data.dbUri || !data.tick || !data.source || Number.isNaN(new Date(data.tick).getTime())) {
-    throw new Error(`update-stats needs workerData {dbUri, tick, source}; got keys ${Object.keys({ ...top, ...nested }).join(', ')}`);
+    throw new Error(
+      `update-stats needs workerData {dbUri, tick, source}; got keys ${Object.keys({ ...top, ...nested }).join(', ')}`,
+    );
   }
   return data as UpdateStatsData;
 }

@@ -106,7 +106,8 @@ export async function startApp(config: Config, options: AppOptions = {}): Promis
       });
       // Alerts go out as soon as detection has written them, not at the next poll.
       scheduler.events.on('job-done', (event: { name: string }) => {
-        if (event.name === 'detect-spikes') void deliverer.deliverNow().catch((err) => logger.warn({ err }, 'delivery failed'));
+        if (event.name === 'detect-spikes')
+          void deliverer.deliverNow().catch((err) => logger.warn({ err }, 'delivery failed'));
       });
       stops.push({ name: 'scheduler', stop: () => scheduler!.stop() });
     }

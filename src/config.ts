@@ -160,7 +160,10 @@ const schema = z
         if (/^\s*(0|off)\s*$/i.test(text)) return 0;
         const ms = parseDuration(text);
         if (ms === undefined || ms < 300_000 || ms % 60_000 !== 0 || ms > 7 * 86_400_000) {
-          ctx.addIssue({ code: 'custom', message: `expected whole minutes from 5m, such as 5m or 30m (0 = off), got "${text}"` });
+          ctx.addIssue({
+            code: 'custom',
+            message: `expected whole minutes from 5m, such as 5m or 30m (0 = off), got "${text}"`,
+          });
           return z.NEVER;
         }
         return ms;
@@ -305,7 +308,8 @@ export function loadConfig(env?: Record<string, string | undefined>, overrides: 
   }
   // Treat empty strings as unset, as .env templates leave many keys blank.
   const cleaned: Record<string, string> = {};
-  for (const [key, value] of Object.entries({ ...env, ...overrides })) if (value !== undefined && value !== '') cleaned[key] = value;
+  for (const [key, value] of Object.entries({ ...env, ...overrides }))
+    if (value !== undefined && value !== '') cleaned[key] = value;
   const result = schema.safeParse(cleaned);
   if (!result.success) {
     const problems = result.error.issues.map((issue) => `${issue.path.join('.') || '(env)'}: ${issue.message}`);
@@ -318,7 +322,12 @@ export function loadConfig(env?: Record<string, string | undefined>, overrides: 
   return deepFreeze<Config>({
     env: e.NODE_ENV,
     log: { level: e.LOG_LEVEL, format: e.LOG_FORMAT },
-    mongo: { uri: e.MONGODB_URI, embedded: e.MONGO_EMBEDDED, dataDir: e.DATA_DIR, mongodBinary: e.MONGOMS_SYSTEM_BINARY },
+    mongo: {
+      uri: e.MONGODB_URI,
+      embedded: e.MONGO_EMBEDDED,
+      dataDir: e.DATA_DIR,
+      mongodBinary: e.MONGOMS_SYSTEM_BINARY,
+    },
     market: {
       sources: e.MARKET_SOURCE,
       markets: e.MARKETS,

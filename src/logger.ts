@@ -74,7 +74,9 @@ export function createLogger(setup: LoggerSetup): Logger {
   const fd = typeof setup.destination === 'number' ? setup.destination : 1;
   const usePretty =
     setup.format === 'pretty' ||
-    (setup.format === 'auto' && typeof setup.destination !== 'object' && Boolean(fd === 2 ? process.stderr.isTTY : process.stdout.isTTY));
+    (setup.format === 'auto' &&
+      typeof setup.destination !== 'object' &&
+      Boolean(fd === 2 ? process.stderr.isTTY : process.stdout.isTTY));
   const options: LoggerOptions = {
     level: setup.level,
     base: { ...setup.base },
@@ -90,7 +92,15 @@ export function createLogger(setup: LoggerSetup): Logger {
       options,
       pino.multistream([
         { level: level as pino.Level, stream: pino.destination({ dest: setup.file, sync: true, mkdir: true }) },
-        { level: 'warn', stream: pretty({ destination: 2, colorize: Boolean(process.stderr.isTTY), sync: true, ignore: 'pid,hostname' }) },
+        {
+          level: 'warn',
+          stream: pretty({
+            destination: 2,
+            colorize: Boolean(process.stderr.isTTY),
+            sync: true,
+            ignore: 'pid,hostname',
+          }),
+        },
       ]),
     );
   }
@@ -115,7 +125,10 @@ export function createLogger(setup: LoggerSetup): Logger {
  */
 let root: Logger = createLogger({ level: 'info', format: 'json', secrets: [] });
 
-export function initLogger(config: Config, options: { destination?: LoggerSetup['destination']; file?: string } = {}): Logger {
+export function initLogger(
+  config: Config,
+  options: { destination?: LoggerSetup['destination']; file?: string } = {},
+): Logger {
   root = createLogger({
     level: config.log.level,
     format: config.log.format,

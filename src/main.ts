@@ -73,14 +73,19 @@ async function main(): Promise<void> {
   if (demo) logger.info('demo mode: simulated source, embedded database, console');
   let app: RunningApp;
   try {
-    app = await startApp(config, { console: demo || args.has('--console'), logFile, prompt: interactive ? undefined : '' });
+    app = await startApp(config, {
+      console: demo || args.has('--console'),
+      logFile,
+      prompt: interactive ? undefined : '',
+    });
   } catch (err) {
     if (err instanceof DatabaseUnavailableError) logger.fatal(err.message);
     else logger.fatal({ err }, 'could not start');
     process.exit(1);
   }
   // The console greets before this point; the banner follows with a fresh prompt.
-  if (app.chat.platforms.some((p) => p.name === 'console')) process.stdout.write(`\n${banner(app, logFile)}${interactive ? '> ' : ''}`);
+  if (app.chat.platforms.some((p) => p.name === 'console'))
+    process.stdout.write(`\n${banner(app, logFile)}${interactive ? '> ' : ''}`);
 
   let signals = 0;
   const onSignal = (signal: NodeJS.Signals) => {

@@ -21,7 +21,13 @@ import type { Config, SourceName } from './config.js';
 import { log } from './logger.js';
 import { alignTick, blankTickResult, leaseName, type TickResult } from './market/collect.js';
 import { releaseLease, replicaId } from './market/lease.js';
-import { countDetectedAlerts, sourceErrors, samplesWritten, tickDuration, ticksTotal } from './observability/metrics.js';
+import {
+  countDetectedAlerts,
+  sourceErrors,
+  samplesWritten,
+  tickDuration,
+  ticksTotal,
+} from './observability/metrics.js';
 
 export interface Scheduler {
   stop(): Promise<void>;
@@ -146,9 +152,17 @@ export async function startScheduler(config: Config, opts: SchedulerOptions): Pr
     const ok = r.status === 'ok' || r.status === 'partial';
     const was = reachable.get(r.source);
     if (ok && was !== true) {
-      logger.info({ source: r.source, markets: r.markets, backfilled: r.backfilled }, was === false ? `${r.source} is reachable again; collecting` : `collecting from ${r.source}`);
+      logger.info(
+        { source: r.source, markets: r.markets, backfilled: r.backfilled },
+        was === false ? `${r.source} is reachable again; collecting` : `collecting from ${r.source}`,
+      );
     } else if (!ok && was !== false && r.errorKind && UNREACHABLE.has(r.errorKind)) {
-      const url = r.source === 'kraken' ? config.market.krakenUrl : r.source === 'cryptowatch' ? config.market.cryptowatchUrl : undefined;
+      const url =
+        r.source === 'kraken'
+          ? config.market.krakenUrl
+          : r.source === 'cryptowatch'
+            ? config.market.cryptowatchUrl
+            : undefined;
       logger.error(
         { source: r.source, url, kind: r.errorKind, error: r.error },
         `cannot collect from ${r.source}${url ? ` at ${url}` : ''} (${r.errorKind}): no data is recorded until it answers. ` +
@@ -220,7 +234,13 @@ export async function startScheduler(config: Config, opts: SchedulerOptions): Pr
         events.emit('job-done', { name: after, tick: new Date(r.tick) });
       }
     }
-    events.emit('tick', { source, tick: new Date(r.tick), status: results.has(name) ? r.status : 'crashed', inserted: r.inserted, durationMs: r.durationMs } satisfies TickEvent);
+    events.emit('tick', {
+      source,
+      tick: new Date(r.tick),
+      status: results.has(name) ? r.status : 'crashed',
+      inserted: r.inserted,
+      durationMs: r.durationMs,
+    } satisfies TickEvent);
   }
 
   async function runJob(name: string, workerData: object = {}): Promise<void> {
@@ -235,17 +255,23 @@ export async function startScheduler(config: Config, opts: SchedulerOptions): Pr
     if (stopping) return;
     const now = Date.now();
     const boundary = Math.floor(now / interval) * interval + interval;
-    const timer = setTimeout(() => {
-      timers.delete(timer);
-      scheduleTick(source);
-      const name = `collect-${source}`;
-      // A tick still running at the next boundary: skip this one; the next tick backfills it.
-      if (running.has(name)) {
-        logger.debug({ source, tick: new Date(boundary).toISOString() }, 'previous tick still running; this one is skipped');
-        return;
-      }
-      void runJob(name, { tick: new Date(boundary).toISOString() }).catch(swallow(name));
-    }, boundary + offset - now);
+    const timer = setTimeout(
+      () => {
+        timers.delete(timer);
+        scheduleTick(source);
+        const name = `collect-${source}`;
+        // A tick still running at the next boundary: skip this one; the next tick backfills it.
+        if (running.has(name)) {
+          logger.debug(
+            { source, tick: new Date(boundary).toISOString() },
+            'previous tick still running; this one is skipped',
+          );
+          return;
+        }
+        void runJob(name, { tick: new Date(boundary).toISOString() }).catch(swallow(name));
+      },
+      boundary + offset - now,
+    );
     timers.add(timer);
   }
 
@@ -257,7 +283,10 @@ export async function startScheduler(config: Config, opts: SchedulerOptions): Pr
     }
     const prune = setInterval(() => void runJob('prune-samples').catch(swallow('prune-samples')), PRUNE_EVERY_MS);
     timers.add(prune as unknown as NodeJS.Timeout);
-    logger.info({ sources, intervalMs: interval, afterTick, owner, mode: compiled ? 'compiled' : 'tsx' }, 'scheduler started');
+    logger.info(
+      { sources, intervalMs: interval, afterTick, owner, mode: compiled ? 'compiled' : 'tsx' },
+      'scheduler started',
+    );
   }
 
   let stopped: Promise<void> | undefined;

@@ -42,7 +42,16 @@ export async function runJob(name: string, body: (ctx: JobContext) => Promise<vo
   // last lines when Bree ends the worker.
   const logConfig = { ...config, log: { ...config.log, format: 'json' as const } };
   if (data.logFile) initLogger(logConfig, { file: data.logFile });
-  else if (data.logFormat === 'pretty') initLogger(logConfig, { destination: pretty({ destination: 1, sync: true, colorize: true, translateTime: 'SYS:HH:MM:ss', ignore: 'pid,hostname' }) });
+  else if (data.logFormat === 'pretty')
+    initLogger(logConfig, {
+      destination: pretty({
+        destination: 1,
+        sync: true,
+        colorize: true,
+        translateTime: 'SYS:HH:MM:ss',
+        ignore: 'pid,hostname',
+      }),
+    });
   else initLogger(logConfig);
   const logger = log('job', { job: name });
   const controller = new AbortController();

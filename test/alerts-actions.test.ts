@@ -29,7 +29,17 @@ async function seed(to: number, spikes: number[]) {
   const rows: SampleInput[] = [];
   for (let m = 0; m <= to; m++) {
     const i = spikes.indexOf(m);
-    rows.push({ market: 'sim:aaa-usd', ts: at(m), source: 'simulated', last: 1, high: 1, low: 1, changePct: 0, volume24h: 1, volumeMinute: i >= 0 ? 1_000 * 10 ** i : 10 });
+    rows.push({
+      market: 'sim:aaa-usd',
+      ts: at(m),
+      source: 'simulated',
+      last: 1,
+      high: 1,
+      low: 1,
+      changePct: 0,
+      volume24h: 1,
+      volumeMinute: i >= 0 ? 1_000 * 10 ** i : 10,
+    });
   }
   await saveSamples(rows);
 }
@@ -47,7 +57,12 @@ beforeEach(clearDatabase);
 describe('alert buttons and /mute', () => {
   it('snooze 1h silences that subscription for an hour and no longer', async () => {
     await seed(125, [61, 119, 120]);
-    const snoozed = await Subscription.create({ channel: 'slack:T1:CS', market: 'sim:aaa-usd', metric: 'volume', cooldownMs: 60_000 });
+    const snoozed = await Subscription.create({
+      channel: 'slack:T1:CS',
+      market: 'sim:aaa-usd',
+      metric: 'volume',
+      cooldownMs: 60_000,
+    });
     await Subscription.create({ channel: 'slack:T1:CO', market: 'sim:aaa-usd', metric: 'volume', cooldownMs: 60_000 });
     await detectAt(60);
     const reply = await registry.runAction('snooze:1h', String(snoozed._id), ctx('slack:T1:CS', at(60)));

@@ -16,11 +16,27 @@ const T0 = Date.UTC(2026, 2, 1, 10, 0);
 const at = (minute: number) => new Date(T0 + minute * 60_000);
 
 function sample(market: string, minute: number, volumeMinute: number | null, last = 100): SampleInput {
-  return { market, ts: at(minute), source: 'simulated', last, high: last, low: last, changePct: 0, volume24h: 1_000, volumeMinute };
+  return {
+    market,
+    ts: at(minute),
+    source: 'simulated',
+    last,
+    high: last,
+    low: last,
+    changePct: 0,
+    volume24h: 1_000,
+    volumeMinute,
+  };
 }
 
 /** Minutes [from, to] of a flat series of `value`, with overrides. */
-function flat(market: string, from: number, to: number, value: number, overrides: Record<number, number | null> = {}): SampleInput[] {
+function flat(
+  market: string,
+  from: number,
+  to: number,
+  value: number,
+  overrides: Record<number, number | null> = {},
+): SampleInput[] {
   const out: SampleInput[] = [];
   for (let m = from; m <= to; m++) out.push(sample(market, m, m in overrides ? overrides[m]! : value));
   return out;
@@ -50,7 +66,10 @@ describe('spike detection job', () => {
     assert.deepEqual(result.alertsByPlatform, { slack: 1, console: 1 });
 
     const alerts = await Alert.find().sort({ channel: 1 }).lean();
-    assert.deepEqual(alerts.map((x) => x.channel), ['console:local', 'slack:T1:CA']);
+    assert.deepEqual(
+      alerts.map((x) => x.channel),
+      ['console:local', 'slack:T1:CA'],
+    );
     const alert = alerts.find((x) => x.channel === 'slack:T1:CA')!;
     assert.equal(String(alert.subscriptionId), String(a._id));
     assert.equal(alert.market, 'sim:aaa-usd');
@@ -83,9 +102,10 @@ describe('spike detection job', () => {
 
   it('keeps running baselines that match a full reread of the hour, tick after tick', async () => {
     let seed = 11;
-    const rand = () => ((seed = (seed * 1_103_515_245 + 12_345) % 2 ** 31) / 2 ** 31);
+    const rand = () => (seed = (seed * 1_103_515_245 + 12_345) % 2 ** 31) / 2 ** 31;
     const values: Record<number, number | null> = {};
-    for (let m = 0; m <= 150; m++) values[m] = rand() < 0.12 ? 150 + rand() * 100 : rand() < 0.03 ? null : 10 + rand() * 10;
+    for (let m = 0; m <= 150; m++)
+      values[m] = rand() < 0.12 ? 150 + rand() * 100 : rand() < 0.03 ? null : 10 + rand() * 10;
     const all = flat('sim:aaa-usd', 0, 150, 0, values);
     // A gap the collector never filled: minutes 100-104 are missing.
     const stored = all.filter((s) => !(s.ts >= at(100) && s.ts <= at(104)));
@@ -151,7 +171,8 @@ describe('spike detection job', () => {
       await saveSamples([sample('sim:aaa-usd', m, 500)]);
       await run(m);
     }
-    const heard = async (channel: string) => (await Alert.find({ channel }).sort({ ts: 1 }).lean()).map((a) => a.ts.getTime());
+    const heard = async (channel: string) =>
+      (await Alert.find({ channel }).sort({ ts: 1 }).lean()).map((a) => a.ts.getTime());
     assert.deepEqual(await heard('slack:T1:CA'), [at(70).getTime()]);
     assert.deepEqual(await heard('slack:T1:CB'), [at(61).getTime(), at(69).getTime(), at(70).getTime()]);
   });
@@ -167,13 +188,17 @@ describe('spike detection job', () => {
       const r = await run(m);
       if (m < 65) assert.equal(r.muted, 1);
     }
-    const heard = async (channel: string) => (await Alert.find({ channel }).sort({ ts: 1 }).lean()).map((a) => a.ts.getTime());
+    const heard = async (channel: string) =>
+      (await Alert.find({ channel }).sort({ ts: 1 }).lean()).map((a) => a.ts.getTime());
     assert.deepEqual(await heard('discord:G1:CM'), [at(65).getTime()]);
     assert.deepEqual(await heard('discord:G1:CX'), [at(61).getTime(), at(64).getTime(), at(65).getTime()]);
   });
 
   it('gives no alert, and counts the reason, with too few points or a zero baseline', async () => {
-    await saveSamples([...flat('sim:few-usd', 31, 60, 10, { 60: 1_000 }), ...flat('sim:zero-usd', 0, 60, 0, { 60: 1_000 })]);
+    await saveSamples([
+      ...flat('sim:few-usd', 31, 60, 10, { 60: 1_000 }),
+      ...flat('sim:zero-usd', 0, 60, 0, { 60: 1_000 }),
+    ]);
     await track('slack:T1:CA', 'sim:few-usd');
     await track('slack:T1:CA', 'sim:zero-usd');
     const r = await run(60);
@@ -195,10 +220,13 @@ describe('spike detection job', () => {
     assert.equal(r60.skipped['no-value'], 1);
     await run(61);
     const alerts = await Alert.find().sort({ channel: 1 }).lean();
-    assert.deepEqual(alerts.map((a) => [a.channel, a.metric, a.value, a.baseline, a.points]), [
-      ['slack:T1:CA', 'volume', 45, 10, 58],
-      ['slack:T1:CP', 'price', 1_000, 100, 60],
-    ]);
+    assert.deepEqual(
+      alerts.map((a) => [a.channel, a.metric, a.value, a.baseline, a.points]),
+      [
+        ['slack:T1:CA', 'volume', 45, 10, 58],
+        ['slack:T1:CP', 'price', 1_000, 100, 60],
+      ],
+    );
   });
 
   it('with a source named, judges only the markets that source reports', async () => {
@@ -206,12 +234,18 @@ describe('spike detection job', () => {
       { _id: 'sim:aaa-usd', exchange: 'sim', base: 'aaa', quote: 'usd', source: 'simulated', symbol: 'AAAUSD' },
       { _id: 'kraken:btc-usd', exchange: 'kraken', base: 'btc', quote: 'usd', source: 'kraken', symbol: 'XXBTZUSD' },
     ]);
-    await saveSamples([...flat('sim:aaa-usd', 0, 60, 10, { 60: 45 }), ...flat('kraken:btc-usd', 0, 60, 10, { 60: 45 })]);
+    await saveSamples([
+      ...flat('sim:aaa-usd', 0, 60, 10, { 60: 45 }),
+      ...flat('kraken:btc-usd', 0, 60, 10, { 60: 45 }),
+    ]);
     await track('slack:T1:CA', 'sim:aaa-usd');
     await track('slack:T1:CA', 'kraken:btc-usd');
     const sim = await run(60, { source: 'simulated' });
     assert.equal(sim.pairs, 1);
-    assert.deepEqual((await Alert.find().lean()).map((a) => a.market), ['sim:aaa-usd']);
+    assert.deepEqual(
+      (await Alert.find().lean()).map((a) => a.market),
+      ['sim:aaa-usd'],
+    );
     const kraken = await run(60, { source: 'kraken' });
     assert.equal(kraken.alerts, 1);
     assert.equal(await Alert.countDocuments(), 2);

@@ -61,14 +61,20 @@ describe('spike alerts end to end', () => {
   const S = findSpikeMinute();
   const tick = (offsetMinutes: number) => new Date(S.getTime() + offsetMinutes * MINUTE);
 
-  const slackPosts = (channel: string) => slackFake.posts().filter((p) => `slack:${FAKE_SLACK_TEAM}:${String(p.channel)}` === channel);
+  const slackPosts = (channel: string) =>
+    slackFake.posts().filter((p) => `slack:${FAKE_SLACK_TEAM}:${String(p.channel)}` === channel);
   const discordPosts = () => discordFake.channelPosts(DISCORD_CH);
 
   /** One scheduled tick of the simulated source, after-tick detection included. */
   const runTick = (at: Date) => scheduler.runJob('collect-simulated', { tick: at.toISOString() });
 
   const deliverer = (owner: string) => {
-    const d = startDeliverer({ platforms: [slack, discord], owner, pollMs: 60_000, quickchartUrl: config.quickchartUrl });
+    const d = startDeliverer({
+      platforms: [slack, discord],
+      owner,
+      pollMs: 60_000,
+      quickchartUrl: config.quickchartUrl,
+    });
     deliverers.push(d);
     return d;
   };
@@ -89,7 +95,13 @@ describe('spike alerts end to end', () => {
     slack = await startSlack({ config: cfg, registry, http });
     discord = await startDiscord({ config: cfg, registry });
     await discordFake.ready();
-    scheduler = await startScheduler(config, { dbUri: db.uri, dbName: db.dbName, owner: 'e2e', autoStart: false, afterTick: ['detect-spikes'] });
+    scheduler = await startScheduler(config, {
+      dbUri: db.uri,
+      dbName: db.dbName,
+      owner: 'e2e',
+      autoStart: false,
+      afterTick: ['detect-spikes'],
+    });
     await Subscription.create([
       { channel: SLACK_A, market: spiky, metric: 'volume' },
       { channel: DISCORD_B, market: spiky, metric: 'volume' },
@@ -179,7 +191,13 @@ describe('spike alerts end to end', () => {
     await Promise.all([one.deliverNow(), two.deliverNow()]);
     assert.equal(await Alert.countDocuments({ status: 'pending' }), 0);
     assert.equal(slackFake.posts().length, slackBefore + slackPending, 'each Slack alert posted once');
-    assert.equal(slackFake.posts().slice(slackBefore).filter((p) => p.channel === 'C0SPIKEA').length, 1);
+    assert.equal(
+      slackFake
+        .posts()
+        .slice(slackBefore)
+        .filter((p) => p.channel === 'C0SPIKEA').length,
+      1,
+    );
     assert.equal(discordPosts().length, discordBefore + 1, 'the Discord alert posted once');
     await Promise.all(deliverers.splice(0).map((x) => x.stop()));
   });
@@ -207,7 +225,9 @@ describe('spike alerts end to end', () => {
   });
 
   it('the Snooze 1h button on a Discord alert silences that subscription; the other channel still hears', async () => {
-    const posted = discordPosts().at(-1)!.body as { components: Array<{ components: Array<{ custom_id: string; label: string }> }> };
+    const posted = discordPosts().at(-1)!.body as {
+      components: Array<{ components: Array<{ custom_id: string; label: string }> }>;
+    };
     const snooze = posted.components.flatMap((row) => row.components).find((b) => b.label === 'Snooze 1h')!;
     assert.ok(snooze, 'the alert has a Snooze 1h button');
     const clicked = Date.now();

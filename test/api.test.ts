@@ -12,7 +12,6 @@ import { saveSamples, type SampleInput } from '../src/market/samples.js';
 import { updateWindowStats } from '../src/market/window-stats.js';
 import { useTestDatabase } from './support/db.js';
 
-
 const MIN = 60_000;
 const tick = Math.floor(Date.now() / MIN) * MIN;
 const SPIKE = 9_999;
@@ -26,7 +25,18 @@ const paths: Record<string, (i: number) => number> = {
 };
 
 function sample(base: string, ts: number, last: number): SampleInput {
-  return { market: `sim:${base}`, ts: new Date(ts), source: 'simulated', last, high: last, low: last, changePct: 1, volume24h: 10, quoteVolume24h: 10 * last, volumeMinute: 1 };
+  return {
+    market: `sim:${base}`,
+    ts: new Date(ts),
+    source: 'simulated',
+    last,
+    high: last,
+    low: last,
+    changePct: 1,
+    volume24h: 10,
+    quoteVolume24h: 10 * last,
+    volumeMinute: 1,
+  };
 }
 
 describe('REST API', () => {
@@ -45,12 +55,24 @@ describe('REST API', () => {
   const config = loadConfig({ COLLECT_INTERVAL: '1m', LOG_LEVEL: 'info' });
   const get = async (url: string) => {
     const res = await app.inject({ method: 'GET', url });
-    return { status: res.statusCode, headers: res.headers, body: String(res.headers['content-type']).includes('json') ? res.json() : res.body };
+    return {
+      status: res.statusCode,
+      headers: res.headers,
+      body: String(res.headers['content-type']).includes('json') ? res.json() : res.body,
+    };
   };
 
   before(async () => {
     const bases = Object.keys(paths);
-    await upsertMarkets(bases.map((b) => ({ exchange: 'sim', base: b.split('-')[0]!, quote: 'usd', source: 'simulated', symbol: b.replace('-', '').toUpperCase() })));
+    await upsertMarkets(
+      bases.map((b) => ({
+        exchange: 'sim',
+        base: b.split('-')[0]!,
+        quote: 'usd',
+        source: 'simulated',
+        symbol: b.replace('-', '').toUpperCase(),
+      })),
+    );
     invalidateCatalog();
     const samples: SampleInput[] = [];
     for (let i = 0; i < 120; i++) for (const b of bases) samples.push(sample(b, tick - (119 - i) * MIN, paths[b]!(i)));
@@ -58,7 +80,10 @@ describe('REST API', () => {
     await updateWindowStats({ tick: new Date(tick), source: 'simulated' });
     await CollectorRun.create({ source: 'simulated', tick: new Date(tick), status: 'ok' });
     clearQueryCaches();
-    app = await buildServer({ config, logger: createLogger({ level: 'info', format: 'json', secrets: [], destination: sink }) });
+    app = await buildServer({
+      config,
+      logger: createLogger({ level: 'info', format: 'json', secrets: [], destination: sink }),
+    });
     // What the chat adapters do after buildServer: mount their own routes on the same instance.
     app.get('/boom', async () => {
       throw new Error('database exploded at /secret/internal/path');
@@ -73,13 +98,22 @@ describe('REST API', () => {
       const all = await get('/api/v1/markets');
       assert.equal(all.status, 200);
       assert.equal(all.body.total, 3);
-      assert.deepEqual(all.body.items.map((m: { id: string }) => m.id), ['sim:btc-usd', 'sim:eth-usd', 'sim:shib-usd']);
+      assert.deepEqual(
+        all.body.items.map((m: { id: string }) => m.id),
+        ['sim:btc-usd', 'sim:eth-usd', 'sim:shib-usd'],
+      );
       assert.ok(all.body.items[0].aliases.includes('xbt-usd'));
       const page = await get('/api/v1/markets?limit=1&offset=1');
-      assert.deepEqual(page.body.items.map((m: { id: string }) => m.id), ['sim:eth-usd']);
+      assert.deepEqual(
+        page.body.items.map((m: { id: string }) => m.id),
+        ['sim:eth-usd'],
+      );
       assert.equal(page.body.total, 3);
       const search = await get('/api/v1/markets?q=BTC/USD');
-      assert.deepEqual(search.body.items.map((m: { id: string }) => m.id), ['sim:btc-usd']);
+      assert.deepEqual(
+        search.body.items.map((m: { id: string }) => m.id),
+        ['sim:btc-usd'],
+      );
       assert.equal((await get('/api/v1/markets?q=nothing')).body.total, 0);
     });
 
@@ -147,11 +181,17 @@ describe('REST API', () => {
       const rsd = await get('/api/v1/rankings');
       assert.equal(rsd.status, 200);
       assert.equal(rsd.body.method, '24h relative std dev (std/mean)');
-      assert.deepEqual(rsd.body.top.map((r: { market: string }) => r.market).filter((m: string) => m !== 'sim:eth-usd'), ['sim:shib-usd', 'sim:btc-usd']);
+      assert.deepEqual(
+        rsd.body.top.map((r: { market: string }) => r.market).filter((m: string) => m !== 'sim:eth-usd'),
+        ['sim:shib-usd', 'sim:btc-usd'],
+      );
       const std = await get('/api/v1/rankings?by=std');
       assert.equal(std.body.method, '24h raw std dev');
       // eth's one spike gives it the largest raw std dev; btc's calm 60,000 still beats shib's wild 0.00002.
-      assert.deepEqual(std.body.top.map((r: { market: string }) => r.market), ['sim:eth-usd', 'sim:btc-usd', 'sim:shib-usd']);
+      assert.deepEqual(
+        std.body.top.map((r: { market: string }) => r.market),
+        ['sim:eth-usd', 'sim:btc-usd', 'sim:shib-usd'],
+      );
       const logret = await get('/api/v1/rankings?by=logret&window=1h&limit=1');
       assert.equal(logret.body.top.length, 1);
       assert.equal(logret.body.bottom.length, 1);
@@ -169,7 +209,9 @@ describe('REST API', () => {
     it('serves the OpenAPI document and the interactive UI', async () => {
       const spec = await get('/docs/json');
       assert.equal(spec.status, 200);
-      assert.ok(spec.body.paths['/api/v1/markets/{market}'].get.parameters.some((p: { name: string }) => p.name === 'points'));
+      assert.ok(
+        spec.body.paths['/api/v1/markets/{market}'].get.parameters.some((p: { name: string }) => p.name === 'points'),
+      );
       assert.ok(spec.body.paths['/api/v1/rankings']);
       let ui = await app.inject({ method: 'GET', url: '/docs' });
       for (let hops = 0; ui.statusCode === 302 && hops < 3; hops++) {
@@ -185,7 +227,10 @@ describe('REST API', () => {
       assert.match(res.body.error, /reference [0-9A-F]{8}/);
       assert.ok(!JSON.stringify(res.body).includes('exploded'));
       const line = logLines.find((l) => l.includes(res.body.reference));
-      assert.ok(line && line.includes('exploded') && line.includes('stack'), 'the log carries the stack under the reference');
+      assert.ok(
+        line && line.includes('exploded') && line.includes('stack'),
+        'the log carries the stack under the reference',
+      );
     });
 
     it('answers unknown routes with JSON 404 and leaves later routes reachable', async () => {
@@ -221,7 +266,11 @@ describe('REST API', () => {
 
     it('is unhealthy when no tick came within the grace period', async () => {
       await CollectorRun.deleteMany({});
-      const fresh = await buildServer({ config, logger: createLogger({ level: 'silent', format: 'json', secrets: [] }), healthGraceMs: 0 });
+      const fresh = await buildServer({
+        config,
+        logger: createLogger({ level: 'silent', format: 'json', secrets: [] }),
+        healthGraceMs: 0,
+      });
       try {
         const res = await fresh.inject({ method: 'GET', url: '/healthz' });
         assert.equal(res.statusCode, 503);
@@ -235,14 +284,20 @@ describe('REST API', () => {
       const res = await app.inject({ method: 'GET', url: '/metrics' });
       assert.equal(res.statusCode, 200);
       assert.match(res.headers['content-type'] as string, /text\/plain/);
-      assert.match(res.body, /chatops_http_request_duration_seconds_count\{route="\/api\/v1\/markets\/:market",status="200"\} \d+/);
+      assert.match(
+        res.body,
+        /chatops_http_request_duration_seconds_count\{route="\/api\/v1\/markets\/:market",status="200"\} \d+/,
+      );
       assert.match(res.body, /chatops_ticks_total/);
     });
   });
 
   describe('limits and CORS, over a real socket', () => {
     it('rate-limits each client with 429 and Retry-After, not health checks', async () => {
-      const limited = await buildServer({ config: loadConfig({ RATE_LIMIT_PER_MINUTE: '3' }), logger: createLogger({ level: 'silent', format: 'json', secrets: [] }) });
+      const limited = await buildServer({
+        config: loadConfig({ RATE_LIMIT_PER_MINUTE: '3' }),
+        logger: createLogger({ level: 'silent', format: 'json', secrets: [] }),
+      });
       limited.post('/slack/events', async () => ({ ok: true }));
       await limited.listen({ host: '127.0.0.1', port: 0 });
       try {
@@ -252,7 +307,8 @@ describe('REST API', () => {
         for (let i = 0; i < 4; i++) {
           last = await fetch(`${base}/api/v1/markets/btc-usd?window=1h`);
           statuses.push(last.status);
-          if (last.status === 200) assert.equal(((await last.json()) as { market: { id: string } }).market.id, 'sim:btc-usd');
+          if (last.status === 200)
+            assert.equal(((await last.json()) as { market: { id: string } }).market.id, 'sim:btc-usd');
         }
         assert.deepEqual(statuses, [200, 200, 200, 429]);
         assert.ok(Number(last!.headers.get('retry-after')) > 0);
@@ -268,11 +324,22 @@ describe('REST API', () => {
     });
 
     it('answers CORS for configured origins only', async () => {
-      const withCors = await buildServer({ config: loadConfig({ CORS_ORIGINS: 'https://dash.example' }), logger: createLogger({ level: 'silent', format: 'json', secrets: [] }) });
+      const withCors = await buildServer({
+        config: loadConfig({ CORS_ORIGINS: 'https://dash.example' }),
+        logger: createLogger({ level: 'silent', format: 'json', secrets: [] }),
+      });
       try {
-        const allowed = await withCors.inject({ method: 'GET', url: '/api/v1/markets', headers: { origin: 'https://dash.example' } });
+        const allowed = await withCors.inject({
+          method: 'GET',
+          url: '/api/v1/markets',
+          headers: { origin: 'https://dash.example' },
+        });
         assert.equal(allowed.headers['access-control-allow-origin'], 'https://dash.example');
-        const other = await withCors.inject({ method: 'GET', url: '/api/v1/markets', headers: { origin: 'https://evil.example' } });
+        const other = await withCors.inject({
+          method: 'GET',
+          url: '/api/v1/markets',
+          headers: { origin: 'https://evil.example' },
+        });
         assert.equal(other.headers['access-control-allow-origin'], undefined);
       } finally {
         await withCors.close();

@@ -22,7 +22,11 @@ describe('npm start on embedded defaults', () => {
 
   async function boot(): Promise<{ app: AppProcess; uri: string }> {
     const app = startAppProcess(env);
-    const dbLine = await app.waitFor((l) => typeof l.database === 'string' && typeof l.uri === 'string', 60_000, 'database line');
+    const dbLine = await app.waitFor(
+      (l) => typeof l.database === 'string' && typeof l.uri === 'string',
+      60_000,
+      'database line',
+    );
     await app.waitFor((l) => l.msg === 'REST API listening', 30_000, 'REST API listening');
     return { app, uri: String(dbLine.uri) };
   }

@@ -17,9 +17,23 @@ import { buildServer } from '../src/http/server.js';
 import { initLogger } from '../src/logger.js';
 import { chatConfig, quietLogs, seedMarkets } from './support/chat-fixtures.js';
 import { useTestDatabase } from './support/db.js';
-import { FAKE_APP_ID, FAKE_CHANNEL_ID, FAKE_GUILD_ID, discordFiles, discordPayload, startFakeDiscord, type FakeDiscord } from './support/fake-discord.js';
+import {
+  FAKE_APP_ID,
+  FAKE_CHANNEL_ID,
+  FAKE_GUILD_ID,
+  discordFiles,
+  discordPayload,
+  startFakeDiscord,
+  type FakeDiscord,
+} from './support/fake-discord.js';
 import { startFakeQuickChart, type FakeQuickChart } from './support/fake-quickchart.js';
-import { FAKE_SLACK_TEAM, signSlackRequest, slashCommandBody, startFakeSlack, type FakeSlack } from './support/fake-slack.js';
+import {
+  FAKE_SLACK_TEAM,
+  signSlackRequest,
+  slashCommandBody,
+  startFakeSlack,
+  type FakeSlack,
+} from './support/fake-slack.js';
 import { until } from './support/wait.js';
 
 useTestDatabase('chat_chart_upload');
@@ -101,7 +115,9 @@ describe('chart upload (CHART_UPLOAD=true)', () => {
     await seedMarkets(END, 240);
     qc = await startFakeQuickChart();
     // Adapters bind their logger at start, so this capture sees their warnings.
-    initLogger(chatConfig({ LOG_LEVEL: 'warn' }), { destination: { write: (line: string) => void logs.push(JSON.parse(line) as Record<string, unknown>) } });
+    initLogger(chatConfig({ LOG_LEVEL: 'warn' }), {
+      destination: { write: (line: string) => void logs.push(JSON.parse(line) as Record<string, unknown>) },
+    });
     chat = await startBoth((fakes) => chatConfig(env(qc, fakes, 'true')));
   });
   after(async () => {
@@ -123,9 +139,16 @@ describe('chart upload (CHART_UPLOAD=true)', () => {
     assert.equal(upload.filename, 'chart.png');
     assert.equal(upload.channel, 'C0CHAN');
     const blocks = upload.blocks as SlackBlock[];
-    assert.match(blocks[0]!.text!.text, /kraken:btc-usd · price · 24h/, 'the answer is the message the file is shared with');
+    assert.match(
+      blocks[0]!.text!.text,
+      /kraken:btc-usd · price · 24h/,
+      'the answer is the message the file is shared with',
+    );
     assert.ok(!blocks.some((b) => b.type === 'image'), 'no URL image beside the uploaded one');
-    assert.ok(blocks.some((b) => b.type === 'actions'), 'buttons stay on the message');
+    assert.ok(
+      blocks.some((b) => b.type === 'actions'),
+      'buttons stay on the message',
+    );
     assert.equal(chat.slackFake.responses(id).length, 0, 'nothing else posted: one message');
   });
 
@@ -148,7 +171,11 @@ describe('chart upload (CHART_UPLOAD=true)', () => {
     try {
       // The deliverer also runs a round as it starts, so wait for the outbox rather than count one call.
       await d.deliverNow();
-      await until('both alerts sent', async () => (await Alert.countDocuments({ _id: { $in: [slackAlert._id, discordAlert._id] }, status: 'sent' })) === 2);
+      await until(
+        'both alerts sent',
+        async () =>
+          (await Alert.countDocuments({ _id: { $in: [slackAlert._id, discordAlert._id] }, status: 'sent' })) === 2,
+      );
     } finally {
       await d.stop();
     }
@@ -183,9 +210,14 @@ describe('chart upload (CHART_UPLOAD=true)', () => {
     assert.equal(discordFiles(edit).length, 0);
     assert.ok(String(discordPayload(edit).embeds[0].image.url).startsWith(`${qc.url}/chart?`));
 
-    const warned = await until('two render warnings', () => (warnings(/chart PNG render failed/).length >= before + 2 ? warnings(/chart PNG render failed/) : false));
+    const warned = await until('two render warnings', () =>
+      warnings(/chart PNG render failed/).length >= before + 2 ? warnings(/chart PNG render failed/) : false,
+    );
     assert.match(JSON.stringify(warned.at(-1)), /503/);
-    assert.ok(warned.some((w) => w.command === 'metric'), 'with the command as context');
+    assert.ok(
+      warned.some((w) => w.command === 'metric'),
+      'with the command as context',
+    );
     assert.equal(chat.slackFake.uploads().length, uploads, 'nothing uploaded');
   });
 
@@ -229,7 +261,9 @@ describe('chart upload off (CHART_UPLOAD unset)', () => {
   it('answers with the chart URL on both platforms and never renders or uploads', async () => {
     const id = await chat.slashCommand('/metric', 'btc-usd');
     const answer = await chat.slackFake.waitForResponse(id);
-    assert.ok((answer.blocks as SlackBlock[]).some((b) => b.type === 'image' && b.image_url?.startsWith(`${qc.url}/chart?`)));
+    assert.ok(
+      (answer.blocks as SlackBlock[]).some((b) => b.type === 'image' && b.image_url?.startsWith(`${qc.url}/chart?`)),
+    );
     const { token } = chat.discordFake.slashCommand('metric', [{ name: 'market', type: STRING, value: 'btc-usd' }]);
     const edit = await chat.discordFake.waitForEdit(token);
     assert.equal(discordFiles(edit).length, 0);
@@ -248,7 +282,12 @@ describe('chart PNG render', () => {
   after(() => qc?.close());
 
   const chart = () =>
-    buildChart({ baseUrl: qc.url, title: 't', label: 'p', series: Array.from({ length: 30 }, (_, i) => ({ ts: i * 60_000, min: i, max: i, last: i })) })!;
+    buildChart({
+      baseUrl: qc.url,
+      title: 't',
+      label: 'p',
+      series: Array.from({ length: 30 }, (_, i) => ({ ts: i * 60_000, min: i, max: i, last: i })),
+    })!;
 
   it('POSTs the same config the URL carries to QUICKCHART_URL and returns the PNG', async () => {
     const c = chart();

@@ -15,7 +15,12 @@ const dataOf = (url: string): number[] => {
 
 describe('chart URLs', () => {
   it('fits a 1,440-point day into the platforms’ limit with about 90 buckets', () => {
-    const chart = buildChart({ baseUrl: 'https://quickchart.io', title: 'kraken:btc-usd · price · 24h', label: 'price', series: day() })!;
+    const chart = buildChart({
+      baseUrl: 'https://quickchart.io',
+      title: 'kraken:btc-usd · price · 24h',
+      label: 'price',
+      series: day(),
+    })!;
     assert.ok(chart.url.length <= CHART_URL_LIMIT, String(chart.url.length));
     assert.ok(chart.points >= 60 && chart.points <= 90, String(chart.points));
     assert.ok(chart.url.startsWith('https://quickchart.io/chart?c='));
@@ -34,13 +39,23 @@ describe('chart URLs', () => {
     const chart = buildChart({ baseUrl: base, title: 't', label: 'p', series: day() })!;
     assert.ok(chart.url.startsWith('http://charts.internal.example:3400/very-long-path/'));
     assert.ok(chart.url.length <= CHART_URL_LIMIT);
-    assert.equal(buildChart({ baseUrl: `http://x/${'y'.repeat(2100)}`, title: 't', label: 'p', series: day() }), undefined);
+    assert.equal(
+      buildChart({ baseUrl: `http://x/${'y'.repeat(2100)}`, title: 't', label: 'p', series: day() }),
+      undefined,
+    );
     assert.equal(buildChart({ baseUrl: 'https://quickchart.io', title: 't', label: 'p', series: [] }), undefined);
   });
 
   it('draws the alert chart: recent hours, last point marked, threshold line', () => {
     const series = day(1439, 10);
-    const chart = spikeChart({ baseUrl: 'https://quickchart.io', market: 'kraken:btc-usd', metric: 'volume', series, threshold: 30, factor: 3 })!;
+    const chart = spikeChart({
+      baseUrl: 'https://quickchart.io',
+      market: 'kraken:btc-usd',
+      metric: 'volume',
+      series,
+      threshold: 30,
+      factor: 3,
+    })!;
     const config = new URL(chart.url).searchParams.get('c')!;
     assert.match(config, /last 3h/);
     assert.match(config, /value:30/);
@@ -51,7 +66,17 @@ describe('chart URLs', () => {
   });
 
   it('downsample keeps nulls out and buckets in time order', () => {
-    const buckets = downsample([{ ts: 1, min: null, max: null, last: null }, { ts: 2, min: 1, max: 3, last: 2 }, { ts: 3, min: 2, max: 2, last: 2 }], 10);
-    assert.deepEqual(buckets.map((b) => b.ts), [2, 3]);
+    const buckets = downsample(
+      [
+        { ts: 1, min: null, max: null, last: null },
+        { ts: 2, min: 1, max: 3, last: 2 },
+        { ts: 3, min: 2, max: 2, last: 2 },
+      ],
+      10,
+    );
+    assert.deepEqual(
+      buckets.map((b) => b.ts),
+      [2, 3],
+    );
   });
 });

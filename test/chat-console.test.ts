@@ -43,7 +43,10 @@ describe('console REPL', () => {
     input.write('/track btc-usd volume 4\n/tracking\n');
     await repl.idle();
     assert.match(text, /# Now tracking kraken:btc-usd volume per minute in this channel\n/);
-    assert.match(text, /# Tracked in this channel \(1\)\n• kraken:btc-usd volume: 4x, cooldown 15m, last alert never\n/);
+    assert.match(
+      text,
+      /# Tracked in this channel \(1\)\n• kraken:btc-usd volume: 4x, cooldown 15m, last alert never\n/,
+    );
     assert.ok(text.indexOf('Now tracking') < text.indexOf('Tracked in this channel'));
   });
 
@@ -61,9 +64,15 @@ describe('console REPL', () => {
 
   it('prints alerts posted to console:local and refuses other channels', async () => {
     const start = text.length;
-    const { ref } = await repl.post('console:local', { title: 'Volume spike on kraken:btc-usd', chart: { url: 'https://quickchart.example.test/chart?c=1', alt: 'x' } });
+    const { ref } = await repl.post('console:local', {
+      title: 'Volume spike on kraken:btc-usd',
+      chart: { url: 'https://quickchart.example.test/chart?c=1', alt: 'x' },
+    });
     assert.match(ref, /^console-\d+$/);
-    assert.match(text.slice(start), /# Volume spike on kraken:btc-usd\nChart: https:\/\/quickchart.example.test\/chart\?c=1\n/);
+    assert.match(
+      text.slice(start),
+      /# Volume spike on kraken:btc-usd\nChart: https:\/\/quickchart.example.test\/chart\?c=1\n/,
+    );
     await assert.rejects(repl.post('slack:T:C', { title: 'x' }), ChannelGoneError);
   });
 });

@@ -82,9 +82,33 @@ function consoleHas(text: string, content: Content): void {
 
 const TABLE = [
   { line: 'metric btc-usd', discord: [{ name: 'market', type: 3, value: 'btc-usd' }], chart: true },
-  { line: 'metric eth-eur volume 6h', discord: [{ name: 'market', type: 3, value: 'eth-eur' }, { name: 'metric', type: 3, value: 'volume' }, { name: 'window', type: 3, value: '6h' }], chart: true },
-  { line: 'rank price 24h rsd 2', discord: [{ name: 'metric', type: 3, value: 'price' }, { name: 'window', type: 3, value: '24h' }, { name: 'by', type: 3, value: 'rsd' }, { name: 'n', type: 4, value: 2 }] },
-  { line: 'track eth-eur price 2 2h', discord: [{ name: 'market', type: 3, value: 'eth-eur' }, { name: 'metric', type: 3, value: 'price' }, { name: 'factor', type: 10, value: 2 }, { name: 'cooldown', type: 3, value: '2h' }] },
+  {
+    line: 'metric eth-eur volume 6h',
+    discord: [
+      { name: 'market', type: 3, value: 'eth-eur' },
+      { name: 'metric', type: 3, value: 'volume' },
+      { name: 'window', type: 3, value: '6h' },
+    ],
+    chart: true,
+  },
+  {
+    line: 'rank price 24h rsd 2',
+    discord: [
+      { name: 'metric', type: 3, value: 'price' },
+      { name: 'window', type: 3, value: '24h' },
+      { name: 'by', type: 3, value: 'rsd' },
+      { name: 'n', type: 4, value: 2 },
+    ],
+  },
+  {
+    line: 'track eth-eur price 2 2h',
+    discord: [
+      { name: 'market', type: 3, value: 'eth-eur' },
+      { name: 'metric', type: 3, value: 'price' },
+      { name: 'factor', type: 10, value: 2 },
+      { name: 'cooldown', type: 3, value: '2h' },
+    ],
+  },
   { line: 'tracking', discord: [] },
   { line: 'untrack nowhere-usd', discord: [{ name: 'market', type: 3, value: 'nowhere-usd' }], ephemeral: true },
   { line: 'help track', discord: [{ name: 'command', type: 3, value: 'track' }], ephemeral: true },
@@ -127,23 +151,38 @@ describe('one command, the same answer on Slack, Discord and the console', () =>
   });
 
   it('starts every platform asked for', () => {
-    assert.deepEqual(chat.platforms.map((p) => p.name), ['slack', 'discord', 'console']);
+    assert.deepEqual(
+      chat.platforms.map((p) => p.name),
+      ['slack', 'discord', 'console'],
+    );
   });
 
   for (const [i, row] of TABLE.entries()) {
     it(`/${row.line}`, async () => {
       const [name] = row.line.split(' ');
-      const body = slashCommandBody({ command: `/${name}`, text: row.line.split(' ').slice(1).join(' '), responseUrl: slack.responseUrl(`eq${i}`) });
-      const res = await fetch(`${base}/slack/events`, { method: 'POST', headers: signSlackRequest(SECRET, body), body });
+      const body = slashCommandBody({
+        command: `/${name}`,
+        text: row.line.split(' ').slice(1).join(' '),
+        responseUrl: slack.responseUrl(`eq${i}`),
+      });
+      const res = await fetch(`${base}/slack/events`, {
+        method: 'POST',
+        headers: signSlackRequest(SECRET, body),
+        body,
+      });
       assert.equal(res.status, 200);
       const slackAnswer = await slack.waitForResponse(`eq${i}`);
 
       const { token } = discord.slashCommand(name!, row.discord);
-      const discordAnswer = row.ephemeral && name !== 'help' ? await discord.waitForFollowUp(token) : await discord.waitForEdit(token);
+      const discordAnswer =
+        row.ephemeral && name !== 'help' ? await discord.waitForFollowUp(token) : await discord.waitForEdit(token);
 
       const start = consoleText.length;
       input.write(`/${row.line}\n`);
-      const consoleAnswer = await eventually(() => consoleText.slice(start).endsWith('> ') && consoleText.slice(start), 'the console answer');
+      const consoleAnswer = await eventually(
+        () => consoleText.slice(start).endsWith('> ') && consoleText.slice(start),
+        'the console answer',
+      );
 
       // "latest ... (12 s ago)" is read at each platform's own moment; the rest must match exactly.
       const settle = (c: Content) => c.map((l) => l.replace(/\(\d+ (s|min|h|d) ago\)/, '(… ago)'));
@@ -158,7 +197,10 @@ describe('one command, the same answer on Slack, Discord and the console', () =>
         assert.ok(chart, 'a chart');
         const url = chart.slice('chart '.length);
         assert.ok(url.startsWith('https://quickchart.example.test/chart?'), url.slice(0, 80));
-        assert.ok(url.length <= CHART_URL_LIMIT && url.length <= DISCORD_EMBED_URL_LIMIT && url.length <= SLACK_IMAGE_URL_LIMIT, `url of ${url.length}`);
+        assert.ok(
+          url.length <= CHART_URL_LIMIT && url.length <= DISCORD_EMBED_URL_LIMIT && url.length <= SLACK_IMAGE_URL_LIMIT,
+          `url of ${url.length}`,
+        );
       }
     });
   }

@@ -17,7 +17,11 @@ describe('slack adapter in Socket Mode', () => {
     await seedMarkets(new Date(), 30);
     fake = await startFakeSlack();
     // No signing secret and no HTTP server: Socket Mode needs neither.
-    const config = chatConfig({ SLACK_BOT_TOKEN: 'xoxb-socket', SLACK_APP_TOKEN: 'xapp-socket', SLACK_API_URL: fake.apiUrl });
+    const config = chatConfig({
+      SLACK_BOT_TOKEN: 'xoxb-socket',
+      SLACK_APP_TOKEN: 'xapp-socket',
+      SLACK_API_URL: fake.apiUrl,
+    });
     adapter = await startSlack({ config, registry: await loadRegistry(config) });
     await fake.socketConnected();
   });
@@ -34,7 +38,11 @@ describe('slack adapter in Socket Mode', () => {
   });
 
   it('acks the envelope, then answers on response_url', async () => {
-    const ack = await fake.socketCommand({ command: '/track', text: 'sol-usd', responseUrl: fake.responseUrl('sock1') });
+    const ack = await fake.socketCommand({
+      command: '/track',
+      text: 'sol-usd',
+      responseUrl: fake.responseUrl('sock1'),
+    });
     assert.ok(typeof ack.envelope_id === 'string');
     const answer = await fake.waitForResponse('sock1');
     assert.match(JSON.stringify(answer.blocks), /Now tracking kraken:sol-usd/);

@@ -8,7 +8,14 @@ import { ChannelGoneError, RateLimitedError } from '../src/chat/platform.js';
 import { Subscription } from '../src/db/models/index.js';
 import { chatConfig, quietLogs, seedMarkets } from './support/chat-fixtures.js';
 import { useTestDatabase } from './support/db.js';
-import { FAKE_SLACK_TEAM, blockActionBody, signSlackRequest, slashCommandBody, startFakeSlack, type FakeSlack } from './support/fake-slack.js';
+import {
+  FAKE_SLACK_TEAM,
+  blockActionBody,
+  signSlackRequest,
+  slashCommandBody,
+  startFakeSlack,
+  type FakeSlack,
+} from './support/fake-slack.js';
 
 quietLogs();
 useTestDatabase('chat_slack');
@@ -22,7 +29,8 @@ describe('slack adapter over HTTP on the main server', () => {
   let base: string;
   let n = 0;
 
-  const send = (body: string, headers: Record<string, string>) => fetch(`${base}/slack/events`, { method: 'POST', headers, body });
+  const send = (body: string, headers: Record<string, string>) =>
+    fetch(`${base}/slack/events`, { method: 'POST', headers, body });
   const command = async (cmd: string, text: string, opts: { user?: string } = {}) => {
     const id = `r${++n}`;
     const body = slashCommandBody({ command: cmd, text, responseUrl: fake.responseUrl(id), user: opts.user });
@@ -33,7 +41,12 @@ describe('slack adapter over HTTP on the main server', () => {
   before(async () => {
     await seedMarkets(new Date(), 120);
     fake = await startFakeSlack();
-    const config = chatConfig({ SLACK_BOT_TOKEN: 'xoxb-test', SLACK_SIGNING_SECRET: SECRET, SLACK_API_URL: fake.apiUrl, SLACK_TRACK_ALLOWLIST: 'U0USER,U0ADMIN' });
+    const config = chatConfig({
+      SLACK_BOT_TOKEN: 'xoxb-test',
+      SLACK_SIGNING_SECRET: SECRET,
+      SLACK_API_URL: fake.apiUrl,
+      SLACK_TRACK_ALLOWLIST: 'U0USER,U0ADMIN',
+    });
     http = await buildServer();
     adapter = await startSlack({ config, registry: await loadRegistry(config), http });
     await http.listen({ host: '127.0.0.1', port: 0 });
@@ -60,7 +73,10 @@ describe('slack adapter over HTTP on the main server', () => {
     const blocks = answer.blocks as Array<{ type: string; text?: { text: string } }>;
     assert.equal(blocks[0]!.type, 'header');
     assert.match(blocks[0]!.text!.text, /Now tracking kraken:btc-usd volume per minute/);
-    const sub = await Subscription.findOne({ channel: `slack:${FAKE_SLACK_TEAM}:C0CHAN`, market: 'kraken:btc-usd' }).lean();
+    const sub = await Subscription.findOne({
+      channel: `slack:${FAKE_SLACK_TEAM}:C0CHAN`,
+      market: 'kraken:btc-usd',
+    }).lean();
     assert.deepEqual([sub?.factor, sub?.cooldownMs, sub?.createdBy], [5, 3_600_000, 'slack:U0USER']);
   });
 
@@ -98,7 +114,11 @@ describe('slack adapter over HTTP on the main server', () => {
   });
 
   it('routes a button click to the action registry', async () => {
-    const body = blockActionBody({ actionId: 'track', value: 'kraken:sol-usd', responseUrl: fake.responseUrl('click') });
+    const body = blockActionBody({
+      actionId: 'track',
+      value: 'kraken:sol-usd',
+      responseUrl: fake.responseUrl('click'),
+    });
     const res = await send(body, signSlackRequest(SECRET, body));
     assert.equal(res.status, 200);
     const answer = await fake.waitForResponse('click');
@@ -113,7 +133,10 @@ describe('slack adapter over HTTP on the main server', () => {
   });
 
   it('posts alerts with chat.postMessage and maps 429 and channel errors for the deliverer', async () => {
-    const ok = await adapter.post(`slack:${FAKE_SLACK_TEAM}:C0ALERTS`, { title: 'Spike <!channel>', text: 'volume 5x' });
+    const ok = await adapter.post(`slack:${FAKE_SLACK_TEAM}:C0ALERTS`, {
+      title: 'Spike <!channel>',
+      text: 'volume 5x',
+    });
     assert.match(ok.ref, /^C0ALERTS:\d+\.\d+$/);
     const post = fake.posts().at(-1)!;
     assert.equal(post.channel, 'C0ALERTS');

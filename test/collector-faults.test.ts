@@ -15,7 +15,14 @@ const min = (n: number) => new Date(T + n * 60_000);
 let kraken: FakeKraken;
 let cw: FakeCryptowatch;
 const config = () =>
-  loadConfig({ MARKET_SOURCE: 'kraken', KRAKEN_API_URL: kraken.url, CRYPTOWATCH_API_URL: cw.url, SOURCE_REQUEST_GAP: '1ms', SOURCE_TIMEOUT: '500ms', LOG_LEVEL: 'silent' });
+  loadConfig({
+    MARKET_SOURCE: 'kraken',
+    KRAKEN_API_URL: kraken.url,
+    CRYPTOWATCH_API_URL: cw.url,
+    SOURCE_REQUEST_GAP: '1ms',
+    SOURCE_TIMEOUT: '500ms',
+    LOG_LEVEL: 'silent',
+  });
 const quick = { owner: 'a', backoffMs: 10, backfillMaxMs: 0 };
 
 before(async () => {
@@ -120,10 +127,16 @@ describe('a tick that cannot succeed in time', () => {
   it('stops on cancel while waiting to retry, without writing', async () => {
     kraken.failNext({ kind: 'status', status: 503 }, { path: '/0/public/Ticker', times: 1_000 });
     const controller = new AbortController();
-    const pending = collectTick(config(), 'kraken', { tick: min(0), ...quick, backoffMs: 5_000, signal: controller.signal });
+    const pending = collectTick(config(), 'kraken', {
+      tick: min(0),
+      ...quick,
+      backoffMs: 5_000,
+      signal: controller.signal,
+    });
     // Cancel once the first attempt has failed.
     const deadline = Date.now() + 5_000;
-    while (kraken.requestsTo('/0/public/Ticker') === 0 && Date.now() < deadline) await new Promise((r) => setImmediate(r));
+    while (kraken.requestsTo('/0/public/Ticker') === 0 && Date.now() < deadline)
+      await new Promise((r) => setImmediate(r));
     controller.abort();
     const result = await pending;
     assert.equal(result.status, 'failed');

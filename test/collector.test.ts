@@ -16,7 +16,14 @@ const T = Date.UTC(2026, 0, 1, 12, 0);
 const min = (n: number) => new Date(T + n * 60_000);
 let kraken: FakeKraken;
 const config = () =>
-  loadConfig({ MARKET_SOURCE: 'kraken', KRAKEN_API_URL: kraken.url, SOURCE_REQUEST_GAP: '1ms', SOURCE_TIMEOUT: '1s', LOG_LEVEL: 'silent', BACKFILL_MAX: '1h' });
+  loadConfig({
+    MARKET_SOURCE: 'kraken',
+    KRAKEN_API_URL: kraken.url,
+    SOURCE_REQUEST_GAP: '1ms',
+    SOURCE_TIMEOUT: '1s',
+    LOG_LEVEL: 'silent',
+    BACKFILL_MAX: '1h',
+  });
 
 /** A tick of an empty database would backfill BACKFILL_MAX; most tests start without history. */
 const fresh = { backfillMaxMs: 0 };
@@ -38,7 +45,15 @@ beforeEach(async () => {
 
 describe('a Kraken tick', () => {
   it('writes one sample per pair at the aligned tick time, with numbers, and records the run', async () => {
-    kraken.setTicker('XXBTZUSD', { last: 61_000, high24: 62_000, low24: 59_500, open: 60_000, volume24: 2_500, vwap24: 60_500, volumeToday: 1_234.5 });
+    kraken.setTicker('XXBTZUSD', {
+      last: 61_000,
+      high24: 62_000,
+      low24: 59_500,
+      open: 60_000,
+      volume24: 2_500,
+      vwap24: 60_500,
+      volumeToday: 1_234.5,
+    });
     const result = await collectTick(config(), 'kraken', { tick: min(0), owner: 'a', ...fresh });
     assert.equal(result.status, 'ok');
     assert.equal(result.markets, 4);
@@ -54,7 +69,10 @@ describe('a Kraken tick', () => {
     assert.equal(btc.quoteVolume24h, 2_500 * 60_500);
     assert.equal(btc.volumeCum, 1_234.5);
     assert.equal(btc.volumeMinute, null, 'no previous counter on the first tick');
-    assert.deepEqual((await Market.find().sort({ _id: 1 }).lean()).map((m) => m._id), ['kraken:btc-eur', 'kraken:btc-usd', 'kraken:eth-usd', 'kraken:sol-usd']);
+    assert.deepEqual(
+      (await Market.find().sort({ _id: 1 }).lean()).map((m) => m._id),
+      ['kraken:btc-eur', 'kraken:btc-usd', 'kraken:eth-usd', 'kraken:sol-usd'],
+    );
     const run = await CollectorRun.findOne({ source: 'kraken', tick: min(0) }).lean();
     assert.equal(run?.status, 'ok');
     assert.equal(run?.inserted, 4);
@@ -66,7 +84,10 @@ describe('a Kraken tick', () => {
     const listings = kraken.requestsTo('/0/public/AssetPairs');
     await collectTick(config(), 'kraken', { tick: min(1), owner: 'a' });
     assert.equal(kraken.requestsTo('/0/public/AssetPairs'), listings, 'no listing on a tick of known pairs');
-    kraken.pairs = [...kraken.pairs, { key: 'ADAUSD', altname: 'ADAUSD', wsname: 'ADA/USD', base: 'ADA', quote: 'ZUSD', price: 0.45 }];
+    kraken.pairs = [
+      ...kraken.pairs,
+      { key: 'ADAUSD', altname: 'ADAUSD', wsname: 'ADA/USD', base: 'ADA', quote: 'ZUSD', price: 0.45 },
+    ];
     kraken.setTicker('ADAUSD', {});
     try {
       const result = await collectTick(config(), 'kraken', { tick: min(2), owner: 'a' });
@@ -85,17 +106,35 @@ describe('a Kraken tick', () => {
 
   it('resolves every alias users type to the Kraken market', async () => {
     await collectTick(config(), 'kraken', { tick: min(0), owner: 'a', ...fresh });
-    for (const text of ['btc-usd', 'BTC/USD', 'btcusd', 'xbt-usd', 'kraken:btc-usd', 'kraken:XBTUSD', 'XXBTZUSD', 'XBT/USD']) {
+    for (const text of [
+      'btc-usd',
+      'BTC/USD',
+      'btcusd',
+      'xbt-usd',
+      'kraken:btc-usd',
+      'kraken:XBTUSD',
+      'XXBTZUSD',
+      'XBT/USD',
+    ]) {
       assert.equal((await resolveMarket(text)).id, 'kraken:btc-usd', text);
     }
     await assert.rejects(resolveMarket('btc-usdx'), /Unknown market "btc-usdx"\. Did you mean kraken:btc-usd/);
   });
 
   it('tracks only the configured markets when MARKETS is a list', async () => {
-    const c = loadConfig({ MARKET_SOURCE: 'kraken', KRAKEN_API_URL: kraken.url, SOURCE_REQUEST_GAP: '1ms', LOG_LEVEL: 'silent', MARKETS: 'btc-usd,XETHZUSD' });
+    const c = loadConfig({
+      MARKET_SOURCE: 'kraken',
+      KRAKEN_API_URL: kraken.url,
+      SOURCE_REQUEST_GAP: '1ms',
+      LOG_LEVEL: 'silent',
+      MARKETS: 'btc-usd,XETHZUSD',
+    });
     const result = await collectTick(c, 'kraken', { tick: min(0), owner: 'a', ...fresh });
     assert.equal(result.markets, 2);
-    assert.deepEqual((await Sample.find().sort({ market: 1 }).lean()).map((s) => s.market), ['kraken:btc-usd', 'kraken:eth-usd']);
+    assert.deepEqual(
+      (await Sample.find().sort({ market: 1 }).lean()).map((s) => s.market),
+      ['kraken:btc-usd', 'kraken:eth-usd'],
+    );
     const last = kraken.requests.filter((r) => r.path === '/0/public/Ticker').at(-1)!;
     assert.equal(last.query.get('pair'), 'XXBTZUSD,XETHZUSD');
   });
@@ -103,7 +142,13 @@ describe('a Kraken tick', () => {
   it('derives per-minute volume from the since-midnight counter, across the 00:00 UTC reset', async () => {
     const midnight = Date.UTC(2026, 0, 2);
     const at = (n: number) => new Date(midnight + n * 60_000);
-    const readings: Array<[number, number]> = [[-2, 5_000], [-1, 5_012], [0, 3], [1, 10], [2, 10]];
+    const readings: Array<[number, number]> = [
+      [-2, 5_000],
+      [-1, 5_012],
+      [0, 3],
+      [1, 10],
+      [2, 10],
+    ];
     const perMinute: Array<number | null> = [];
     for (const [n, cum] of readings) {
       kraken.setTicker('XXBTZUSD', { volumeToday: cum });
@@ -146,7 +191,10 @@ describe('a Kraken tick', () => {
     assert.equal(result.backfilled, 30 * 4);
     assert.equal(result.gaps, 0);
     const btc = await Sample.find({ market: 'kraken:btc-usd' }).sort({ ts: 1 }).lean();
-    assert.deepEqual(btc.map((s) => (s.ts.getTime() - T) / 60_000), Array.from({ length: 32 }, (_, i) => i));
+    assert.deepEqual(
+      btc.map((s) => (s.ts.getTime() - T) / 60_000),
+      Array.from({ length: 32 }, (_, i) => i),
+    );
     // The sample at 12:15 is the candle that opened at 12:14 and closed at 12:15.
     const candle = fakeCandle(DEFAULT_PAIRS[0]!, min(14).getTime() / 1000);
     const rebuilt = btc.find((s) => s.ts.getTime() === min(15).getTime())!;
@@ -166,7 +214,10 @@ describe('a Kraken tick', () => {
     assert.equal(result.status, 'ok');
     assert.equal(result.gaps, 3);
     const gaps = await CollectorRun.find({ source: 'kraken', status: 'gap' }).sort({ tick: 1 }).lean();
-    assert.deepEqual(gaps.map((g) => g.tick.getTime()), [min(1), min(2), min(3)].map((d) => d.getTime()));
+    assert.deepEqual(
+      gaps.map((g) => g.tick.getTime()),
+      [min(1), min(2), min(3)].map((d) => d.getTime()),
+    );
   });
 });
 
@@ -221,9 +272,22 @@ describe('prune', () => {
     const c = loadConfig({ MARKET_SOURCE: 'kraken', RETENTION: '7d', LOG_LEVEL: 'silent' });
     const now = new Date(T);
     const day = 86_400_000;
-    const doc = (ts: number) => ({ market: 'kraken:btc-usd', ts: new Date(ts), source: 'kraken', last: 1, high: 1, low: 1, changePct: 0, volume24h: 1, volumeMinute: 1 });
+    const doc = (ts: number) => ({
+      market: 'kraken:btc-usd',
+      ts: new Date(ts),
+      source: 'kraken',
+      last: 1,
+      high: 1,
+      low: 1,
+      changePct: 0,
+      volume24h: 1,
+      volumeMinute: 1,
+    });
     await Sample.insertMany([doc(T - 8 * day), doc(T - 7 * day - 1), doc(T - 7 * day + 1), doc(T - day)]);
-    await CollectorRun.insertMany([{ source: 'kraken', tick: new Date(T - 8 * day), status: 'ok' }, { source: 'kraken', tick: new Date(T - day), status: 'ok' }]);
+    await CollectorRun.insertMany([
+      { source: 'kraken', tick: new Date(T - 8 * day), status: 'ok' },
+      { source: 'kraken', tick: new Date(T - day), status: 'ok' },
+    ]);
     const result = await pruneSamples(c, now);
     assert.deepEqual({ samples: result.samples, runs: result.runs }, { samples: 2, runs: 1 });
     assert.equal(await Sample.countDocuments(), 2);
@@ -246,7 +310,10 @@ describe('state', () => {
     const writeAsOther = async (n: number, cum: number, stamp?: string) => {
       const state = (await CollectorState.findById('kraken').lean())!;
       const cums = state.markets.map((m, i) => (m === 'kraken:btc-usd' ? cum : state.cums[i]));
-      await CollectorState.collection.updateOne({ _id: 'kraken' as never }, { $set: { tick: min(n), cums, ...(stamp ? { stamp } : {}) } });
+      await CollectorState.collection.updateOne(
+        { _id: 'kraken' as never },
+        { $set: { tick: min(n), cums, ...(stamp ? { stamp } : {}) } },
+      );
     };
     const perMinute = async (n: number, volumeToday: number) => {
       kraken.setTicker('XXBTZUSD', { volumeToday });
@@ -255,7 +322,11 @@ describe('state', () => {
     };
     await perMinute(0, 100);
     await writeAsOther(0, 130, 'other-replica');
-    assert.equal(await perMinute(1, 250), 120, 'from the counter the other replica stored (130), not this process\'s (100)');
+    assert.equal(
+      await perMinute(1, 250),
+      120,
+      "from the counter the other replica stored (130), not this process's (100)",
+    );
     await writeAsOther(2, 280);
     assert.equal(await perMinute(3, 400), 120, 'a write without a stamp is seen by its tick');
   });

@@ -22,13 +22,63 @@ function mulberry32(seed: number): () => number {
 }
 
 const PIECES = [
-  'btc-usd', 'BTC/USD', 'kraken:eth-eur', 'xbt', 'sol', 'volume', 'price', '24h', '7d', '1h', 'rsd', 'logret', '3', '0', '-1', '1e309',
-  'NaN', 'Infinity', '15m', '2h', '999d', '$gt', '$where', '{"$ne":null}', '{"$regex":".*"}', '$expr', '__proto__', 'constructor',
-  'factor=', 'n=5', 'metric=volume', 'market=$ne', '<!channel>', '@everyone', '`rm -rf`', '\u0000', '\n', '\t', '💥', 'ü', '"', "'",
-  '\\', '%00', '../../etc/passwd', 'x'.repeat(300), '.', ':', '=', '==', 'by=std', 'window=6h', 'cooldown=1m',
+  'btc-usd',
+  'BTC/USD',
+  'kraken:eth-eur',
+  'xbt',
+  'sol',
+  'volume',
+  'price',
+  '24h',
+  '7d',
+  '1h',
+  'rsd',
+  'logret',
+  '3',
+  '0',
+  '-1',
+  '1e309',
+  'NaN',
+  'Infinity',
+  '15m',
+  '2h',
+  '999d',
+  '$gt',
+  '$where',
+  '{"$ne":null}',
+  '{"$regex":".*"}',
+  '$expr',
+  '__proto__',
+  'constructor',
+  'factor=',
+  'n=5',
+  'metric=volume',
+  'market=$ne',
+  '<!channel>',
+  '@everyone',
+  '`rm -rf`',
+  '\u0000',
+  '\n',
+  '\t',
+  '💥',
+  'ü',
+  '"',
+  "'",
+  '\\',
+  '%00',
+  '../../etc/passwd',
+  'x'.repeat(300),
+  '.',
+  ':',
+  '=',
+  '==',
+  'by=std',
+  'window=6h',
+  'cooldown=1m',
 ];
 const COMMANDS = ['metric', 'rank', 'track', 'untrack', 'tracking', 'help', 'nope', '', '$where'];
-const DANGEROUS = /^\$(where|regex|expr|function|accumulator|ne|nin|gt|gte|lt|lte|in|exists|or|and|not|jsonSchema|elemMatch|text)$/;
+const DANGEROUS =
+  /^\$(where|regex|expr|function|accumulator|ne|nin|gt|gte|lt|lte|in|exists|or|and|not|jsonSchema|elemMatch|text)$/;
 
 describe('10,000 random option strings through the registry', () => {
   const captured: unknown[] = [];
@@ -51,7 +101,9 @@ describe('10,000 random option strings through the registry', () => {
       if (r < 0.5) return pick(PIECES);
       if (r < 0.8) return pick(PIECES) + pick(PIECES);
       // Random code points, including surrogates and control characters.
-      return String.fromCharCode(...Array.from({ length: 1 + Math.floor(random() * 12) }, () => Math.floor(random() * 0x3000)));
+      return String.fromCharCode(
+        ...Array.from({ length: 1 + Math.floor(random() * 12) }, () => Math.floor(random() * 0x3000)),
+      );
     };
     const fromInput = new Set<string>();
     let internal = 0;
@@ -64,8 +116,18 @@ describe('10,000 random option strings through the registry', () => {
         for (const w of text.split(/\s+/)) if (w.includes('$')) fromInput.add(w.replace(/^[a-z]+=/i, ''));
       } else {
         // What a platform could hand over as named values, structured payloads included.
-        const value = pick<unknown>([word(), random() * 1e6 - 5e5, { $gt: '' }, ['btc-usd'], null, true, { toString: 'x' }]);
-        raw = { named: { [pick(['market', 'metric', 'factor', 'n', 'window', '__proto__', '$where', 'constructor'])]: value } };
+        const value = pick<unknown>([
+          word(),
+          random() * 1e6 - 5e5,
+          { $gt: '' },
+          ['btc-usd'],
+          null,
+          true,
+          { toString: 'x' },
+        ]);
+        raw = {
+          named: { [pick(['market', 'metric', 'factor', 'n', 'window', '__proto__', '$where', 'constructor'])]: value },
+        };
       }
       const ctx: CommandContext = {
         platform: pick(['slack', 'discord', 'console'] as const),
@@ -78,7 +140,11 @@ describe('10,000 random option strings through the registry', () => {
       assert.equal(typeof reply.title, 'string');
       assert.ok(reply.title.length > 0);
       const shown = JSON.stringify(reply);
-      assert.doesNotMatch(shown, /\bat [\w.<>]+ \(|node_modules|\.ts:\d+|\.js:\d+|Error:|ZodError|MongoServerError/, `input ${JSON.stringify([name, raw])} -> ${shown}`);
+      assert.doesNotMatch(
+        shown,
+        /\bat [\w.<>]+ \(|node_modules|\.ts:\d+|\.js:\d+|Error:|ZodError|MongoServerError/,
+        `input ${JSON.stringify([name, raw])} -> ${shown}`,
+      );
       if (/something went wrong on our side/.test(reply.title)) {
         internal += 1;
         if (internal <= 3) console.error('internal', name, JSON.stringify(raw));
@@ -96,7 +162,12 @@ describe('10,000 random option strings through the registry', () => {
       walk(args, (key, v) => {
         if (key !== undefined && DANGEROUS.test(key) && key !== '$in') {
           // The code's own operators take fixed shapes; a user-supplied one would carry input text.
-          walk(v, (_k, inner) => assert.ok(!(typeof inner === 'string' && fromInput.has(inner)), `operator ${key} with input ${String(inner)}`));
+          walk(v, (_k, inner) =>
+            assert.ok(
+              !(typeof inner === 'string' && fromInput.has(inner)),
+              `operator ${key} with input ${String(inner)}`,
+            ),
+          );
         }
         if (typeof v === 'string') assert.ok(!fromInput.has(v), `input "${v}" reached a query`);
         if (key !== undefined) assert.ok(!fromInput.has(key), `input "${key}" became a query key`);

@@ -38,7 +38,10 @@ describe('track, untrack, tracking', () => {
     assert.equal(reply.title, 'Now tracking kraken:btc-usd volume per minute in this channel');
     assert.equal(reply.ephemeral, undefined);
     const sub = await Subscription.findOne({ channel: 'console:local' }).lean();
-    assert.deepEqual([sub?.market, sub?.metric, sub?.factor, sub?.cooldownMs, sub?.createdBy], ['kraken:btc-usd', 'volume', 3, 900_000, 'console:local']);
+    assert.deepEqual(
+      [sub?.market, sub?.metric, sub?.factor, sub?.cooldownMs, sub?.createdBy],
+      ['kraken:btc-usd', 'volume', 3, 900_000, 'console:local'],
+    );
   });
 
   it('tracking twice updates what was given, keeps the rest, and says so', async () => {
@@ -67,7 +70,10 @@ describe('track, untrack, tracking', () => {
     assert.equal(reply.title, 'Tracked in this channel (2)');
     assert.equal(
       reply.text,
-      ['• kraken:btc-usd volume: 3x, cooldown 15m, last alert never', '• kraken:eth-eur price: 2x, cooldown 2h, last alert 2026-01-02 03:04 UTC'].join('\n'),
+      [
+        '• kraken:btc-usd volume: 3x, cooldown 15m, last alert never',
+        '• kraken:eth-eur price: 2x, cooldown 2h, last alert 2026-01-02 03:04 UTC',
+      ].join('\n'),
     );
     const other = await line(registry, '/tracking', ctx({ channel: 'slack:T:C' }));
     assert.equal(other.title, 'This channel tracks nothing yet');
@@ -123,7 +129,14 @@ describe('registry', () => {
     assert.equal(reply.ephemeral, true);
     const names = reply.fields!.map((f) => f.name);
     assert.deepEqual(names, registry.list().map(usageOf));
-    for (const usage of ['/metric <market> [metric] [window]', '/rank [metric] [window] [by] [n]', '/track <market> [metric] [factor] [cooldown]', '/untrack <market> [metric]', '/tracking', '/help [command]']) {
+    for (const usage of [
+      '/metric <market> [metric] [window]',
+      '/rank [metric] [window] [by] [n]',
+      '/track <market> [metric] [factor] [cooldown]',
+      '/untrack <market> [metric]',
+      '/tracking',
+      '/help [command]',
+    ]) {
       assert.ok(names.includes(usage), usage);
     }
     for (const f of reply.fields!) assert.match(f.value, /\nExample: \/\w+/);
@@ -149,7 +162,13 @@ describe('registry', () => {
 
   it('limits commands per user per minute, and the limit passes', async () => {
     let now = 1_000_000;
-    const ping = defineCommand({ name: 'ping', description: 'p', options: [], examples: ['ping'], run: async () => ({ title: 'pong' }) });
+    const ping = defineCommand({
+      name: 'ping',
+      description: 'p',
+      options: [],
+      examples: ['ping'],
+      run: async () => ({ title: 'pong' }),
+    });
     const registry = new CommandRegistry([ping], [], { rateLimitPerMinute: 3, now: () => now });
     for (let i = 0; i < 3; i++) assert.equal((await registry.run('ping', {}, ctx())).title, 'pong');
     const limited = await registry.run('ping', {}, ctx());
@@ -176,7 +195,10 @@ describe('registry', () => {
       examples: [],
       run: async () => ({ title: '' }),
     });
-    assert.throws(() => new CommandRegistry([bad], [], { rateLimitPerMinute: 1 }), /required option b after an optional one/);
+    assert.throws(
+      () => new CommandRegistry([bad], [], { rateLimitPerMinute: 1 }),
+      /required option b after an optional one/,
+    );
   });
 });
 
@@ -185,7 +207,10 @@ describe('slack-manifest.yml', () => {
     const manifest = readFileSync(new URL('../slack-manifest.yml', import.meta.url), 'utf8');
     const declared = [...manifest.matchAll(/- command: \/([a-z-]+)/g)].map((m) => m[1]);
     const registry = await loadRegistry(config);
-    assert.deepEqual(declared, registry.list().map((c) => c.name));
+    assert.deepEqual(
+      declared,
+      registry.list().map((c) => c.name),
+    );
     const urls = [...manifest.matchAll(/url: (\S+)/g)].map((m) => m[1]);
     assert.ok(urls.length >= declared.length);
     for (const u of urls) assert.equal(new URL(u!).pathname, '/slack/events');

@@ -34,7 +34,13 @@ describe('config', () => {
 
   it('lists every bad key in one error', () => {
     assert.throws(
-      () => loadConfig({ COLLECT_INTERVAL: 'abc', HTTP_PORT: '70000', MARKET_SOURCE: 'kraken,nasdaq', KRAKEN_API_URL: 'ftp://x' }),
+      () =>
+        loadConfig({
+          COLLECT_INTERVAL: 'abc',
+          HTTP_PORT: '70000',
+          MARKET_SOURCE: 'kraken,nasdaq',
+          KRAKEN_API_URL: 'ftp://x',
+        }),
       (err: unknown) => {
         assert.ok(err instanceof ConfigError);
         const keys = err.problems.map((p) => p.split(':')[0]);
@@ -47,8 +53,10 @@ describe('config', () => {
 
   it('reads CHART_UPLOAD as a true/false switch, off by default, and refuses anything else', () => {
     assert.equal(loadConfig({}).chartUpload, false);
-    for (const on of ['true', 'TRUE', '1', 'yes', 'on']) assert.equal(loadConfig({ CHART_UPLOAD: on }).chartUpload, true, on);
-    for (const off of ['false', '0', 'no', 'off']) assert.equal(loadConfig({ CHART_UPLOAD: off }).chartUpload, false, off);
+    for (const on of ['true', 'TRUE', '1', 'yes', 'on'])
+      assert.equal(loadConfig({ CHART_UPLOAD: on }).chartUpload, true, on);
+    for (const off of ['false', '0', 'no', 'off'])
+      assert.equal(loadConfig({ CHART_UPLOAD: off }).chartUpload, false, off);
     assert.throws(() => loadConfig({ CHART_UPLOAD: 'maybe' }), /CHART_UPLOAD: expected true or false, got "maybe"/);
   });
 

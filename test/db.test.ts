@@ -30,10 +30,19 @@ describe('mongoose against the real wire-protocol server', () => {
   });
 
   it('inserts and reads samples back in range order', async () => {
-    const result = await saveSamples([sample('sim:a-usd', 1, 10), sample('sim:a-usd', 2, 11), sample('sim:a-usd', 3, 12)]);
+    const result = await saveSamples([
+      sample('sim:a-usd', 1, 10),
+      sample('sim:a-usd', 2, 11),
+      sample('sim:a-usd', 3, 12),
+    ]);
     assert.deepEqual(result, { inserted: 3, duplicates: 0 });
-    const found = await Sample.find({ market: 'sim:a-usd', ts: { $gte: minute(2) } }).sort({ ts: 1 }).lean();
-    assert.deepEqual(found.map((s) => s.last), [11, 12]);
+    const found = await Sample.find({ market: 'sim:a-usd', ts: { $gte: minute(2) } })
+      .sort({ ts: 1 })
+      .lean();
+    assert.deepEqual(
+      found.map((s) => s.last),
+      [11, 12],
+    );
     assert.ok(found[0]!.ts instanceof Date);
   });
 
@@ -81,7 +90,15 @@ describe('mongoose against the real wire-protocol server', () => {
   it('groups with $avg/$min/$max on the server', async () => {
     const [row] = await Sample.aggregate<{ avg: number; min: number; max: number; n: number }>([
       { $match: { market: 'sim:a-usd' } },
-      { $group: { _id: '$market', avg: { $avg: '$last' }, min: { $min: '$last' }, max: { $max: '$last' }, n: { $sum: 1 } } },
+      {
+        $group: {
+          _id: '$market',
+          avg: { $avg: '$last' },
+          min: { $min: '$last' },
+          max: { $max: '$last' },
+          n: { $sum: 1 },
+        },
+      },
     ]);
     assert.deepEqual({ avg: row!.avg, min: row!.min, max: row!.max, n: row!.n }, { avg: 11, min: 10, max: 12, n: 3 });
     assert.equal(mongoose.connection.readyState, 1);

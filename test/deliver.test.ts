@@ -68,7 +68,10 @@ async function pendingAlert(channel: string, minute = 0, extra: Record<string, u
 }
 
 const running: Deliverer[] = [];
-function deliverer(platforms: ChatPlatform[], extra: Parameters<typeof startDeliverer>[0] extends infer D ? Partial<D> : never = {}) {
+function deliverer(
+  platforms: ChatPlatform[],
+  extra: Parameters<typeof startDeliverer>[0] extends infer D ? Partial<D> : never = {},
+) {
   const d = startDeliverer({ platforms, pollMs: 60_000, ...extra });
   running.push(d);
   return d;
@@ -90,11 +93,14 @@ describe('alert deliverer', () => {
     assert.equal(channel, 'slack:T1:C1');
     assert.match(reply.text ?? '', /34 AAA\/min at 2026-04-01 09:00 UTC: 3\.4x the 1h average of 10 AAA\/min/);
     assert.match(reply.text ?? '', /\+2 more/);
-    assert.deepEqual(reply.buttons?.map((b) => [b.action, b.value]), [
-      ['snooze:1h', String(alert.subscriptionId)],
-      ['snooze:24h', String(alert.subscriptionId)],
-      ['alert:untrack', String(alert.subscriptionId)],
-    ]);
+    assert.deepEqual(
+      reply.buttons?.map((b) => [b.action, b.value]),
+      [
+        ['snooze:1h', String(alert.subscriptionId)],
+        ['snooze:24h', String(alert.subscriptionId)],
+        ['alert:untrack', String(alert.subscriptionId)],
+      ],
+    );
     const stored = await Alert.findById(alert._id).lean();
     assert.equal(stored!.status, 'sent');
     assert.equal(stored!.messageRef, 'slack-1');
@@ -107,7 +113,17 @@ describe('alert deliverer', () => {
   it('delivers once across a restart between detection and delivery', async () => {
     const samples: SampleInput[] = [];
     for (let m = 0; m <= 60; m++) {
-      samples.push({ market: 'sim:aaa-usd', ts: at(m), source: 'simulated', last: 1, high: 1, low: 1, changePct: 0, volume24h: 1, volumeMinute: m === 60 ? 50 : 10 });
+      samples.push({
+        market: 'sim:aaa-usd',
+        ts: at(m),
+        source: 'simulated',
+        last: 1,
+        high: 1,
+        low: 1,
+        changePct: 0,
+        volume24h: 1,
+        volumeMinute: m === 60 ? 50 : 10,
+      });
     }
     await saveSamples(samples);
     await Subscription.create({ channel: 'slack:T1:C1', market: 'sim:aaa-usd', metric: 'volume' });
@@ -173,7 +189,9 @@ describe('alert deliverer', () => {
     const [n1, n2] = [a.posts.length, b.posts.length];
     assert.equal(n1 + n2, 30);
     assert.ok(n1 > 0 && n2 > 0, `both replicas took part (${n1} + ${n2})`);
-    const times = [...a.posts, ...b.posts].map((p) => `${p.channel} ${p.reply.fields?.find((f) => f.name === 'Time')?.value}`);
+    const times = [...a.posts, ...b.posts].map(
+      (p) => `${p.channel} ${p.reply.fields?.find((f) => f.name === 'Time')?.value}`,
+    );
     assert.equal(new Set(times).size, 30, 'no alert posted twice');
     assert.equal(await Alert.countDocuments({ status: 'sent' }), 30);
   });
@@ -193,7 +211,10 @@ describe('alert deliverer', () => {
     await until('both Slack alerts', () => slack.posts.length === 2);
     const waited = slack.attempts[1]!.at - slack.attempts[0]!.at;
     assert.ok(waited >= 395, `waited ${waited.toFixed(0)} ms, Retry-After was 400 ms`);
-    assert.ok(waited < 400 + 1_500, `waited ${waited.toFixed(0)} ms; the poll interval is a minute, so a wake-up at Retry-After did it`);
+    assert.ok(
+      waited < 400 + 1_500,
+      `waited ${waited.toFixed(0)} ms; the poll interval is a minute, so a wake-up at Retry-After did it`,
+    );
     const retried = await Alert.findOne({ channel: 'slack:T1:C1' }).lean();
     assert.equal(retried!.status, 'sent');
     assert.equal(retried!.attempts, 2);
@@ -229,7 +250,10 @@ describe('alert deliverer', () => {
       });
     const d = deliverer([slack], { maxAttempts: 3, backoffMs: 20 });
     await d.deliverNow();
-    const failed = await until('the alert to fail', async () => (await Alert.findOne({ status: 'failed' }).lean()) ?? undefined);
+    const failed = await until(
+      'the alert to fail',
+      async () => (await Alert.findOne({ status: 'failed' }).lean()) ?? undefined,
+    );
     assert.equal(failed.attempts, 3);
     assert.equal(failed.lastError, 'socket hang up');
     assert.ok(slack.attempts[2]!.at - slack.attempts[1]!.at >= 35, 'the second wait is longer than the first');
@@ -243,7 +267,10 @@ describe('alert deliverer', () => {
 
     await pendingAlert('slack:T1:C1', 5);
     await d.deliverNow();
-    assert.deepEqual(slack.posts.map((p) => p.reply.title), ['Spike: sim:aaa-usd volume per minute', 'Could not deliver 1 alert to this channel']);
+    assert.deepEqual(
+      slack.posts.map((p) => p.reply.title),
+      ['Spike: sim:aaa-usd volume per minute', 'Could not deliver 1 alert to this channel'],
+    );
     assert.equal((await Channel.findById('slack:T1:C1').lean())!.undelivered, 0);
     await pendingAlert('slack:T1:C1', 10);
     await d.deliverNow();
@@ -284,4 +311,3 @@ async function metricValue(stage: string, platform: string): Promise<number> {
   const metric = await registry.getSingleMetric('chatops_alerts_total')!.get();
   return metric.values.find((v) => v.labels.stage === stage && v.labels.platform === platform)?.value ?? 0;
 }
-

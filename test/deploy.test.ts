@@ -10,10 +10,14 @@ const read = (f: string) => readFileSync(join(root, f), 'utf8');
 
 describe('deployment files', () => {
   it('Dockerfile passes the linter', () => {
-    const lint = spawnSync(process.execPath, [join(root, 'node_modules', 'dockerfile-utils', 'bin', 'dockerfile-utils'), 'lint', 'Dockerfile'], {
-      cwd: root,
-      encoding: 'utf8',
-    });
+    const lint = spawnSync(
+      process.execPath,
+      [join(root, 'node_modules', 'dockerfile-utils', 'bin', 'dockerfile-utils'), 'lint', 'Dockerfile'],
+      {
+        cwd: root,
+        encoding: 'utf8',
+      },
+    );
     assert.equal(lint.status, 0, lint.stdout + lint.stderr);
     assert.equal(lint.stdout.trim(), '', lint.stdout);
   });
@@ -30,7 +34,10 @@ describe('deployment files', () => {
 
   it('docker-compose.yml wires MongoDB, the bot and NGINX with deploy/nginx.conf', () => {
     const compose = parse(read('docker-compose.yml')) as {
-      services: Record<string, { image?: string; build?: string; environment?: Record<string, string>; volumes?: string[]; ports?: string[] }>;
+      services: Record<
+        string,
+        { image?: string; build?: string; environment?: Record<string, string>; volumes?: string[]; ports?: string[] }
+      >;
     };
     assert.deepEqual(Object.keys(compose.services).sort(), ['bot', 'mongo', 'nginx']);
     assert.match(compose.services.bot!.environment!.MONGODB_URI!, /^mongodb:\/\/mongo:27017\//);

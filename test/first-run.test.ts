@@ -19,9 +19,15 @@ describe('first run', () => {
   after(() => rmSync(dataDir, { recursive: true, force: true }));
 
   it('npm run demo: says what it started and where, and answers from a day of simulated history', async () => {
-    const app = startAppProcess({ DATA_DIR: dataDir, HTTP_PORT: '0', MONGODB_URI: 'mongodb://ignored-by-the-demo:1' }, ['--demo']);
+    const app = startAppProcess({ DATA_DIR: dataDir, HTTP_PORT: '0', MONGODB_URI: 'mongodb://ignored-by-the-demo:1' }, [
+      '--demo',
+    ]);
     try {
-      await app.waitFor((l) => text(l) === 'crypto-chatops demo is running (offline, no accounts needed)', 90_000, 'the banner');
+      await app.waitFor(
+        (l) => text(l) === 'crypto-chatops demo is running (offline, no accounts needed)',
+        90_000,
+        'the banner',
+      );
       const database = await app.waitFor((l) => text(l).includes('  database   '), 5_000, 'the database line');
       assert.match(text(database), /embedded mongo-java-server, data in .*demo/);
       const docs = await app.waitFor((l) => text(l).includes('  API docs   '), 5_000, 'the docs line');
@@ -47,7 +53,11 @@ describe('first run', () => {
       await app.waitFor((l) => text(l).includes('# sim:btc-usd · price · 24h'), 30_000, 'the /metric answer');
       await app.waitFor((l) => /Rank\s+#\d+ of \d+ by 24h relative std dev/.test(text(l)), 5_000, 'the rank line');
       app.child.stdin!.write('/track sim:btc-usd\n');
-      await app.waitFor((l) => text(l).includes('Now tracking sim:btc-usd volume per minute'), 30_000, 'the /track answer');
+      await app.waitFor(
+        (l) => text(l).includes('Now tracking sim:btc-usd volume per minute'),
+        30_000,
+        'the /track answer',
+      );
     } finally {
       const stopped = await app.stop('SIGINT');
       assert.equal(stopped.code, 0);
@@ -64,7 +74,11 @@ describe('first run', () => {
       SOURCE_TIMEOUT: '1s',
     });
     try {
-      const said = await app.waitFor((l) => text(l).startsWith('cannot collect from kraken'), 60_000, 'the unreachable message');
+      const said = await app.waitFor(
+        (l) => text(l).startsWith('cannot collect from kraken'),
+        60_000,
+        'the unreachable message',
+      );
       assert.equal(said.level, 'error');
       assert.match(text(said), /http:\/\/127\.0\.0\.1:9/);
       assert.match(text(said), /npm run demo/);
@@ -73,7 +87,11 @@ describe('first run', () => {
         assert.ok(Date.now() < deadline, 'keeps retrying every tick');
         await new Promise((r) => setTimeout(r, 100));
       }
-      assert.equal(app.lines.filter((l) => text(l).startsWith('cannot collect from kraken')).length, 1, 'said once, not every tick');
+      assert.equal(
+        app.lines.filter((l) => text(l).startsWith('cannot collect from kraken')).length,
+        1,
+        'said once, not every tick',
+      );
       assert.equal(await Sample.countDocuments({}), 0, 'no data from anywhere else');
     } finally {
       const stopped = await app.stop('SIGTERM');

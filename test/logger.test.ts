@@ -18,7 +18,13 @@ function capture(): { stream: Writable; lines: string[] } {
 }
 
 describe('logger', () => {
-  const secrets = ['xoxb-123-456-abcdef', 'signing-secret-value', 'MTIz.discord.token', 'cw-api-key-1', 'pa$$word"quoted'];
+  const secrets = [
+    'xoxb-123-456-abcdef',
+    'signing-secret-value',
+    'MTIz.discord.token',
+    'cw-api-key-1',
+    'pa$$word"quoted',
+  ];
 
   it('never writes a configured secret, wherever it appears', () => {
     const { stream, lines } = capture();
@@ -39,13 +45,19 @@ describe('logger', () => {
 
   it('hides passwords in any URI, configured or not', () => {
     const scrub = makeScrubber([]);
-    assert.equal(scrub('connect mongodb+srv://bot:hunter22@cluster0/x'), 'connect mongodb+srv://bot:[REDACTED]@cluster0/x');
+    assert.equal(
+      scrub('connect mongodb+srv://bot:hunter22@cluster0/x'),
+      'connect mongodb+srv://bot:[REDACTED]@cluster0/x',
+    );
     assert.equal(scrub('plain http://host/path'), 'plain http://host/path');
   });
 
   it('keeps ordinary fields intact', () => {
     const { stream, lines } = capture();
-    createLogger({ level: 'info', format: 'json', secrets, destination: stream }).info({ market: 'kraken:btc-usd', n: 3 }, 'ok');
+    createLogger({ level: 'info', format: 'json', secrets, destination: stream }).info(
+      { market: 'kraken:btc-usd', n: 3 },
+      'ok',
+    );
     const line = JSON.parse(lines[0]!);
     assert.equal(line.market, 'kraken:btc-usd');
     assert.equal(line.n, 3);
@@ -59,8 +71,14 @@ describe('logger', () => {
       const logger = createLogger({ level: 'info', format: 'auto', secrets, file });
       logger.info({ key: secrets[3] }, 'collected');
       logger.debug('below the level');
-      const lines = readFileSync(file, 'utf8').trim().split('\n').map((l) => JSON.parse(l));
-      assert.deepEqual(lines.map((l) => l.msg), ['collected']);
+      const lines = readFileSync(file, 'utf8')
+        .trim()
+        .split('\n')
+        .map((l) => JSON.parse(l));
+      assert.deepEqual(
+        lines.map((l) => l.msg),
+        ['collected'],
+      );
       assert.equal(lines[0].key, '[REDACTED]');
     } finally {
       rmSync(dir, { recursive: true, force: true });

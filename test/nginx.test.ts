@@ -53,7 +53,11 @@ describe('deploy/nginx.conf in front of the API', { skip: haveNginx ? false : 'n
 
   before(async () => {
     slack = await startFakeSlack();
-    const config = loadConfig({ SLACK_BOT_TOKEN: 'xoxb-nginx', SLACK_SIGNING_SECRET: SECRET, SLACK_API_URL: slack.apiUrl });
+    const config = loadConfig({
+      SLACK_BOT_TOKEN: 'xoxb-nginx',
+      SLACK_SIGNING_SECRET: SECRET,
+      SLACK_API_URL: slack.apiUrl,
+    });
     api = await buildServer({ config, collecting: false });
     chat = await startChat(config, { http: api });
     await api.listen({ host: '127.0.0.1', port: 0 });
@@ -64,9 +68,13 @@ describe('deploy/nginx.conf in front of the API', { skip: haveNginx ? false : 'n
       .replace('listen 80;', `listen 127.0.0.1:${port};`);
     assert.notEqual(conf, readFileSync(join(root, 'deploy', 'nginx.conf'), 'utf8'));
     writeFileSync(join(dir, 'nginx.conf'), conf);
-    const check = spawnSync('nginx', ['-t', '-c', join(dir, 'nginx.conf'), '-g', `pid ${dir}/nginx.pid;`], { encoding: 'utf8' });
+    const check = spawnSync('nginx', ['-t', '-c', join(dir, 'nginx.conf'), '-g', `pid ${dir}/nginx.pid;`], {
+      encoding: 'utf8',
+    });
     assert.equal(check.status, 0, check.stderr);
-    nginx = spawn('nginx', ['-c', join(dir, 'nginx.conf'), '-g', `daemon off; pid ${dir}/nginx.pid;`], { stdio: 'ignore' });
+    nginx = spawn('nginx', ['-c', join(dir, 'nginx.conf'), '-g', `daemon off; pid ${dir}/nginx.pid;`], {
+      stdio: 'ignore',
+    });
     await waitForPort(port, 10_000);
     base = `http://127.0.0.1:${port}`;
   });
@@ -115,7 +123,11 @@ describe('deploy/nginx.conf in front of the API', { skip: haveNginx ? false : 'n
   });
 
   it('refuses an oversized body before it reaches the bot', async () => {
-    const res = await fetch(`${base}/slack/events`, { method: 'POST', body: 'x'.repeat(300 * 1024), headers: { 'content-type': 'application/x-www-form-urlencoded' } });
+    const res = await fetch(`${base}/slack/events`, {
+      method: 'POST',
+      body: 'x'.repeat(300 * 1024),
+      headers: { 'content-type': 'application/x-www-form-urlencoded' },
+    });
     assert.equal(res.status, 413);
   });
 });

@@ -56,8 +56,14 @@ describe('two replicas against one database', () => {
       points: 60,
     }));
     await Alert.insertMany(alerts);
-    await until('every alert sent', async () => (await Alert.countDocuments({ status: 'sent' })) === alerts.length, 30_000);
-    const posted = (app: AppProcess) => app.lines.filter((l) => l.level === 'raw' && /^# Spike: sim:btc-usd/.test(String(l.msg).replace(/^> /, ''))).length;
+    await until(
+      'every alert sent',
+      async () => (await Alert.countDocuments({ status: 'sent' })) === alerts.length,
+      30_000,
+    );
+    const posted = (app: AppProcess) =>
+      app.lines.filter((l) => l.level === 'raw' && /^# Spike: sim:btc-usd/.test(String(l.msg).replace(/^> /, '')))
+        .length;
     await until('the posts on the consoles', async () => posted(apps[0]!) + posted(apps[1]!) >= alerts.length, 10_000);
     assert.equal(posted(apps[0]!) + posted(apps[1]!), alerts.length, 'no alert posted twice');
     const refs = (await Alert.find({}, { messageRef: 1 }).lean()).map((a) => a.messageRef);
@@ -66,17 +72,32 @@ describe('two replicas against one database', () => {
 
   it('collects each tick once, and the standby takes over within two ticks when the collector dies', async () => {
     const [first, second] = [apps[0]!, apps[1]!];
-    await until('a few ticks', async () => (await CollectorRun.countDocuments({ status: 'ok', owner: new RegExp(ownerOf(first)) })) >= 2, 30_000);
+    await until(
+      'a few ticks',
+      async () => (await CollectorRun.countDocuments({ status: 'ok', owner: new RegExp(ownerOf(first)) })) >= 2,
+      30_000,
+    );
     const beforeKill = await CollectorRun.find({ status: { $in: ['ok', 'partial'] } }).lean();
-    assert.ok(beforeKill.every((r) => r.owner?.includes(ownerOf(first))), 'only the lease holder collected');
+    assert.ok(
+      beforeKill.every((r) => r.owner?.includes(ownerOf(first))),
+      'only the lease holder collected',
+    );
     const killedAt = Date.now();
     first.child.kill('SIGKILL');
     await first.exited;
-    const lastByFirst = (await CollectorRun.findOne({ owner: new RegExp(ownerOf(first)), inserted: { $gt: 0 } }).sort({ tick: -1 }).lean())!;
+    const lastByFirst = (await CollectorRun.findOne({ owner: new RegExp(ownerOf(first)), inserted: { $gt: 0 } })
+      .sort({ tick: -1 })
+      .lean())!;
     const takeover = await until(
       'the second replica collecting',
       async () =>
-        CollectorRun.findOne({ owner: new RegExp(ownerOf(second)), status: { $in: ['ok', 'partial'] }, inserted: { $gt: 0 } }).sort({ tick: 1 }).lean(),
+        CollectorRun.findOne({
+          owner: new RegExp(ownerOf(second)),
+          status: { $in: ['ok', 'partial'] },
+          inserted: { $gt: 0 },
+        })
+          .sort({ tick: 1 })
+          .lean(),
       6 * INTERVAL,
     );
     // Two ticks from the kill: the lease outlives its holder by half an interval, so the first
@@ -87,7 +108,8 @@ describe('two replicas against one database', () => {
     // The tick in between (if any) is backfilled by the new holder: no hole, no duplicate.
     await until(
       'the next tick after takeover',
-      async () => (await CollectorRun.countDocuments({ owner: new RegExp(ownerOf(second)), tick: { $gt: takeover.tick } })) > 0,
+      async () =>
+        (await CollectorRun.countDocuments({ owner: new RegExp(ownerOf(second)), tick: { $gt: takeover.tick } })) > 0,
       3 * INTERVAL,
     );
     const rows = await Sample.aggregate<{ _id: Date; n: number }>([
@@ -96,12 +118,19 @@ describe('two replicas against one database', () => {
     ]);
     const span = ticksLater + 1;
     assert.equal(rows.length, span, `every tick from ${lastByFirst.tick.toISOString()} on is there`);
-    assert.ok(rows.every((r) => r.n === MARKETS), JSON.stringify(rows));
+    assert.ok(
+      rows.every((r) => r.n === MARKETS),
+      JSON.stringify(rows),
+    );
     const duplicates = await Sample.aggregate([
       { $group: { _id: { m: '$market', ts: '$ts' }, n: { $sum: 1 } } },
       { $match: { n: { $gt: 1 } } },
     ]);
-    const runs = duplicates.length ? await CollectorRun.find({}, { tick: 1, owner: 1, status: 1, inserted: 1, backfilled: 1, duplicates: 1 }).sort({ tick: 1 }).lean() : [];
+    const runs = duplicates.length
+      ? await CollectorRun.find({}, { tick: 1, owner: 1, status: 1, inserted: 1, backfilled: 1, duplicates: 1 })
+          .sort({ tick: 1 })
+          .lean()
+      : [];
     assert.deepEqual(duplicates, [], `no duplicate samples; runs: ${JSON.stringify(runs)}`);
     assert.equal(mongoose.connection.readyState, 1);
   });

@@ -14,7 +14,9 @@ const db = useTestDatabase('scheduler');
 
 async function counter(metric: typeof ticksTotal, labels: Record<string, string>): Promise<number> {
   const values = (await metric.get()).values;
-  return values.filter((v) => Object.entries(labels).every(([k, l]) => v.labels[k as keyof typeof v.labels] === l)).reduce((a, v) => a + v.value, 0);
+  return values
+    .filter((v) => Object.entries(labels).every(([k, l]) => v.labels[k as keyof typeof v.labels] === l))
+    .reduce((a, v) => a + v.value, 0);
 }
 
 /** Resolves with the first event that matches, or rejects after `ms`. */
@@ -37,10 +39,21 @@ before(() => {
 
 describe('the scheduler with real Bree workers', () => {
   it('collects a tick in a worker, runs the after-tick jobs in order, relays figures and emits events', async () => {
-    const config = loadConfig({ MARKET_SOURCE: 'simulated', SIMULATED_MARKETS: '5', COLLECT_INTERVAL: '5s', BACKFILL_MAX: '1m', LOG_LEVEL: 'silent' });
+    const config = loadConfig({
+      MARKET_SOURCE: 'simulated',
+      SIMULATED_MARKETS: '5',
+      COLLECT_INTERVAL: '5s',
+      BACKFILL_MAX: '1m',
+      LOG_LEVEL: 'silent',
+    });
     const before = await counter(ticksTotal, { source: 'simulated', status: 'ok' });
     const written = await counter(samplesWritten, { source: 'simulated' });
-    const scheduler = await startScheduler(config, { dbUri: db.uri, dbName: db.dbName, owner: 'test-replica', afterTick: ['prune-samples', 'no-such-job'] });
+    const scheduler = await startScheduler(config, {
+      dbUri: db.uri,
+      dbName: db.dbName,
+      owner: 'test-replica',
+      afterTick: ['prune-samples', 'no-such-job'],
+    });
     const order: string[] = [];
     scheduler.events.on('job-done', (e: { name: string }) => order.push(`job-done:${e.name}`));
     scheduler.events.on('tick', () => order.push('tick'));
@@ -54,7 +67,10 @@ describe('the scheduler with real Bree workers', () => {
       assert.equal(rows.length, 5);
       const btc = rows.find((r) => r.market === 'sim:btc-usd')!;
       assert.equal(btc.last, simulatedQuote(config, simulatedMarkets(config)[0]!, tick.tick).last);
-      assert.equal((await CollectorRun.findOne({ source: 'simulated', tick: tick.tick }).lean())?.owner, 'test-replica');
+      assert.equal(
+        (await CollectorRun.findOne({ source: 'simulated', tick: tick.tick }).lean())?.owner,
+        'test-replica',
+      );
       assert.ok((await counter(ticksTotal, { source: 'simulated', status: 'ok' })) > before);
       assert.ok((await counter(samplesWritten, { source: 'simulated' })) >= written + 5);
 
@@ -71,14 +87,27 @@ describe('the scheduler with real Bree workers', () => {
   it('stops without hanging while a tick waits on a source that does not answer, and writes nothing', async () => {
     const kraken = await FakeKraken.start();
     kraken.failNext({ kind: 'timeout' }, { path: '/0/public/AssetPairs', times: 100 });
-    const config = loadConfig({ MARKET_SOURCE: 'kraken', KRAKEN_API_URL: kraken.url, SOURCE_TIMEOUT: '60s', COLLECT_INTERVAL: '1m', SOURCE_REQUEST_GAP: '1ms', LOG_LEVEL: 'silent' });
-    const scheduler = await startScheduler(config, { dbUri: db.uri, dbName: db.dbName, owner: 'stopper', autoStart: false });
+    const config = loadConfig({
+      MARKET_SOURCE: 'kraken',
+      KRAKEN_API_URL: kraken.url,
+      SOURCE_TIMEOUT: '60s',
+      COLLECT_INTERVAL: '1m',
+      SOURCE_REQUEST_GAP: '1ms',
+      LOG_LEVEL: 'silent',
+    });
+    const scheduler = await startScheduler(config, {
+      dbUri: db.uri,
+      dbName: db.dbName,
+      owner: 'stopper',
+      autoStart: false,
+    });
     try {
       const tick = new Date(Date.UTC(2026, 1, 1, 0, 0));
       const ticked = nextEvent<TickEvent>(scheduler.events, 'tick', () => true);
       const run = scheduler.runJob('collect-kraken', { tick: tick.toISOString() });
       const deadline = Date.now() + 20_000;
-      while (kraken.requestsTo('/0/public/AssetPairs') === 0 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 20));
+      while (kraken.requestsTo('/0/public/AssetPairs') === 0 && Date.now() < deadline)
+        await new Promise((r) => setTimeout(r, 20));
       assert.ok(kraken.requestsTo('/0/public/AssetPairs') > 0, 'the worker reached the source');
       const started = Date.now();
       await scheduler.stop();
@@ -96,4 +125,3 @@ describe('the scheduler with real Bree workers', () => {
     }
   });
 });
-

@@ -33,15 +33,23 @@ describe('SIGTERM during a tick', () => {
   it('loses nothing and duplicates nothing across the stop and a restart', async () => {
     const first = startAppProcess(env);
     // Stop once the first backfill batch has landed and more are still to come.
-    await until('the first backfill batch', async () => (await CollectorRun.countDocuments({ backfilled: { $gt: 0 } })) > 0, 60_000);
+    await until(
+      'the first backfill batch',
+      async () => (await CollectorRun.countDocuments({ backfilled: { $gt: 0 } })) > 0,
+      60_000,
+    );
     const stopped = await first.stop('SIGTERM');
     assert.equal(stopped.code, 0, first.stderr.join('\n'));
-    assert.deepEqual(first.lines.filter((l) => l.level === 'error' || l.level === 'fatal'), []);
+    assert.deepEqual(
+      first.lines.filter((l) => l.level === 'error' || l.level === 'fatal'),
+      [],
+    );
 
     const afterStop = await perTick();
     const expectedTicks = (6 * 3_600_000) / INTERVAL;
     assert.ok(afterStop.size > 0 && afterStop.size < expectedTicks, `stopped midway (${afterStop.size} ticks written)`);
-    for (const [ts, n] of afterStop) assert.equal(n, MARKETS, `tick ${new Date(ts).toISOString()} has ${n} of ${MARKETS} markets`);
+    for (const [ts, n] of afterStop)
+      assert.equal(n, MARKETS, `tick ${new Date(ts).toISOString()} has ${n} of ${MARKETS} markets`);
 
     const second = startAppProcess(env);
     try {
@@ -54,7 +62,10 @@ describe('SIGTERM during a tick', () => {
       }
       for (const [ts, n] of ticks) assert.equal(n, MARKETS, `tick ${new Date(ts).toISOString()}`);
       const total = await Sample.countDocuments({});
-      assert.equal(total, [...ticks.values()].reduce((a, b) => a + b, 0));
+      assert.equal(
+        total,
+        [...ticks.values()].reduce((a, b) => a + b, 0),
+      );
       const distinct = await Sample.aggregate([{ $group: { _id: { m: '$market', ts: '$ts' } } }, { $count: 'n' }]);
       assert.equal(distinct[0].n, total, 'no duplicate samples');
     } finally {

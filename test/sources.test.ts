@@ -6,7 +6,13 @@ import { initLogger } from '../src/logger.js';
 import { invalidateCatalog, resolveMarket } from '../src/market/catalog.js';
 import { collectTick } from '../src/market/collect.js';
 import { parseRetryAfter } from '../src/market/sources/http.js';
-import { SOURCES, isSimulatedSpike, SIMULATED_SPIKE_MULTIPLIER, simulatedMarkets, simulatedQuote } from '../src/market/sources/index.js';
+import {
+  SOURCES,
+  isSimulatedSpike,
+  SIMULATED_SPIKE_MULTIPLIER,
+  simulatedMarkets,
+  simulatedQuote,
+} from '../src/market/sources/index.js';
 import { parseAssetPairs, parseTicker } from '../src/market/sources/kraken.source.js';
 import { splitPair } from '../src/market/sources/cryptowatch.source.js';
 import { simulatedMinuteVolume } from '../src/market/sources/simulated.source.js';
@@ -36,7 +42,12 @@ beforeEach(async () => {
 describe('the Cryptowatch-format source', () => {
   it('collects every market of /markets/summaries, change as a percent, and sends the API key', async () => {
     cw.apiKey = 'cw-key-123';
-    const config = loadConfig({ MARKET_SOURCE: 'cryptowatch', CRYPTOWATCH_API_URL: cw.url, CRYPTOWATCH_API_KEY: 'cw-key-123', SOURCE_REQUEST_GAP: '1ms' });
+    const config = loadConfig({
+      MARKET_SOURCE: 'cryptowatch',
+      CRYPTOWATCH_API_URL: cw.url,
+      CRYPTOWATCH_API_KEY: 'cw-key-123',
+      SOURCE_REQUEST_GAP: '1ms',
+    });
     const result = await collectTick(config, 'cryptowatch', { tick: min(0), owner: 'a', backfillMaxMs: 0 });
     assert.equal(result.status, 'ok', result.error);
     assert.equal(result.inserted, 4);
@@ -45,13 +56,21 @@ describe('the Cryptowatch-format source', () => {
     assert.ok(Math.abs(btc!.changePct - 1.23) < 1e-9, 'a fraction of 0.0123 is stored as 1.23 %');
     assert.equal(btc?.quoteVolume24h, 2_000 * 60_000);
     assert.equal(btc?.volumeMinute, null, 'MARKETS=all asks no candles');
-    assert.deepEqual((await Market.find().sort({ _id: 1 }).lean()).map((m) => m._id), ['binance:sol-usdt', 'coinbase-pro:btc-usd', 'kraken:btc-usd', 'kraken:eth-usd']);
+    assert.deepEqual(
+      (await Market.find().sort({ _id: 1 }).lean()).map((m) => m._id),
+      ['binance:sol-usdt', 'coinbase-pro:btc-usd', 'kraken:btc-usd', 'kraken:eth-usd'],
+    );
     assert.equal((await resolveMarket('coinbase-pro:btcusd')).id, 'coinbase-pro:btc-usd');
     assert.ok(cw.requests.every((r) => r.headers['x-cw-api-key'] === 'cw-key-123'));
   });
 
   it('takes per-minute volume from the last closed candle when MARKETS is a list', async () => {
-    const config = loadConfig({ MARKET_SOURCE: 'cryptowatch', CRYPTOWATCH_API_URL: cw.url, SOURCE_REQUEST_GAP: '1ms', MARKETS: 'kraken:btc-usd,sol-usdt' });
+    const config = loadConfig({
+      MARKET_SOURCE: 'cryptowatch',
+      CRYPTOWATCH_API_URL: cw.url,
+      SOURCE_REQUEST_GAP: '1ms',
+      MARKETS: 'kraken:btc-usd,sol-usdt',
+    });
     const result = await collectTick(config, 'cryptowatch', { tick: min(0), owner: 'a', backfillMaxMs: 0 });
     assert.equal(result.inserted, 2);
     const btc = await Sample.findOne({ market: 'kraken:btc-usd' }).lean();
@@ -60,7 +79,13 @@ describe('the Cryptowatch-format source', () => {
   });
 
   it('backfills from OHLC', async () => {
-    const config = loadConfig({ MARKET_SOURCE: 'cryptowatch', CRYPTOWATCH_API_URL: cw.url, SOURCE_REQUEST_GAP: '1ms', MARKETS: 'kraken:eth-usd', BACKFILL_MAX: '10m' });
+    const config = loadConfig({
+      MARKET_SOURCE: 'cryptowatch',
+      CRYPTOWATCH_API_URL: cw.url,
+      SOURCE_REQUEST_GAP: '1ms',
+      MARKETS: 'kraken:eth-usd',
+      BACKFILL_MAX: '10m',
+    });
     const result = await collectTick(config, 'cryptowatch', { tick: min(0), owner: 'a' });
     assert.equal(result.backfilled, 10);
     const rows = await Sample.find({ market: 'kraken:eth-usd' }).sort({ ts: 1 }).lean();
@@ -84,7 +109,10 @@ describe('Kraken parsing', () => {
       OLDUSD: { altname: 'OLDUSD', wsname: 'OLD/USD', base: 'OLD', quote: 'ZUSD', status: 'delisted' },
       XETHZEUR: { altname: 'ETHEUR', base: 'XETH', quote: 'ZEUR' },
     });
-    assert.deepEqual(markets.map((m) => m.id), ['kraken:btc-usd', 'kraken:doge-usd', 'kraken:eth-eur']);
+    assert.deepEqual(
+      markets.map((m) => m.id),
+      ['kraken:btc-usd', 'kraken:doge-usd', 'kraken:eth-eur'],
+    );
   });
 
   it('rejects a ticker entry with a missing or non-numeric figure instead of storing NaN', () => {
@@ -103,12 +131,19 @@ describe('Kraken parsing', () => {
 });
 
 describe('the simulated source', () => {
-  const config = loadConfig({ MARKET_SOURCE: 'simulated', SIMULATED_MARKETS: '24', SIMULATED_SEED: '7', SIMULATED_SPIKE_EVERY: '5m' });
+  const config = loadConfig({
+    MARKET_SOURCE: 'simulated',
+    SIMULATED_MARKETS: '24',
+    SIMULATED_SEED: '7',
+    SIMULATED_SPIKE_EVERY: '5m',
+  });
 
   it('is deterministic: the same seed gives the same data for any minute, another seed other data', async () => {
     const a = await SOURCES.simulated(config).snapshot({ tick: min(0) });
     const b = await SOURCES.simulated(config).snapshot({ tick: min(0) });
-    const other = await SOURCES.simulated(loadConfig({ MARKET_SOURCE: 'simulated', SIMULATED_SEED: '8' })).snapshot({ tick: min(0) });
+    const other = await SOURCES.simulated(loadConfig({ MARKET_SOURCE: 'simulated', SIMULATED_SEED: '8' })).snapshot({
+      tick: min(0),
+    });
     assert.deepEqual(a.quotes, b.quotes);
     assert.notEqual(a.quotes[0]!.last, other.quotes[0]!.last);
     const m = simulatedMarkets(config)[0]!;
@@ -118,9 +153,15 @@ describe('the simulated source', () => {
   it('names markets sim:btc-usd, sim:eth-usd, ... at price levels from ~0.00002 to ~60000', async () => {
     const { quotes, markets } = await SOURCES.simulated(config).snapshot({ tick: min(0) });
     assert.equal(markets.length, 24);
-    assert.deepEqual(markets.slice(0, 2).map((m) => m.id), ['sim:btc-usd', 'sim:eth-usd']);
+    assert.deepEqual(
+      markets.slice(0, 2).map((m) => m.id),
+      ['sim:btc-usd', 'sim:eth-usd'],
+    );
     const prices = quotes.map((q) => q.last);
-    assert.ok(Math.min(...prices) < 1e-4 && Math.max(...prices) > 3e4, `prices ${Math.min(...prices)} .. ${Math.max(...prices)}`);
+    assert.ok(
+      Math.min(...prices) < 1e-4 && Math.max(...prices) > 3e4,
+      `prices ${Math.min(...prices)} .. ${Math.max(...prices)}`,
+    );
     for (const q of quotes) {
       assert.ok(q.low <= q.last && q.last <= q.high, q.market);
       assert.ok(q.volumeMinute! > 0 && q.volume24h > q.volumeMinute!, q.market);
@@ -147,7 +188,12 @@ describe('the simulated source', () => {
   });
 
   it('a tick writes exactly what the generator predicts, and the spike minute carries the spike', async () => {
-    const c = loadConfig({ MARKET_SOURCE: 'simulated', SIMULATED_MARKETS: '3', SIMULATED_SEED: '7', SIMULATED_SPIKE_EVERY: '5m' });
+    const c = loadConfig({
+      MARKET_SOURCE: 'simulated',
+      SIMULATED_MARKETS: '3',
+      SIMULATED_SEED: '7',
+      SIMULATED_SPIKE_EVERY: '5m',
+    });
     let spikeMinute = 0;
     while (!isSimulatedSpike('sim:eth-usd', min(spikeMinute), c)) spikeMinute++;
     await collectTick(c, 'simulated', { tick: min(spikeMinute), owner: 'a', backfillMaxMs: 0 });
@@ -160,7 +206,12 @@ describe('the simulated source', () => {
   });
 
   it('backfills 24 hours of history at first start when BACKFILL_MAX allows it', async () => {
-    const c = loadConfig({ MARKET_SOURCE: 'simulated', SIMULATED_MARKETS: '2', BACKFILL_MAX: '24h', COLLECT_INTERVAL: '1m' });
+    const c = loadConfig({
+      MARKET_SOURCE: 'simulated',
+      SIMULATED_MARKETS: '2',
+      BACKFILL_MAX: '24h',
+      COLLECT_INTERVAL: '1m',
+    });
     const result = await collectTick(c, 'simulated', { tick: min(0), owner: 'a' });
     assert.equal(result.backfilled, 2 * 1440);
     assert.equal(await Sample.countDocuments({ market: 'sim:btc-usd' }), 1441);

@@ -97,7 +97,7 @@ describe('spike judgement on crafted series', () => {
 describe('the running hour window', () => {
   it('agrees with a full reread of the hour at every point of a long irregular series', () => {
     let seed = 7;
-    const rand = () => ((seed = (seed * 1_103_515_245 + 12_345) % 2 ** 31) / 2 ** 31);
+    const rand = () => (seed = (seed * 1_103_515_245 + 12_345) % 2 ** 31) / 2 ** 31;
     const s: SeriesPoint[] = [];
     let t = 0;
     for (let i = 0; i < 600; i++) {
@@ -112,7 +112,11 @@ describe('the running hour window', () => {
       const full = detectSpikeAt(s, i, { factor: 3, minPoints: 10 });
       assert.equal(incremental.points, full.points, `points at ${i}`);
       assert.equal(incremental.spike, full.spike, `verdict at ${i}`);
-      if (full.baseline !== null) assert.ok(Math.abs(incremental.baseline! - full.baseline) <= 1e-9 * Math.abs(full.baseline), `baseline at ${i}`);
+      if (full.baseline !== null)
+        assert.ok(
+          Math.abs(incremental.baseline! - full.baseline) <= 1e-9 * Math.abs(full.baseline),
+          `baseline at ${i}`,
+        );
       if (p.value !== null) w.add(p.ts as number, p.value);
     }
   });

@@ -16,7 +16,10 @@ const MIN = 60_000;
 const T0 = Date.UTC(2026, 0, 1);
 const series = (values: number[], stepMs = MIN): Point[] => values.map((value, i) => ({ ts: T0 + i * stepMs, value }));
 const close = (actual: number | null, expected: number, tolerance = 1e-12) =>
-  assert.ok(actual !== null && Math.abs(actual - expected) <= tolerance * Math.max(1, Math.abs(expected)), `${actual} != ${expected}`);
+  assert.ok(
+    actual !== null && Math.abs(actual - expected) <= tolerance * Math.max(1, Math.abs(expected)),
+    `${actual} != ${expected}`,
+  );
 
 describe('computeStats', () => {
   it('matches figures computed by hand', () => {
@@ -43,8 +46,19 @@ describe('computeStats', () => {
   it('gives nulls and a zero count for an empty window', () => {
     const s = computeStats([], { logReturns: true });
     assert.deepEqual(s, {
-      count: 0, first: null, last: null, min: null, max: null, mean: null, std: null, rsd: null,
-      change: null, changePct: null, logretStd: null, firstTs: null, lastTs: null,
+      count: 0,
+      first: null,
+      last: null,
+      min: null,
+      max: null,
+      mean: null,
+      std: null,
+      rsd: null,
+      change: null,
+      changePct: null,
+      logretStd: null,
+      firstTs: null,
+      lastTs: null,
     });
   });
 
@@ -112,7 +126,7 @@ describe('computeStats', () => {
 describe('running moments', () => {
   it('add and remove agree with a two-pass computation over a sliding window', () => {
     let seed = 7;
-    const rand = () => ((seed = (seed * 48271) % 2147483647) / 2147483647);
+    const rand = () => (seed = (seed * 48271) % 2147483647) / 2147483647;
     const values = Array.from({ length: 5000 }, () => 60_000 + rand() * 50);
     const m = emptyMoments();
     const width = 1440;
@@ -149,14 +163,23 @@ describe('downsample', () => {
   });
 
   it('returns short series point by point, and leaves gaps as gaps', () => {
-    assert.deepEqual(downsample(series([1, 2]), 90, T0, T0 + 2 * MIN).map((b) => [b.ts.getTime(), b.min, b.max, b.last]), [
-      [T0, 1, 1, 1],
-      [T0 + MIN, 2, 2, 2],
-    ]);
-    const gappy = [...series(Array(100).fill(1)), ...series(Array(100).fill(2)).map((p) => ({ ...p, ts: p.ts + 1000 * MIN }))];
+    assert.deepEqual(
+      downsample(series([1, 2]), 90, T0, T0 + 2 * MIN).map((b) => [b.ts.getTime(), b.min, b.max, b.last]),
+      [
+        [T0, 1, 1, 1],
+        [T0 + MIN, 2, 2, 2],
+      ],
+    );
+    const gappy = [
+      ...series(Array(100).fill(1)),
+      ...series(Array(100).fill(2)).map((p) => ({ ...p, ts: p.ts + 1000 * MIN })),
+    ];
     const out = downsample(gappy, 10, T0, T0 + 1100 * MIN);
     assert.ok(out.length < 10, 'empty slices are not invented');
-    assert.deepEqual(out.map((b) => b.last), [1, 2]);
+    assert.deepEqual(
+      out.map((b) => b.last),
+      [1, 2],
+    );
   });
 
   it('refuses a nonsensical bucket count', () => {

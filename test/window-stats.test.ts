@@ -74,7 +74,13 @@ function exactOf(market: string, field: keyof SampleInput, tick: number, windowM
 describe('window statistics after each tick', () => {
   before(async () => {
     await upsertMarkets(
-      Object.keys(paths).map((base) => ({ exchange: 'sim', base: base.split('-')[0]!, quote: 'usd', source: 'simulated', symbol: base })),
+      Object.keys(paths).map((base) => ({
+        exchange: 'sim',
+        base: base.split('-')[0]!,
+        quote: 'usd',
+        source: 'simulated',
+        symbol: base,
+      })),
     );
     // 'few' has a catalog entry but only three samples: too few to rank.
     await upsertMarkets([{ exchange: 'sim', base: 'few', quote: 'usd', source: 'simulated', symbol: 'few-usd' }]);
@@ -115,7 +121,10 @@ describe('window statistics after each tick', () => {
         const exact = exactOf(market, field, tick, 3_600_000, price);
         assert.equal(e.count, exact.count, `${market} ${metric} count`);
         assert.ok(Math.abs(e.mean! - exact.mean!) <= 1e-9 * Math.abs(exact.mean!) + 1e-12, `${market} ${metric} mean`);
-        assert.ok(Math.abs(e.std! - exact.std!) <= 1e-7 * exact.std! + 1e-12, `${market} ${metric} std ${e.std} vs ${exact.std}`);
+        assert.ok(
+          Math.abs(e.std! - exact.std!) <= 1e-7 * exact.std! + 1e-12,
+          `${market} ${metric} std ${e.std} vs ${exact.std}`,
+        );
         if (price) assert.ok(Math.abs(e.logretStd! - exact.logretStd!) <= 1e-7 * exact.logretStd!, `${market} logret`);
         assert.equal(e.last, exact.last);
       }
@@ -152,7 +161,10 @@ describe('window statistics after each tick', () => {
     assert.equal(other.rank.tied, true);
     const ranking = await getRanking({ window: '1h', limit: 3 });
     const positions = [...ranking.top, ...ranking.bottom].map((r) => r.position);
-    assert.deepEqual(positions, [1, 2, 2, 4, 5].filter((p) => positions.includes(p)));
+    assert.deepEqual(
+      positions,
+      [1, 2, 2, 4, 5].filter((p) => positions.includes(p)),
+    );
   });
 
   it('leaves out markets with too few points and says so', async () => {
@@ -229,7 +241,9 @@ describe('window statistics after each tick', () => {
     worker.on('message', (m) => messages.push(m));
     const [code] = await once(worker, 'exit');
     assert.equal(code, 0);
-    const result = messages.find((m): m is { ok: boolean; result: { incremental: number } } => (m as { type?: string }).type === 'update-stats');
+    const result = messages.find(
+      (m): m is { ok: boolean; result: { incremental: number } } => (m as { type?: string }).type === 'update-stats',
+    );
     assert.ok(result?.ok, JSON.stringify(messages));
     assert.equal(result.result.incremental + (result.result as unknown as { exact: number }).exact, 6);
     assert.ok(messages.includes('done'));

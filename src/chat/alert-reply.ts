@@ -47,7 +47,8 @@ export function unitOf(market: string, metric: string): string {
   }
 }
 
-const withUnit = (value: number, unit: string) => (unit === '%' ? `${num(value)}%` : unit ? `${num(value)} ${unit}` : num(value));
+const withUnit = (value: number, unit: string) =>
+  unit === '%' ? `${num(value)}%` : unit ? `${num(value)} ${unit}` : num(value);
 
 /** "3.4x": two significant figures read well up to 99x; beyond that whole numbers. */
 export function ratioText(ratio: number): string {
@@ -72,7 +73,8 @@ export function alertReply(alert: AlertView, options: AlertReplyOptions = {}): R
     `${withUnit(alert.value, unit)} at ${utc(alert.ts)}: ${ratioText(alert.ratio)} the 1h average of ${withUnit(alert.baseline, unit)}` +
       ` (alerts above ${alert.factor}x).`,
   ];
-  if (more > 0) lines.push(`+${more} more spike${more === 1 ? '' : 's'} since the last alert, held back by the cooldown.`);
+  if (more > 0)
+    lines.push(`+${more} more spike${more === 1 ? '' : 's'} since the last alert, held back by the cooldown.`);
 
   const reply: Reply = {
     title: `Spike: ${alert.market} ${label}`,

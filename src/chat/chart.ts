@@ -82,7 +82,10 @@ export function downsample(series: readonly SeriesPoint[], target: number): Buck
       }
     }
     if (lo === Infinity) continue;
-    const lasts = group.map((p) => p.last).filter((v): v is number => v !== null && Number.isFinite(v)).sort((a, b) => a - b);
+    const lasts = group
+      .map((p) => p.last)
+      .filter((v): v is number => v !== null && Number.isFinite(v))
+      .sort((a, b) => a - b);
     const middle = lasts.length ? lasts[Math.floor((lasts.length - 1) / 2)]! : (lo + hi) / 2;
     const up = hi - middle;
     const down = middle - lo;
@@ -160,7 +163,12 @@ function quickChart(render: ChartRender): QuickChartInstance {
 }
 
 function renderFor(req: ChartRequest, buckets: Bucket[], digits: number): ChartRender {
-  return { baseUrl: req.baseUrl, config: configFor(req, buckets, digits), width: req.width ?? 600, height: req.height ?? 300 };
+  return {
+    baseUrl: req.baseUrl,
+    config: configFor(req, buckets, digits),
+    width: req.width ?? 600,
+    height: req.height ?? 300,
+  };
 }
 
 export interface BuiltChart extends ReplyChart {
@@ -263,7 +271,10 @@ export async function chartPngFor(
   try {
     return await renderChartPng(reply.chart);
   } catch (err) {
-    logger.warn({ err, ...context, quickchart: reply.chart.render.baseUrl }, 'chart PNG render failed; sending the chart URL instead');
+    logger.warn(
+      { err, ...context, quickchart: reply.chart.render.baseUrl },
+      'chart PNG render failed; sending the chart URL instead',
+    );
     return undefined;
   }
 }

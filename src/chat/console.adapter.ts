@@ -73,7 +73,8 @@ export function startConsole(deps: {
   return {
     name: 'console',
     async post(channel: string, reply: Reply) {
-      if (channel !== CONSOLE_CHANNEL) throw new ChannelGoneError(`the console only answers ${CONSOLE_CHANNEL}, not ${channel}`);
+      if (channel !== CONSOLE_CHANNEL)
+        throw new ChannelGoneError(`the console only answers ${CONSOLE_CHANNEL}, not ${channel}`);
       posted += 1;
       write(`\n${renderConsole(reply)}${prompt}`);
       return { ref: `console-${posted}` };

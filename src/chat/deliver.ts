@@ -88,11 +88,14 @@ export function startDeliverer(deps: DelivererDeps): Deliverer {
     if (stopped || at >= wakeAt) return;
     if (wakeTimer) clearTimeout(wakeTimer);
     wakeAt = at;
-    wakeTimer = setTimeout(() => {
-      wakeAt = Infinity;
-      wakeTimer = undefined;
-      void deliverNow();
-    }, Math.max(0, at - now()) + WAKE_MARGIN_MS);
+    wakeTimer = setTimeout(
+      () => {
+        wakeAt = Infinity;
+        wakeTimer = undefined;
+        void deliverNow();
+      },
+      Math.max(0, at - now()) + WAKE_MARGIN_MS,
+    );
     wakeTimer.unref();
   };
 
@@ -115,10 +118,7 @@ export function startDeliverer(deps: DelivererDeps): Deliverer {
 
   /** Updates an alert this replica still holds. */
   const settle = (alert: AlertRecord, update: Record<string, unknown>) =>
-    Alert.collection.updateOne(
-      { _id: alert._id },
-      { $set: { lockedBy: null, lockedUntil: null, ...update } },
-    );
+    Alert.collection.updateOne({ _id: alert._id }, { $set: { lockedBy: null, lockedUntil: null, ...update } });
 
   const history = async (alert: AlertRecord) => {
     const field = METRICS[alert.metric as MetricName]?.field;
@@ -149,11 +149,20 @@ export function startDeliverer(deps: DelivererDeps): Deliverer {
       logger.info({ channel, count }, 'told channel about undelivered alerts');
     } catch (err) {
       await Channel.collection.updateOne({ _id: channel as never }, { $inc: { undelivered: count } });
-      logger.warn({ channel, count, err: (err as Error).message }, 'could not post the undelivered-alerts warning; will try after the next post');
+      logger.warn(
+        { channel, count, err: (err as Error).message },
+        'could not post the undelivered-alerts warning; will try after the next post',
+      );
     }
   };
 
-  const failForGood = async (alert: AlertRecord, platform: string, attempts: number, error: string, countOnChannel: boolean) => {
+  const failForGood = async (
+    alert: AlertRecord,
+    platform: string,
+    attempts: number,
+    error: string,
+    countOnChannel: boolean,
+  ) => {
     await settle(alert, { status: 'failed', attempts, lastError: error.slice(0, 500) });
     alertsTotal.inc({ stage: 'failed', platform });
     if (countOnChannel) {
@@ -163,7 +172,10 @@ export function startDeliverer(deps: DelivererDeps): Deliverer {
         { upsert: true },
       );
     }
-    logger.warn({ alert: String(alert._id), channel: alert.channel, market: alert.market, attempts, error }, 'alert not delivered');
+    logger.warn(
+      { alert: String(alert._id), channel: alert.channel, market: alert.market, attempts, error },
+      'alert not delivered',
+    );
   };
 
   const channelGone = async (alert: AlertRecord, platform: string, err: Error) => {
@@ -179,7 +191,12 @@ export function startDeliverer(deps: DelivererDeps): Deliverer {
     );
     if (others.modifiedCount) alertsTotal.inc({ stage: 'failed', platform }, others.modifiedCount);
     logger.warn(
-      { channel: alert.channel, disabledSubscriptions: subs.modifiedCount, droppedAlerts: others.modifiedCount, err: err.message },
+      {
+        channel: alert.channel,
+        disabledSubscriptions: subs.modifiedCount,
+        droppedAlerts: others.modifiedCount,
+        err: err.message,
+      },
       'channel is gone or the bot was removed; its subscriptions are disabled (/track again re-enables)',
     );
   };
@@ -198,7 +215,10 @@ export function startDeliverer(deps: DelivererDeps): Deliverer {
       const { ref } = await platform.post(alert.channel, reply);
       await settle(alert, { status: 'sent', attempts, messageRef: ref, sentAt: new Date(now()) });
       alertsTotal.inc({ stage: 'sent', platform: platformName });
-      logger.info({ alert: String(alert._id), channel: alert.channel, market: alert.market, metric: alert.metric, ref }, 'alert posted');
+      logger.info(
+        { alert: String(alert._id), channel: alert.channel, market: alert.market, metric: alert.metric, ref },
+        'alert posted',
+      );
       await reportUndelivered(platform, alert.channel);
       return true;
     } catch (err) {
@@ -221,10 +241,16 @@ export function startDeliverer(deps: DelivererDeps): Deliverer {
           { status: 'pending', channel: { $regex: `^${platformName}:` }, nextAttemptAt: { $lt: new Date(retryAt) } },
           { $set: { nextAttemptAt: new Date(retryAt) } },
         );
-        logger.warn({ channel: alert.channel, retryAfterMs: err.retryAfterMs, attempts }, 'rate limited; waiting as told');
+        logger.warn(
+          { channel: alert.channel, retryAfterMs: err.retryAfterMs, attempts },
+          'rate limited; waiting as told',
+        );
       } else {
         retryAt = now() + Math.min(MAX_BACKOFF_MS, backoffMs * 2 ** (attempts - 1));
-        logger.warn({ alert: String(alert._id), channel: alert.channel, attempts, retryAt: new Date(retryAt), err: message }, 'alert post failed; will retry');
+        logger.warn(
+          { alert: String(alert._id), channel: alert.channel, attempts, retryAt: new Date(retryAt), err: message },
+          'alert post failed; will retry',
+        );
       }
       await settle(alert, { attempts, nextAttemptAt: new Date(retryAt), lastError: message.slice(0, 500) });
       alertsTotal.inc({ stage: 'retried', platform: platformName });

@@ -14,13 +14,19 @@ export interface RegisterResult {
   names: string[];
 }
 
-export async function registerDiscordCommands(config: Config, commands?: readonly AnyCommand[]): Promise<RegisterResult> {
+export async function registerDiscordCommands(
+  config: Config,
+  commands?: readonly AnyCommand[],
+): Promise<RegisterResult> {
   const { token, applicationId, guildId, apiUrl } = config.discord;
-  if (!token || !applicationId) throw new Error('DISCORD_TOKEN and DISCORD_APPLICATION_ID are required to register commands');
+  if (!token || !applicationId)
+    throw new Error('DISCORD_TOKEN and DISCORD_APPLICATION_ID are required to register commands');
   const list = commands ?? (await import('../../commands/index.js')).commands;
   const rest = new REST({ ...(apiUrl ? { api: apiUrl } : {}), retries: 1 }).setToken(token);
   const body = discordCommandSchema(list, config.discord.trackPermission);
-  const route = guildId ? Routes.applicationGuildCommands(applicationId, guildId) : Routes.applicationCommands(applicationId);
+  const route = guildId
+    ? Routes.applicationGuildCommands(applicationId, guildId)
+    : Routes.applicationCommands(applicationId);
   // PUT replaces the whole set, so a command removed from commands/ disappears from Discord too.
   const saved = (await rest.put(route, { body })) as Array<{ name: string }>;
   return { scope: guildId ? 'guild' : 'global', names: saved.map((c) => c.name) };

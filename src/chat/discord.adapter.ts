@@ -54,7 +54,10 @@ function optionSchema(o: OptionDefinition): APIApplicationCommandOption {
         : { ...base, type: ApplicationCommandOptionType.String, max_length: 100 };
     case 'number':
     case 'integer': {
-      const bounds = { ...(o.min !== undefined ? { min_value: o.min } : {}), ...(o.max !== undefined ? { max_value: o.max } : {}) };
+      const bounds = {
+        ...(o.min !== undefined ? { min_value: o.min } : {}),
+        ...(o.max !== undefined ? { max_value: o.max } : {}),
+      };
       return o.kind === 'number'
         ? { ...base, ...bounds, type: ApplicationCommandOptionType.Number }
         : { ...base, ...bounds, type: ApplicationCommandOptionType.Integer };
@@ -69,7 +72,9 @@ export function trackPermissionBit(name: string): bigint | null {
   if (name === 'everyone') return null;
   const bit = (PermissionFlagsBits as Record<string, bigint>)[name];
   if (bit === undefined) {
-    throw new Error(`DISCORD_TRACK_PERMISSION: "${name}" is not a Discord permission (e.g. ManageChannels, ManageGuild, Administrator) or "everyone"`);
+    throw new Error(
+      `DISCORD_TRACK_PERMISSION: "${name}" is not a Discord permission (e.g. ManageChannels, ManageGuild, Administrator) or "everyone"`,
+    );
   }
   return bit;
 }
@@ -94,7 +99,8 @@ function toPlatformError(err: unknown): unknown {
   if (err instanceof RateLimitError) return new RateLimitedError(Math.max(1, err.retryAfter));
   if (err instanceof DiscordAPIError) {
     if (err.status === 429) return new RateLimitedError(1_000);
-    if (err.status === 404 || CHANNEL_GONE_CODES.has(Number(err.code))) return new ChannelGoneError(`discord: ${err.message}`);
+    if (err.status === 404 || CHANNEL_GONE_CODES.has(Number(err.code)))
+      return new ChannelGoneError(`discord: ${err.message}`);
   }
   return err;
 }
@@ -149,7 +155,11 @@ export async function startDiscord(deps: { config: Config; registry: CommandRegi
   });
 
   /** Turns the deferred reply into the answer; an ephemeral answer to a public defer replaces it. */
-  const answer = async (i: ChatInputCommandInteraction | ButtonInteraction, reply: Reply, deferredEphemeral: boolean) => {
+  const answer = async (
+    i: ChatInputCommandInteraction | ButtonInteraction,
+    reply: Reply,
+    deferredEphemeral: boolean,
+  ) => {
     if (reply.ephemeral && !deferredEphemeral) {
       await i.deleteReply();
       await i.followUp({ ...interactionBody(reply), flags: MessageFlags.Ephemeral });
@@ -158,7 +168,10 @@ export async function startDiscord(deps: { config: Config; registry: CommandRegi
     const png = await chartPngFor(reply, config.chartUpload, logger, { interaction: i.id });
     if (png) {
       try {
-        await i.editReply({ ...interactionBody(reply, ATTACHED_CHART), files: [{ attachment: png, name: CHART_FILE }] });
+        await i.editReply({
+          ...interactionBody(reply, ATTACHED_CHART),
+          files: [{ attachment: png, name: CHART_FILE }],
+        });
         return;
       } catch (err) {
         logger.warn({ err, interaction: i.id }, 'discord chart upload failed; answering with the chart URL');

@@ -15,7 +15,10 @@ export interface ChatPlatform {
 /** The platform said 429; try again after `retryAfterMs`. */
 export class RateLimitedError extends Error {
   override name = 'RateLimitedError';
-  constructor(readonly retryAfterMs: number, message = `rate limited, retry after ${retryAfterMs} ms`) {
+  constructor(
+    readonly retryAfterMs: number,
+    message = `rate limited, retry after ${retryAfterMs} ms`,
+  ) {
     super(message);
   }
 }

@@ -79,7 +79,9 @@ export interface ActionDefinition {
 export type AnyCommand = CommandDefinition<any>;
 
 /** Keeps the literal option names, so run() sees typed options. */
-export function defineCommand<const O extends readonly OptionDefinition[]>(def: CommandDefinition<O>): CommandDefinition<O> {
+export function defineCommand<const O extends readonly OptionDefinition[]>(
+  def: CommandDefinition<O>,
+): CommandDefinition<O> {
   return def;
 }
 
@@ -105,7 +107,8 @@ export function quoteInput(text: string, max = 40): string {
 function optionSchema(def: OptionDefinition): z.ZodType<unknown> {
   const text = z
     .union([z.string(), z.number(), z.boolean()], {
-      error: (issue) => (issue.input === undefined ? `${def.name}: required` : `${def.name}: expected text or a number`),
+      error: (issue) =>
+        issue.input === undefined ? `${def.name}: required` : `${def.name}: expected text or a number`,
     })
     .transform((v) => String(v).trim())
     .refine((v) => v.length <= MAX_RAW, { message: `${def.name}: too long` });
@@ -154,9 +157,13 @@ function optionSchema(def: OptionDefinition): z.ZodType<unknown> {
     case 'duration':
       return text.transform((v, ctx) => {
         const ms = parseDuration(v);
-        const ok = ms !== undefined && (def.min === undefined || ms >= def.min) && (def.max === undefined || ms <= def.max);
+        const ok =
+          ms !== undefined && (def.min === undefined || ms >= def.min) && (def.max === undefined || ms <= def.max);
         if (!ok) {
-          const range = def.min !== undefined && def.max !== undefined ? ` from ${formatDuration(def.min)} to ${formatDuration(def.max)}` : '';
+          const range =
+            def.min !== undefined && def.max !== undefined
+              ? ` from ${formatDuration(def.min)} to ${formatDuration(def.max)}`
+              : '';
           ctx.addIssue({
             code: 'custom',
             message: `${def.name}: expected a duration such as 30m, 2h or 1d${range}, got "${quoteInput(v)}"`,
@@ -236,13 +243,16 @@ export class CommandRegistry {
       let optionalSeen = false;
       for (const o of def.options as readonly OptionDefinition[]) {
         // Positional parsing fills options in order, so a required one may not follow an optional one.
-        if (o.required && optionalSeen) throw new Error(`/${def.name}: required option ${o.name} after an optional one`);
+        if (o.required && optionalSeen)
+          throw new Error(`/${def.name}: required option ${o.name} after an optional one`);
         if (!o.required) optionalSeen = true;
         shape[o.name] = o.required ? optionSchema(o) : optionSchema(o).optional();
       }
       const schema = z.strictObject(shape, {
         error: (issue) =>
-          issue.code === 'unrecognized_keys' ? `unknown option ${issue.keys.map((k) => `"${quoteInput(k, 20)}"`).join(', ')}` : undefined,
+          issue.code === 'unrecognized_keys'
+            ? `unknown option ${issue.keys.map((k) => `"${quoteInput(k, 20)}"`).join(', ')}`
+            : undefined,
       }) as unknown as z.ZodType<Record<string, unknown>>;
       this.commands.set(def.name, { def, schema });
     }
@@ -321,7 +331,10 @@ export class CommandRegistry {
       const compiled = this.commands.get(name);
       if (!compiled) {
         const known = this.list().map((c) => `/${c.name}`);
-        throw new UserError(`Unknown command "/${quoteInput(String(name), 20)}".`, `Commands: ${known.join(', ')}. Try /help.`);
+        throw new UserError(
+          `Unknown command "/${quoteInput(String(name), 20)}".`,
+          `Commands: ${known.join(', ')}. Try /help.`,
+        );
       }
       const def = compiled.def;
       this.checkRate(ctx);
@@ -337,7 +350,10 @@ export class CommandRegistry {
         throw err;
       }
     });
-    commandLatency.observe({ command: key, platform: ctx.platform, outcome }, Number(process.hrtime.bigint() - started) / 1e9);
+    commandLatency.observe(
+      { command: key, platform: ctx.platform, outcome },
+      Number(process.hrtime.bigint() - started) / 1e9,
+    );
     return reply;
   }
 
@@ -347,13 +363,17 @@ export class CommandRegistry {
     const def = this.actions.get(action);
     const label = def ? `action:${action}` : 'action:unknown';
     const { reply, outcome } = await this.guard(ctx, { action: label }, async () => {
-      if (!def) throw new UserError('That button is no longer supported.', 'Run the command again for a fresh message.');
+      if (!def)
+        throw new UserError('That button is no longer supported.', 'Run the command again for a fresh message.');
       this.checkRate(ctx);
       this.checkPermission(def.permission, ctx);
       if (typeof value !== 'string' || value.length > 500) throw new UserError('That button carries no usable value.');
       return def.run(ctx, value);
     });
-    commandLatency.observe({ command: label, platform: ctx.platform, outcome }, Number(process.hrtime.bigint() - started) / 1e9);
+    commandLatency.observe(
+      { command: label, platform: ctx.platform, outcome },
+      Number(process.hrtime.bigint() - started) / 1e9,
+    );
     return reply;
   }
 
@@ -377,7 +397,10 @@ export class CommandRegistry {
       }
       const ref = errorReference();
       logger().error({ err, ref }, 'command failed');
-      return { reply: { title: apology(ref), ephemeral: true, tone: 'error', footer: `reference ${ref}` }, outcome: 'error' };
+      return {
+        reply: { title: apology(ref), ephemeral: true, tone: 'error', footer: `reference ${ref}` },
+        outcome: 'error',
+      };
     }
   }
 

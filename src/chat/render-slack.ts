@@ -30,7 +30,9 @@ export function stripActionSuffix(actionId: string): string {
 
 /** `withChart: false` leaves the image block out, for a message whose chart is an uploaded file. */
 export function renderSlack(reply: Reply, { withChart = true } = {}): SlackMessage {
-  const blocks: SlackBlock[] = [{ type: 'header', text: { type: 'plain_text', text: cut(reply.title, 150), emoji: true } }];
+  const blocks: SlackBlock[] = [
+    { type: 'header', text: { type: 'plain_text', text: cut(reply.title, 150), emoji: true } },
+  ];
   if (reply.text) blocks.push({ type: 'section', text: mrkdwn(reply.text) });
   const inline: SlackBlock[] = [];
   const flush = () => {

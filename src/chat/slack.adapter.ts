@@ -26,7 +26,13 @@ const REPLAY_WINDOW_S = 5 * 60;
 /** Bolt answers Slack itself if a handler never acks; Slack gives up after 3 s anyway. */
 const ACK_TIMEOUT_MS = 3_500;
 /** Slack errors meaning the bot can no longer post there: retrying will not help. */
-const CHANNEL_GONE = new Set(['channel_not_found', 'not_in_channel', 'is_archived', 'channel_is_archived', 'team_access_not_granted']);
+const CHANNEL_GONE = new Set([
+  'channel_not_found',
+  'not_in_channel',
+  'is_archived',
+  'channel_is_archived',
+  'team_access_not_granted',
+]);
 
 export interface SlackAdapter extends ChatPlatform {
   readonly mode: 'socket' | 'http';
@@ -35,7 +41,8 @@ export interface SlackAdapter extends ChatPlatform {
 
 /** Bolt's logger interface over a pino child. */
 function boltLogger(logger: Logger): BoltLogger {
-  const text = (msg: unknown[]) => msg.map((m) => (typeof m === 'string' ? m : m instanceof Error ? m.message : JSON.stringify(m))).join(' ');
+  const text = (msg: unknown[]) =>
+    msg.map((m) => (typeof m === 'string' ? m : m instanceof Error ? m.message : JSON.stringify(m))).join(' ');
   let level = LogLevel.INFO;
   return {
     debug: (...msg: unknown[]) => logger.debug(text(msg)),
@@ -76,7 +83,9 @@ export class FastifyReceiver implements Receiver {
     const path = this.opts.path ?? SLACK_EVENTS_PATH;
     await this.opts.http.register(async (scope) => {
       scope.removeAllContentTypeParsers();
-      scope.addContentTypeParser('*', { parseAs: 'string', bodyLimit: 1_048_576 }, (_req, body, done) => done(null, body));
+      scope.addContentTypeParser('*', { parseAs: 'string', bodyLimit: 1_048_576 }, (_req, body, done) =>
+        done(null, body),
+      );
       scope.post(path, async (request, reply) => {
         const raw = typeof request.body === 'string' ? request.body : '';
         const result = await this.handle(raw, request.headers);
@@ -91,7 +100,10 @@ export class FastifyReceiver implements Receiver {
   async stop(): Promise<void> {}
 
   /** Verifies and dispatches one request; returns what Slack gets back. */
-  async handle(raw: string, headers: Record<string, string | string[] | undefined>): Promise<{ status: number; body?: unknown }> {
+  async handle(
+    raw: string,
+    headers: Record<string, string | string[] | undefined>,
+  ): Promise<{ status: number; body?: unknown }> {
     const header = (name: string) => {
       const v = headers[name];
       return Array.isArray(v) ? v[0] : v;
@@ -106,7 +118,10 @@ export class FastifyReceiver implements Receiver {
     const signature = header('x-slack-signature') ?? '';
     // Bolt's helper rejects old timestamps only; a request dated in the future is refused here too.
     if (!Number.isFinite(timestamp) || Math.abs(nowMs / 1000 - timestamp) > REPLAY_WINDOW_S) {
-      this.opts.logger.warn({ timestamp: header('x-slack-request-timestamp') }, 'slack request outside the replay window');
+      this.opts.logger.warn(
+        { timestamp: header('x-slack-request-timestamp') },
+        'slack request outside the replay window',
+      );
       return { status: 401, body: { error: 'stale or missing timestamp' } };
     }
     try {
@@ -164,7 +179,8 @@ export class FastifyReceiver implements Receiver {
 
 function toPlatformError(err: unknown): unknown {
   const e = err as { code?: string; retryAfter?: number; data?: { error?: string }; statusCode?: number };
-  if (e?.code === 'slack_webapi_rate_limited_error') return new RateLimitedError(Math.max(1, e.retryAfter ?? 1) * 1_000);
+  if (e?.code === 'slack_webapi_rate_limited_error')
+    return new RateLimitedError(Math.max(1, e.retryAfter ?? 1) * 1_000);
   if (e?.code === 'slack_webapi_platform_error' && e.data?.error && CHANNEL_GONE.has(e.data.error)) {
     return new ChannelGoneError(`slack: ${e.data.error}`);
   }
@@ -227,7 +243,11 @@ export async function startSlack(deps: {
     config,
   });
 
-  const answer = async (respond: (m: Record<string, unknown>) => Promise<unknown>, reply: Reply, extra: Record<string, unknown> = {}) => {
+  const answer = async (
+    respond: (m: Record<string, unknown>) => Promise<unknown>,
+    reply: Reply,
+    extra: Record<string, unknown> = {},
+  ) => {
     const message = renderSlack(reply);
     await respond({ response_type: reply.ephemeral ? 'ephemeral' : 'in_channel', ...extra, ...message });
   };
@@ -238,14 +258,25 @@ export async function startSlack(deps: {
    * answer stays a single message. Returns the file id, or undefined when there is nothing to upload
    * or the render or upload failed (logged; the caller sends the reply with the chart URL).
    */
-  const uploadAnswer = async (channelId: string, reply: Reply, context: Record<string, unknown>): Promise<string | undefined> => {
+  const uploadAnswer = async (
+    channelId: string,
+    reply: Reply,
+    context: Record<string, unknown>,
+  ): Promise<string | undefined> => {
     if (!uploads || !reply.chart) return undefined;
     const png = await chartPngFor(reply, true, logger, context);
     if (!png) return undefined;
     try {
       const { blocks } = renderSlack(reply, { withChart: false });
       const alt = reply.chart.alt.slice(0, 1000);
-      const res = await uploads.filesUploadV2({ channel_id: channelId, file: png, filename: CHART_FILE, title: alt, alt_text: alt, blocks: blocks as never });
+      const res = await uploads.filesUploadV2({
+        channel_id: channelId,
+        file: png,
+        filename: CHART_FILE,
+        title: alt,
+        alt_text: alt,
+        blocks: blocks as never,
+      });
       const completed = res.files as Array<{ files?: Array<{ id?: string }> }>;
       return completed[0]?.files?.[0]?.id ?? 'uploaded';
     } catch (err) {
@@ -258,7 +289,11 @@ export async function startSlack(deps: {
     await ack();
     const name = command.command.replace(/^\//, '');
     const raw = CommandRegistry.parseWords((command.text ?? '').split(/\s+/).filter(Boolean));
-    const reply = await registry.run(name, raw, context(command.team_id, command.channel_id, command.user_id, command.user_name));
+    const reply = await registry.run(
+      name,
+      raw,
+      context(command.team_id, command.channel_id, command.user_id, command.user_name),
+    );
     if (await uploadAnswer(command.channel_id, reply, { command: name })) return;
     await answer(respond as never, reply);
   });
@@ -269,7 +304,11 @@ export async function startSlack(deps: {
     const value = 'value' in action && typeof action.value === 'string' ? action.value : '';
     const teamId = body.team?.id ?? body.user.team_id ?? 'T';
     const channelId = body.channel?.id ?? 'C';
-    const reply = await registry.runAction(stripActionSuffix(action.action_id), value, context(teamId, channelId, body.user.id, body.user.name));
+    const reply = await registry.runAction(
+      stripActionSuffix(action.action_id),
+      value,
+      context(teamId, channelId, body.user.id, body.user.name),
+    );
     if (await uploadAnswer(channelId, reply, { action: action.action_id })) return;
     await answer(respond as never, reply, { replace_original: false });
   });
@@ -301,7 +340,13 @@ export async function startSlack(deps: {
       if (file) return { ref: `${channelId}:${file}` };
       const message = renderSlack(reply);
       try {
-        const res = await app.client.chat.postMessage({ token: botToken, channel: channelId, text: message.text, blocks: message.blocks as never, unfurl_links: false });
+        const res = await app.client.chat.postMessage({
+          token: botToken,
+          channel: channelId,
+          text: message.text,
+          blocks: message.blocks as never,
+          unfurl_links: false,
+        });
         return { ref: `${channelId}:${res.ts ?? ''}` };
       } catch (err) {
         throw toPlatformError(err);

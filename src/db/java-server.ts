@@ -120,7 +120,11 @@ export async function startJavaServer(options: JavaServerOptions = {}): Promise<
 }
 
 // `npm run mongo:fetch`: warm the cache (used by .ci/run and the Dockerfile's build stage).
-if (process.argv[1] && resolve(process.argv[1]) === fileURLToPath(import.meta.url) && process.argv.includes('--fetch')) {
+if (
+  process.argv[1] &&
+  resolve(process.argv[1]) === fileURLToPath(import.meta.url) &&
+  process.argv.includes('--fetch')
+) {
   ensureJavaServer();
   console.log(`mongo-java-server ready in ${CACHE_DIR}`);
 }

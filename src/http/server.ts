@@ -62,7 +62,10 @@ export async function buildServer(deps: ServerDeps = {}): Promise<FastifyInstanc
   });
 
   app.addHook('onResponse', async (req, reply) => {
-    httpLatency.observe({ route: req.routeOptions.url ?? 'unmatched', status: String(reply.statusCode) }, reply.elapsedTime / 1000);
+    httpLatency.observe(
+      { route: req.routeOptions.url ?? 'unmatched', status: String(reply.statusCode) },
+      reply.elapsedTime / 1000,
+    );
   });
 
   app.setErrorHandler((err: FastifyError, req, reply) => {
@@ -71,11 +74,19 @@ export async function buildServer(deps: ServerDeps = {}): Promise<FastifyInstanc
     }
     if (err.validation) {
       const first = err.validation[0];
-      const name = first?.instancePath?.replace(/^\//, '') || (first?.params as { missingProperty?: string } | undefined)?.missingProperty || err.validationContext || 'request';
-      return reply.code(400).send({ error: `Invalid parameter "${name}": ${first?.message ?? 'not valid'}.`, parameter: name });
+      const name =
+        first?.instancePath?.replace(/^\//, '') ||
+        (first?.params as { missingProperty?: string } | undefined)?.missingProperty ||
+        err.validationContext ||
+        'request';
+      return reply
+        .code(400)
+        .send({ error: `Invalid parameter "${name}": ${first?.message ?? 'not valid'}.`, parameter: name });
     }
     if (err.statusCode === 429) {
-      return reply.code(429).send({ error: 'Too many requests: slow down and retry after the time in the Retry-After header.' });
+      return reply
+        .code(429)
+        .send({ error: 'Too many requests: slow down and retry after the time in the Retry-After header.' });
     }
     if (err.statusCode && err.statusCode >= 400 && err.statusCode < 500) {
       return reply.code(err.statusCode).send({ error: err.message });
@@ -86,7 +97,9 @@ export async function buildServer(deps: ServerDeps = {}): Promise<FastifyInstanc
   });
 
   app.setNotFoundHandler((req, reply) => {
-    reply.code(404).send({ error: `No route ${req.method} ${req.url.split('?')[0]}. The API is under /api/v1; see /docs.` });
+    reply
+      .code(404)
+      .send({ error: `No route ${req.method} ${req.url.split('?')[0]}. The API is under /api/v1; see /docs.` });
   });
 
   if (config.http.corsOrigins.length > 0) {
@@ -119,7 +132,11 @@ export async function buildServer(deps: ServerDeps = {}): Promise<FastifyInstanc
       await api.register(marketRoutes);
       await api.register(rankingRoutes);
       // A constant answer: for load comparisons and probes that must not touch the database.
-      api.get('/ping', { schema: { tags: ['operations'], summary: 'Answers without touching the database' } }, async () => ({ ok: true }));
+      api.get(
+        '/ping',
+        { schema: { tags: ['operations'], summary: 'Answers without touching the database' } },
+        async () => ({ ok: true }),
+      );
     },
     { prefix: '/api/v1' },
   );

@@ -68,7 +68,10 @@ const cache: Cache = { byAlias: new Map(), entries: [], loadedAt: 0 };
 const FRESH_MS = 5_000;
 
 async function load(): Promise<Cache> {
-  const docs = await Market.find({}, { _id: 1, exchange: 1, base: 1, quote: 1, source: 1, symbol: 1, aliases: 1, active: 1 }).lean();
+  const docs = await Market.find(
+    {},
+    { _id: 1, exchange: 1, base: 1, quote: 1, source: 1, symbol: 1, aliases: 1, active: 1 },
+  ).lean();
   const entries = docs.map((d) => ({
     id: String(d._id),
     exchange: d.exchange,

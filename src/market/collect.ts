@@ -15,7 +15,15 @@ import { acquireLease } from './lease.js';
 import { saveSamples, type SampleInput } from './samples.js';
 import { createSource } from './sources/index.js';
 import { abortableDelay } from './sources/http.js';
-import { SourceError, type FetchContext, type MarketSource, type Quote, type Snapshot, type SourceErrorKind, type SourceMarket } from './sources/types.js';
+import {
+  SourceError,
+  type FetchContext,
+  type MarketSource,
+  type Quote,
+  type Snapshot,
+  type SourceErrorKind,
+  type SourceMarket,
+} from './sources/types.js';
 import { randomUUID } from 'node:crypto';
 import mongoose from 'mongoose';
 
@@ -130,7 +138,11 @@ function marketFromId(id: string, symbol: string): SourceMarket | undefined {
 /** The per-market part of a state document: thousands of entries, rewritten (cums) every tick. */
 type StateLists = Pick<PreviousState, 'cums' | 'markets' | 'bySymbol'>;
 
-function stateLists(markets: readonly string[], cums: ReadonlyArray<number | null | undefined>, symbols: ReadonlyArray<string | null | undefined>): StateLists {
+function stateLists(
+  markets: readonly string[],
+  cums: ReadonlyArray<number | null | undefined>,
+  symbols: ReadonlyArray<string | null | undefined>,
+): StateLists {
   const map = new Map<string, number | null>();
   const bySymbol = new Map<string, SourceMarket>();
   markets.forEach((m, i) => {
@@ -169,7 +181,11 @@ async function loadState(source: string): Promise<PreviousState | undefined> {
       doc = await CollectorState.collection.findOne({ _id: source as never });
       if (!doc) return undefined;
     }
-    lists = stateLists((doc.markets ?? []) as string[], (doc.cums ?? []) as Array<number | null>, (doc.symbols ?? []) as Array<string | null>);
+    lists = stateLists(
+      (doc.markets ?? []) as string[],
+      (doc.cums ?? []) as Array<number | null>,
+      (doc.symbols ?? []) as Array<string | null>,
+    );
   }
   return {
     tick: (doc.tick as Date).getTime(),
@@ -187,7 +203,11 @@ function isDuplicateKey(err: unknown): boolean {
 async function claimRun(source: string, tick: Date, owner: string, staleBefore: Date): Promise<boolean> {
   try {
     await CollectorRun.findOneAndUpdate(
-      { source, tick, $or: [{ status: { $in: ['failed', 'gap'] } }, { status: 'running', startedAt: { $lt: staleBefore } }] },
+      {
+        source,
+        tick,
+        $or: [{ status: { $in: ['failed', 'gap'] } }, { status: 'running', startedAt: { $lt: staleBefore } }],
+      },
       {
         $set: { status: 'running', owner, startedAt: new Date(), attempts: 0 },
         $unset: { errorKind: 1, error: 1, finishedAt: 1 },
@@ -229,7 +249,11 @@ function toSample(q: Quote, ts: Date, source: string, volumeMinute: number | nul
  */
 function isFiniteQuote(q: Quote): boolean {
   return (
-    Number.isFinite(q.last) && Number.isFinite(q.high) && Number.isFinite(q.low) && Number.isFinite(q.changePct) && Number.isFinite(q.volume24h) &&
+    Number.isFinite(q.last) &&
+    Number.isFinite(q.high) &&
+    Number.isFinite(q.low) &&
+    Number.isFinite(q.changePct) &&
+    Number.isFinite(q.volume24h) &&
     (q.changeAbs === undefined || Number.isFinite(q.changeAbs)) &&
     (q.quoteVolume24h === undefined || Number.isFinite(q.quoteVolume24h)) &&
     (q.volumeCum === undefined || Number.isFinite(q.volumeCum))
@@ -254,7 +278,11 @@ export function blankTickResult(source: SourceName, tick: Date): TickResult {
   };
 }
 
-export async function collectTick(config: Config, sourceName: SourceName, options: TickOptions = {}): Promise<TickResult> {
+export async function collectTick(
+  config: Config,
+  sourceName: SourceName,
+  options: TickOptions = {},
+): Promise<TickResult> {
   const started = Date.now();
   const interval = config.market.intervalMs;
   const tick = options.tick ?? alignTick(started, interval);
@@ -279,7 +307,8 @@ export async function collectTick(config: Config, sourceName: SourceName, option
   // Retries end before the next boundary, so a struggling tick does not make the next one skip.
   // A tick collected late (a re-run of an old one) gets most of an interval from its start instead.
   const boundaryDeadline = tick.getTime() + interval * 0.95;
-  const deadline = options.deadline ?? (boundaryDeadline > started + 1_000 ? boundaryDeadline : started + interval * 0.8);
+  const deadline =
+    options.deadline ?? (boundaryDeadline > started + 1_000 ? boundaryDeadline : started + interval * 0.8);
   const stateLoading = loadState(sourceName).catch((err: unknown) => err as Error);
   const fetching = stateLoading
     .then((state) => {
@@ -389,7 +418,9 @@ export async function collectTick(config: Config, sourceName: SourceName, option
       };
       // The market list rarely changes; at thousands of markets not rewriting it is worth the check.
       const previousOrder = previous ? [...previous.markets] : [];
-      const sameList = previousOrder.length === markets.length && markets.every((m, i) => m === previousOrder[i] && previous!.bySymbol.get(known.get(m) ?? '')?.id === m);
+      const sameList =
+        previousOrder.length === markets.length &&
+        markets.every((m, i) => m === previousOrder[i] && previous!.bySymbol.get(known.get(m) ?? '')?.id === m);
       let lists: StateLists;
       if (sameList) {
         // The stored lists stay as they were, so do the maps built from them.
@@ -486,7 +517,8 @@ async function fetchWithRetries(
     // Retry only if the pause plus a request could still end inside the tick's time.
     if (Date.now() + pause >= deadline) {
       if (best) return best;
-      if (retryAfter !== undefined) result.error = `${result.error} (Retry-After ${Math.round(retryAfter / 1000)} s is past this tick's time)`;
+      if (retryAfter !== undefined)
+        result.error = `${result.error} (Retry-After ${Math.round(retryAfter / 1000)} s is past this tick's time)`;
       return undefined;
     }
     try {
@@ -541,7 +573,11 @@ async function backfill(
     });
   }
   const done = await CollectorRun.find(
-    { source: sourceName, tick: { $gte: new Date(lower), $lte: new Date(to) }, status: { $in: ['ok', 'partial', 'gap'] } },
+    {
+      source: sourceName,
+      tick: { $gte: new Date(lower), $lte: new Date(to) },
+      status: { $in: ['ok', 'partial', 'gap'] },
+    },
     { tick: 1, _id: 0 },
   ).lean();
   const recorded = new Set(done.map((r) => r.tick.getTime()));
@@ -573,7 +609,10 @@ async function backfill(
         else rowsByTick.set(t, [row]);
       }
       if (covered < snapshot.markets.length) {
-        logger.warn({ covered, markets: snapshot.markets.length }, 'backfill covered only some markets within the tick; the rest stay gaps');
+        logger.warn(
+          { covered, markets: snapshot.markets.length },
+          'backfill covered only some markets within the tick; the rest stay gaps',
+        );
       }
     } catch (err) {
       const kind = err instanceof SourceError ? err.kind : 'internal';
@@ -604,7 +643,9 @@ async function backfill(
               inserted: 0,
               backfilled: n,
               attempts: 0,
-              ...(n === 0 ? { errorKind: 'gap', error: hasHistory ? 'not in the source history' : 'source keeps no history' } : {}),
+              ...(n === 0
+                ? { errorKind: 'gap', error: hasHistory ? 'not in the source history' : 'source keeps no history' }
+                : {}),
             },
           },
           upsert: true,
@@ -633,6 +674,15 @@ async function backfill(
   }
   if (batchTicks.length && !options.signal?.aborted) await flush(batchTicks, batchRows);
   if (result.backfilled || result.gaps) {
-    logger.info({ from: new Date(from).toISOString(), to: new Date(last).toISOString(), backfilled: result.backfilled, gaps: result.gaps, covered }, 'missed ticks backfilled');
+    logger.info(
+      {
+        from: new Date(from).toISOString(),
+        to: new Date(last).toISOString(),
+        backfilled: result.backfilled,
+        gaps: result.gaps,
+        covered,
+      },
+      'missed ticks backfilled',
+    );
   }
 }

@@ -142,7 +142,18 @@ export async function detectSpikes(options: DetectOptions): Promise<DetectResult
   const subs = await Subscription.collection
     .find(
       { disabled: { $ne: true } },
-      { projection: { channel: 1, market: 1, metric: 1, factor: 1, cooldownMs: 1, snoozedUntil: 1, lastAlertAt: 1, suppressed: 1 } },
+      {
+        projection: {
+          channel: 1,
+          market: 1,
+          metric: 1,
+          factor: 1,
+          cooldownMs: 1,
+          snoozedUntil: 1,
+          lastAlertAt: 1,
+          suppressed: 1,
+        },
+      },
     )
     .toArray();
   let ours: Set<string> | undefined;
@@ -168,7 +179,14 @@ export async function detectSpikes(options: DetectOptions): Promise<DetectResult
     if (ours && catalogued && catalogued.has(market) && !ours.has(market)) continue;
     let pair = pairs.get(id);
     if (!pair) {
-      pair = { id, market, metric: metric as MetricName, field: METRICS[metric as MetricName].field, subs: [], window: new HourWindow(windowMs) };
+      pair = {
+        id,
+        market,
+        metric: metric as MetricName,
+        field: METRICS[metric as MetricName].field,
+        subs: [],
+        window: new HourWindow(windowMs),
+      };
       pairs.set(id, pair);
     }
     pair.subs.push({
@@ -182,7 +200,8 @@ export async function detectSpikes(options: DetectOptions): Promise<DetectResult
       changed: false,
     });
   }
-  if (unknownMetrics.size) logger.warn({ metrics: [...unknownMetrics] }, 'subscriptions name metrics detection does not know; skipped');
+  if (unknownMetrics.size)
+    logger.warn({ metrics: [...unknownMetrics] }, 'subscriptions name metrics detection does not know; skipped');
   result.pairs = pairs.size;
 
   // 2. Baselines: restore each pair's hour; drop those of pairs no longer tracked anywhere.
@@ -224,10 +243,17 @@ export async function detectSpikes(options: DetectOptions): Promise<DetectResult
     const byMarket = new Map<string, RawSample[]>();
     const found: RawSample[] = [];
     if (markets.length <= PER_MARKET_QUERY_LIMIT) {
-      for (const market of markets) found.push(...((await Sample.collection.find({ market, ts: range }, { projection }).toArray()) as unknown as RawSample[]));
+      for (const market of markets)
+        found.push(
+          ...((await Sample.collection
+            .find({ market, ts: range }, { projection })
+            .toArray()) as unknown as RawSample[]),
+        );
     } else {
       const wanted = new Set(markets);
-      for (const s of (await Sample.collection.find({ ts: range }, { projection }).toArray()) as unknown as RawSample[]) {
+      for (const s of (await Sample.collection
+        .find({ ts: range }, { projection })
+        .toArray()) as unknown as RawSample[]) {
         if (wanted.has(s.market)) found.push(s);
       }
     }
@@ -266,7 +292,16 @@ export async function detectSpikes(options: DetectOptions): Promise<DetectResult
         if (!verdict.spike) {
           result.skipped[verdict.reason] = (result.skipped[verdict.reason] ?? 0) + 1;
           if (verdict.reason !== 'below-threshold') {
-            logger.debug({ market: pair.market, metric: pair.metric, ts: sample.ts, reason: verdict.reason, points: verdict.points }, 'no verdict for point');
+            logger.debug(
+              {
+                market: pair.market,
+                metric: pair.metric,
+                ts: sample.ts,
+                reason: verdict.reason,
+                points: verdict.points,
+              },
+              'no verdict for point',
+            );
           }
           continue;
         }
@@ -348,14 +383,23 @@ export async function detectSpikes(options: DetectOptions): Promise<DetectResult
       subWrites.push({
         updateOne: {
           filter: { _id: sub.id },
-          update: { $set: { lastAlertAt: sub.lastAlertAt === null ? null : new Date(sub.lastAlertAt), suppressed: sub.suppressed } },
+          update: {
+            $set: {
+              lastAlertAt: sub.lastAlertAt === null ? null : new Date(sub.lastAlertAt),
+              suppressed: sub.suppressed,
+            },
+          },
         },
       });
     }
   }
   if (subWrites.length) await Subscription.collection.bulkWrite(subWrites, { ordered: false });
   if (baselineWrites.length) await baselines().bulkWrite(baselineWrites, { ordered: false });
-  if (stale.length) await baselines().bulkWrite(stale.map((id) => ({ deleteOne: { filter: { _id: id } } })), { ordered: false });
+  if (stale.length)
+    await baselines().bulkWrite(
+      stale.map((id) => ({ deleteOne: { filter: { _id: id } } })),
+      { ordered: false },
+    );
 
   result.durationMs = Math.round(performance.now() - started);
   const { skipped } = result;
@@ -367,7 +411,9 @@ export async function detectSpikes(options: DetectOptions): Promise<DetectResult
 
 /** Channels muted at some point after `since`: few documents, read whole. */
 async function mutedChannels(since: Date): Promise<Map<string, number>> {
-  const docs = await Channel.collection.find({ mutedUntil: { $gt: since } }, { projection: { mutedUntil: 1 } }).toArray();
+  const docs = await Channel.collection
+    .find({ mutedUntil: { $gt: since } }, { projection: { mutedUntil: 1 } })
+    .toArray();
   return new Map(docs.map((d) => [String(d._id), (d.mutedUntil as Date).getTime()]));
 }
 

@@ -19,8 +19,10 @@ export interface SeriesBucket {
  * A series already short enough comes back point by point.
  */
 export function downsample(points: readonly Point[], buckets: number, start: number, end: number): SeriesBucket[] {
-  if (!Number.isInteger(buckets) || buckets < 1) throw new RangeError(`buckets must be a positive integer, got ${buckets}`);
-  if (points.length <= buckets) return points.map((p) => ({ ts: new Date(p.ts), min: p.value, max: p.value, last: p.value }));
+  if (!Number.isInteger(buckets) || buckets < 1)
+    throw new RangeError(`buckets must be a positive integer, got ${buckets}`);
+  if (points.length <= buckets)
+    return points.map((p) => ({ ts: new Date(p.ts), min: p.value, max: p.value, last: p.value }));
   const span = Math.max(1, end - start);
   const width = span / buckets;
   const out: SeriesBucket[] = [];

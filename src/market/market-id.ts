@@ -6,7 +6,14 @@
  */
 
 /** Assets whose exchange codes differ from the names people use. */
-const ASSET_NAMES: Record<string, string> = { xbt: 'btc', xdg: 'doge', xxbt: 'btc', xeth: 'eth', zusd: 'usd', zeur: 'eur' };
+const ASSET_NAMES: Record<string, string> = {
+  xbt: 'btc',
+  xdg: 'doge',
+  xxbt: 'btc',
+  xeth: 'eth',
+  zusd: 'usd',
+  zeur: 'eur',
+};
 
 export function normaliseAsset(code: string): string {
   const lower = code.trim().toLowerCase();
@@ -28,7 +35,12 @@ export function normaliseInput(text: string): string {
 }
 
 /** Every form a user may type for this market, normalised. */
-export function aliasesFor(exchange: string, base: string, quote: string, symbol?: string | readonly string[]): string[] {
+export function aliasesFor(
+  exchange: string,
+  base: string,
+  quote: string,
+  symbol?: string | readonly string[],
+): string[] {
   const ex = exchange.toLowerCase();
   const b = normaliseAsset(base);
   const q = normaliseAsset(quote);

@@ -119,11 +119,21 @@ export const MAX_LIMIT = 100;
 export const ANSWER_MAX_AGE_MS = 60_000;
 const VERSION_CHECK_MS = 1_000;
 
-function option<T extends string>(name: string, value: unknown, fallback: T, parse: (text: string) => T | undefined, allowed: readonly string[]): T {
+function option<T extends string>(
+  name: string,
+  value: unknown,
+  fallback: T,
+  parse: (text: string) => T | undefined,
+  allowed: readonly string[],
+): T {
   if (value === undefined || value === null || value === '') return fallback;
   const parsed = typeof value === 'string' ? parse(value) : undefined;
   if (parsed === undefined) {
-    throw new UserError(`Unknown ${name} "${String(value).slice(0, 40)}".`, `${name} is one of: ${allowed.join(', ')}.`, 400);
+    throw new UserError(
+      `Unknown ${name} "${String(value).slice(0, 40)}".`,
+      `${name} is one of: ${allowed.join(', ')}.`,
+      400,
+    );
   }
   return parsed;
 }
@@ -138,9 +148,18 @@ export function parseRankBy(text: string): RankBy | undefined {
 
 function integerOption(name: string, value: unknown, fallback: number, min: number, max: number): number {
   if (value === undefined || value === null || value === '') return fallback;
-  const n = typeof value === 'number' ? value : typeof value === 'string' && /^\s*\d+\s*$/.test(value) ? Number(value) : Number.NaN;
+  const n =
+    typeof value === 'number'
+      ? value
+      : typeof value === 'string' && /^\s*\d+\s*$/.test(value)
+        ? Number(value)
+        : Number.NaN;
   if (!Number.isInteger(n) || n < min || n > max) {
-    throw new UserError(`Invalid ${name} "${String(value).slice(0, 40)}".`, `${name} is a whole number from ${min} to ${max}.`, 400);
+    throw new UserError(
+      `Invalid ${name} "${String(value).slice(0, 40)}".`,
+      `${name} is a whole number from ${min} to ${max}.`,
+      400,
+    );
   }
   return n;
 }
@@ -251,7 +270,12 @@ export function clearQueryCaches(): void {
   version = undefined;
 }
 
-async function remembered<T>(cache: Map<string, Cached<T>>, key: string, fresh: boolean, make: () => Promise<T>): Promise<T> {
+async function remembered<T>(
+  cache: Map<string, Cached<T>>,
+  key: string,
+  fresh: boolean,
+  make: () => Promise<T>,
+): Promise<T> {
   if (!fresh) return make();
   const v = await currentVersion();
   const hit = cache.get(key);
@@ -287,7 +311,17 @@ export async function getRanking(opts: RankingOptions = {}): Promise<Ranking> {
   const { ranked } = table;
   const top = ranked.slice(0, limit).map(publicRow);
   const bottom = ranked.slice(Math.max(limit, ranked.length - limit)).map(publicRow);
-  return { metric, window, by, method: methodOf(window, by), total: ranked.length, excluded: table.excluded, top, bottom, asOf: table.asOf };
+  return {
+    metric,
+    window,
+    by,
+    method: methodOf(window, by),
+    total: ranked.length,
+    excluded: table.excluded,
+    top,
+    bottom,
+    asOf: table.asOf,
+  };
 }
 
 function rankNote(table: RankedTable, market: string, window: WindowName, by: RankBy): string {
@@ -322,7 +356,14 @@ export async function getMarketReport(input: string, opts: ReportOptions = {}): 
     const stats = computeStats(series, { logReturns: METRICS[metric].isPrice });
     const row = table.byMarket.get(market.id);
     const rank: RankInfo | null = row
-      ? { position: row.position, of: table.ranked.length, by, method: methodOf(window, by), value: row.value, tied: row.tied }
+      ? {
+          position: row.position,
+          of: table.ranked.length,
+          by,
+          method: methodOf(window, by),
+          value: row.value,
+          tied: row.tied,
+        }
       : null;
     const report: MarketReport = {
       market,

@@ -20,16 +20,34 @@ export type NoSpikeReason = 'too-few-points' | 'zero-baseline' | 'negative-basel
 
 export type SpikeVerdict =
   | { spike: true; value: number; baseline: number; ratio: number; points: number }
-  | { spike: false; reason: NoSpikeReason; value: number | null; baseline: number | null; ratio: number | null; points: number };
+  | {
+      spike: false;
+      reason: NoSpikeReason;
+      value: number | null;
+      baseline: number | null;
+      ratio: number | null;
+      points: number;
+    };
 
 /** Judges one value against the sum and count of the points in its baseline hour. */
-export function judge(value: number | null | undefined, window: { sum: number; count: number }, rule: SpikeRule): SpikeVerdict {
+export function judge(
+  value: number | null | undefined,
+  window: { sum: number; count: number },
+  rule: SpikeRule,
+): SpikeVerdict {
   const points = window.count;
   if (value === null || value === undefined || !Number.isFinite(value)) {
     return { spike: false, reason: 'no-value', value: null, baseline: null, ratio: null, points };
   }
   if (points < rule.minPoints || points === 0) {
-    return { spike: false, reason: 'too-few-points', value, baseline: points ? window.sum / points : null, ratio: null, points };
+    return {
+      spike: false,
+      reason: 'too-few-points',
+      value,
+      baseline: points ? window.sum / points : null,
+      ratio: null,
+      points,
+    };
   }
   const baseline = window.sum / points;
   if (baseline === 0) return { spike: false, reason: 'zero-baseline', value, baseline, ratio: null, points };
@@ -49,7 +67,11 @@ export interface SeriesPoint {
 const msOf = (ts: Date | number): number => (typeof ts === 'number' ? ts : ts.getTime());
 
 /** Sum and count of the points in [ts - windowMs, ts), skipping missing values. */
-export function baselineWindow(series: readonly SeriesPoint[], ts: Date | number, windowMs = SPIKE_WINDOW_MS): { sum: number; count: number } {
+export function baselineWindow(
+  series: readonly SeriesPoint[],
+  ts: Date | number,
+  windowMs = SPIKE_WINDOW_MS,
+): { sum: number; count: number } {
   const end = msOf(ts);
   const start = end - windowMs;
   let sum = 0;
@@ -64,7 +86,12 @@ export function baselineWindow(series: readonly SeriesPoint[], ts: Date | number
 }
 
 /** Judges the point of `series` at `index` against the hour before it. */
-export function detectSpikeAt(series: readonly SeriesPoint[], index: number, rule: SpikeRule, windowMs = SPIKE_WINDOW_MS): SpikeVerdict {
+export function detectSpikeAt(
+  series: readonly SeriesPoint[],
+  index: number,
+  rule: SpikeRule,
+  windowMs = SPIKE_WINDOW_MS,
+): SpikeVerdict {
   const point = series[index];
   if (!point) throw new RangeError(`no point at index ${index}`);
   return judge(point.value, baselineWindow(series, point.ts, windowMs), rule);
@@ -128,7 +155,8 @@ export class HourWindow {
 
   add(ts: number, value: number): void {
     const last = this.lastTs;
-    if (last !== undefined && ts <= last) throw new RangeError(`points must be added in time order (${ts} after ${last})`);
+    if (last !== undefined && ts <= last)
+      throw new RangeError(`points must be added in time order (${ts} after ${last})`);
     this.evictBefore(ts);
     this.ts.push(ts);
     this.values.push(value);

@@ -31,7 +31,15 @@ export const EXACT_EVERY_MS = HOUR;
 const BLOCK_RETENTION_MS = LONGEST_WINDOW + 2 * HOUR;
 
 /** The order of values in a block slot. */
-export const METRIC_ORDER: readonly MetricName[] = ['price', 'high', 'low', 'change', 'volume', 'volume24h', 'quoteVolume'];
+export const METRIC_ORDER: readonly MetricName[] = [
+  'price',
+  'high',
+  'low',
+  'change',
+  'volume',
+  'volume24h',
+  'quoteVolume',
+];
 const METRIC_INDEX = Object.fromEntries(METRIC_ORDER.map((m, i) => [m, i])) as Record<MetricName, number>;
 
 type Slot = Array<number | null>;
@@ -115,7 +123,9 @@ export async function readRows(markets: readonly string[], from: number, to: num
   const out = new Map<string, Row[]>(markets.map((m) => [m, []]));
   const ids = markets.flatMap((m) => hourIds(m, from, to));
   for (let i = 0; i < ids.length; i += 2_000) {
-    const docs = (await SampleBlock.collection.find({ _id: { $in: ids.slice(i, i + 2_000) } } as never).toArray()) as unknown as BlockDoc[];
+    const docs = (await SampleBlock.collection
+      .find({ _id: { $in: ids.slice(i, i + 2_000) } } as never)
+      .toArray()) as unknown as BlockDoc[];
     for (const doc of docs) {
       const rows = out.get(doc.market);
       if (!rows) continue;
@@ -248,7 +258,14 @@ export function slideState(
       }
       for (const p of pointsOf(added, m)) {
         if (p.ts <= asOf || p.ts > tick) continue;
-        if (price && acc.l !== null && acc.lt !== null && p.ts - acc.lt <= RETURN_MAX_GAP_MS && acc.l > 0 && p.value > 0) {
+        if (
+          price &&
+          acc.l !== null &&
+          acc.lt !== null &&
+          p.ts - acc.lt <= RETURN_MAX_GAP_MS &&
+          acc.l > 0 &&
+          p.value > 0
+        ) {
           addValue(returns, Math.log(p.value / acc.l));
         }
         addValue(values, p.value);
@@ -300,7 +317,19 @@ async function copySamples(
   filter: Record<string, unknown>,
   keep: (s: SampleValues) => boolean,
 ): Promise<{ read: number; blocks: number; kept: SampleValues[] }> {
-  const projection = { _id: 0, market: 1, ts: 1, source: 1, last: 1, high: 1, low: 1, changePct: 1, volumeMinute: 1, volume24h: 1, quoteVolume24h: 1 };
+  const projection = {
+    _id: 0,
+    market: 1,
+    ts: 1,
+    source: 1,
+    last: 1,
+    high: 1,
+    low: 1,
+    changePct: 1,
+    volumeMinute: 1,
+    volume24h: 1,
+    quoteVolume24h: 1,
+  };
   const cursor = Sample.collection.find(filter, { projection, batchSize: 10_000 });
   let batch: SampleValues[] = [];
   const kept: SampleValues[] = [];
@@ -404,7 +433,12 @@ export async function updateWindowStats(opts: {
     for (const s of group) {
       const edge = {} as Record<WindowName, Row[]>;
       for (const w of WINDOW_NAMES) edge[w] = edges[w].get(s._id) ?? [];
-      writes.push({ id: s._id, prev: s.asOf, state: slideState(s.w, A, T, edge, addedBy.get(s._id) ?? []), exactAt: s.exactAt });
+      writes.push({
+        id: s._id,
+        prev: s.asOf,
+        state: slideState(s.w, A, T, edge, addedBy.get(s._id) ?? []),
+        exactAt: s.exactAt,
+      });
     }
   }
 
@@ -472,9 +506,14 @@ export interface TableEntry {
  * market, projected to the one accumulator). A market whose statistics are older than the window
  * (its source stopped) has nothing in the window and counts as empty.
  */
-export async function loadTable(metric: MetricName, window: WindowName): Promise<{ entries: TableEntry[]; asOf: Date | null }> {
+export async function loadTable(
+  metric: MetricName,
+  window: WindowName,
+): Promise<{ entries: TableEntry[]; asOf: Date | null }> {
   const path = `w.${window}.${metric}`;
-  const docs = (await MarketStat.collection.find({}, { projection: { asOf: 1, [path]: 1 } }).toArray()) as unknown as Array<{
+  const docs = (await MarketStat.collection
+    .find({}, { projection: { asOf: 1, [path]: 1 } })
+    .toArray()) as unknown as Array<{
     _id: string;
     asOf: Date;
     w?: Partial<StatState>;

@@ -56,5 +56,6 @@ export const httpLatency = new Histogram({
 
 /** Counts alerts a detection run wrote, from the figures its worker reports. */
 export function countDetectedAlerts(alertsByPlatform: Record<string, number>): void {
-  for (const [platform, n] of Object.entries(alertsByPlatform)) if (n > 0) alertsTotal.inc({ stage: 'detected', platform }, n);
+  for (const [platform, n] of Object.entries(alertsByPlatform))
+    if (n > 0) alertsTotal.inc({ stage: 'detected', platform }, n);
 }

@@ -30,7 +30,13 @@ export function startAppProcess(env: Record<string, string>, args: string[] = []
   const child = spawn(process.execPath, ['--import', 'tsx', 'src/main.ts', ...args], {
     cwd: root,
     // A clean environment: only what the test passes (plus PATH/HOME for java and maven).
-    env: { PATH: process.env.PATH ?? '', HOME: process.env.HOME ?? '', ENV_FILE: '/dev/null', LOG_FORMAT: 'json', ...env },
+    env: {
+      PATH: process.env.PATH ?? '',
+      HOME: process.env.HOME ?? '',
+      ENV_FILE: '/dev/null',
+      LOG_FORMAT: 'json',
+      ...env,
+    },
     stdio: ['pipe', 'pipe', 'pipe'],
   });
   const lines: LogLine[] = [];
@@ -69,14 +75,28 @@ export function startAppProcess(env: Record<string, string>, args: string[] = []
         };
         const timer = setTimeout(() => {
           waiters.delete(waiter);
-          reject(new Error(`timed out waiting for ${what}; last lines:\n${lines.slice(-10).map((l) => JSON.stringify(l)).join('\n')}\n${stderr.slice(-10).join('\n')}`));
+          reject(
+            new Error(
+              `timed out waiting for ${what}; last lines:\n${lines
+                .slice(-10)
+                .map((l) => JSON.stringify(l))
+                .join('\n')}\n${stderr.slice(-10).join('\n')}`,
+            ),
+          );
         }, timeoutMs);
         waiters.add(waiter);
         void exited.then(() => {
           if (waiters.has(waiter)) {
             clearTimeout(timer);
             waiters.delete(waiter);
-            reject(new Error(`app exited (code ${child.exitCode}, signal ${child.signalCode}) before ${what}; last lines:\n${lines.slice(-10).map((l) => JSON.stringify(l)).join('\n')}\n${stderr.slice(-20).join('\n')}`));
+            reject(
+              new Error(
+                `app exited (code ${child.exitCode}, signal ${child.signalCode}) before ${what}; last lines:\n${lines
+                  .slice(-10)
+                  .map((l) => JSON.stringify(l))
+                  .join('\n')}\n${stderr.slice(-20).join('\n')}`,
+              ),
+            );
           }
         });
       });

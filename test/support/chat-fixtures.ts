@@ -16,7 +16,9 @@ export const MARKETS = [
 
 /** Seeds the markets and `minutes` of samples ending at `end` (a spike of volume 10 minutes before the end). */
 export async function seedMarkets(end = new Date(), minutes = 24 * 60): Promise<void> {
-  await upsertMarkets(MARKETS.map(({ exchange, base, quote, source, symbol }) => ({ exchange, base, quote, source, symbol })));
+  await upsertMarkets(
+    MARKETS.map(({ exchange, base, quote, source, symbol }) => ({ exchange, base, quote, source, symbol })),
+  );
   invalidateCatalog();
   const last = Math.floor(end.getTime() / 60_000) * 60_000;
   const rows: SampleInput[] = [];

@@ -47,7 +47,8 @@ export class FakeCryptowatch extends FakeApi {
 
   private handle(req: IncomingMessage, res: ServerResponse): void {
     const url = new URL(req.url ?? '/', 'http://127.0.0.1');
-    if (this.apiKey && req.headers['x-cw-api-key'] !== this.apiKey) return this.send(res, 401, { error: 'Unauthorized' });
+    if (this.apiKey && req.headers['x-cw-api-key'] !== this.apiKey)
+      return this.send(res, 401, { error: 'Unauthorized' });
     const fault = this.takeFault(url.pathname);
     if (this.applyFault(fault, res, (message) => ({ error: message }))) return;
     if (fault?.kind === 'api-error') return this.send(res, 400, { error: fault.error });
@@ -58,7 +59,12 @@ export class FakeCryptowatch extends FakeApi {
       for (const m of this.markets) {
         if (drop.has(m.key)) continue;
         result[m.key] = {
-          price: { last: m.last, high: m.high, low: m.low, change: { percentage: m.changeFraction, absolute: m.last * m.changeFraction } },
+          price: {
+            last: m.last,
+            high: m.high,
+            low: m.low,
+            change: { percentage: m.changeFraction, absolute: m.last * m.changeFraction },
+          },
           volume: m.volume,
           volumeQuote: m.volume * m.last,
         };

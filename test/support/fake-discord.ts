@@ -38,8 +38,16 @@ export interface FakeDiscord {
   /** Sends a gateway dispatch to every connected client. */
   dispatch(t: string, d: unknown): void;
   /** Sends INTERACTION_CREATE for a slash command; returns its id and token. */
-  slashCommand(name: string, options: Array<{ name: string; type: number; value: string | number; focused?: boolean }>, opts?: InteractionOptions): { id: string; token: string };
-  autocomplete(name: string, options: Array<{ name: string; type: number; value: string | number; focused?: boolean }>, opts?: InteractionOptions): { id: string; token: string };
+  slashCommand(
+    name: string,
+    options: Array<{ name: string; type: number; value: string | number; focused?: boolean }>,
+    opts?: InteractionOptions,
+  ): { id: string; token: string };
+  autocomplete(
+    name: string,
+    options: Array<{ name: string; type: number; value: string | number; focused?: boolean }>,
+    opts?: InteractionOptions,
+  ): { id: string; token: string };
   button(customId: string, opts?: InteractionOptions): { id: string; token: string };
   callbacks(id?: string): RecordedRequest[];
   waitForCallback(id: string): Promise<RecordedRequest>;
@@ -47,7 +55,11 @@ export interface FakeDiscord {
   waitForFollowUp(token: string): Promise<RecordedRequest>;
   channelPosts(channelId?: string): RecordedRequest[];
   /** Next channel message post answers 429 (Retry-After seconds) or 404/403 as Discord does. */
-  failChannelPost(kind: 'rate-limit' | 'unknown-channel' | 'missing-access', retryAfterS?: number, times?: number): void;
+  failChannelPost(
+    kind: 'rate-limit' | 'unknown-channel' | 'missing-access',
+    retryAfterS?: number,
+    times?: number,
+  ): void;
   /** Registered command sets by route. */
   registered(): Map<string, unknown[]>;
   close(): Promise<void>;
@@ -121,7 +133,11 @@ export async function startFakeDiscord(): Promise<FakeDiscord> {
     if (m && r.method === 'PUT') {
       const list = (Array.isArray(r.body) ? r.body : []) as Array<Record<string, unknown>>;
       registered.set(path, list);
-      return sendJson(res, 200, list.map((c) => ({ ...c, id: snowflake(), application_id: FAKE_APP_ID, version: '1' })));
+      return sendJson(
+        res,
+        200,
+        list.map((c) => ({ ...c, id: snowflake(), application_id: FAKE_APP_ID, version: '1' })),
+      );
     }
     m = /^\/channels\/(\d+)\/messages$/.exec(path);
     if (m && r.method === 'POST') return sendJson(res, 200, messageFrom(body, m[1]!));
@@ -145,7 +161,15 @@ export async function startFakeDiscord(): Promise<FakeDiscord> {
             t: 'READY',
             d: {
               v: 10,
-              user: { id: FAKE_BOT_ID, username: 'chatops', discriminator: '0', avatar: null, global_name: null, bot: true, flags: 0 },
+              user: {
+                id: FAKE_BOT_ID,
+                username: 'chatops',
+                discriminator: '0',
+                avatar: null,
+                global_name: null,
+                bot: true,
+                flags: 0,
+              },
               guilds: [],
               session_id: 'fake-session',
               resume_gateway_url: http.url.replace('http', 'ws'),
@@ -166,7 +190,12 @@ export async function startFakeDiscord(): Promise<FakeDiscord> {
     for (const ws of sockets) ws.send(JSON.stringify({ op: 0, s: seq, t, d }));
   };
 
-  const interaction = (type: number, data: Record<string, unknown>, opts: InteractionOptions = {}, extra: Record<string, unknown> = {}) => {
+  const interaction = (
+    type: number,
+    data: Record<string, unknown>,
+    opts: InteractionOptions = {},
+    extra: Record<string, unknown> = {},
+  ) => {
     const id = snowflake();
     const token = `tok-${id}`;
     const userId = opts.userId ?? '400000000000000001';
@@ -202,12 +231,14 @@ export async function startFakeDiscord(): Promise<FakeDiscord> {
     return { id, token };
   };
 
-  const byToken = (token: string, suffix: string) => (r: RecordedRequest) => r.path.includes(`/webhooks/${FAKE_APP_ID}/${token}${suffix}`);
+  const byToken = (token: string, suffix: string) => (r: RecordedRequest) =>
+    r.path.includes(`/webhooks/${FAKE_APP_ID}/${token}${suffix}`);
 
   return {
     http,
     apiUrl: `${http.url}/api`,
-    ready: () => (identifiedValue ? Promise.resolve(identifiedValue) : new Promise((resolve) => (identified = resolve))),
+    ready: () =>
+      identifiedValue ? Promise.resolve(identifiedValue) : new Promise((resolve) => (identified = resolve)),
     dispatch,
     slashCommand: (name, options, opts) => interaction(2, { id: snowflake(), name, type: 1, options }, opts),
     autocomplete: (name, options, opts) => interaction(4, { id: snowflake(), name, type: 1, options }, opts),
@@ -215,15 +246,36 @@ export async function startFakeDiscord(): Promise<FakeDiscord> {
       interaction(3, { custom_id: customId, component_type: 2 }, opts, {
         message: messageFrom({ content: '' }, opts?.channelId ?? FAKE_CHANNEL_ID),
       }),
-    callbacks: (id) => http.find((r) => /\/interactions\/\d+\/[^/]+\/callback$/.test(r.path) && (!id || r.path.includes(`/interactions/${id}/`))),
-    waitForCallback: (id) => http.waitFor((r) => r.path.includes(`/interactions/${id}/`) && r.path.endsWith('/callback')),
-    waitForEdit: (token, count = 1) => http.waitFor((r) => r.method === 'PATCH' && byToken(token, '/messages/')(r), { count }),
-    waitForFollowUp: (token) => http.waitFor((r) => r.method === 'POST' && r.path.endsWith(`/webhooks/${FAKE_APP_ID}/${token}`)),
-    channelPosts: (channelId) => http.find((r) => r.method === 'POST' && /\/channels\/\d+\/messages$/.test(r.path) && (!channelId || r.path.includes(`/channels/${channelId}/`))),
+    callbacks: (id) =>
+      http.find(
+        (r) => /\/interactions\/\d+\/[^/]+\/callback$/.test(r.path) && (!id || r.path.includes(`/interactions/${id}/`)),
+      ),
+    waitForCallback: (id) =>
+      http.waitFor((r) => r.path.includes(`/interactions/${id}/`) && r.path.endsWith('/callback')),
+    waitForEdit: (token, count = 1) =>
+      http.waitFor((r) => r.method === 'PATCH' && byToken(token, '/messages/')(r), { count }),
+    waitForFollowUp: (token) =>
+      http.waitFor((r) => r.method === 'POST' && r.path.endsWith(`/webhooks/${FAKE_APP_ID}/${token}`)),
+    channelPosts: (channelId) =>
+      http.find(
+        (r) =>
+          r.method === 'POST' &&
+          /\/channels\/\d+\/messages$/.test(r.path) &&
+          (!channelId || r.path.includes(`/channels/${channelId}/`)),
+      ),
     failChannelPost: (kind, retryAfterS = 1, times = 1) => {
       const match = (r: RecordedRequest) => r.method === 'POST' && /\/channels\/\d+\/messages$/.test(r.path);
       if (kind === 'rate-limit') {
-        http.fail(match, { status: 429, retryAfter: retryAfterS, body: { message: 'You are being rate limited.', retry_after: retryAfterS, global: false }, headers: { 'x-ratelimit-scope': 'user' } }, times);
+        http.fail(
+          match,
+          {
+            status: 429,
+            retryAfter: retryAfterS,
+            body: { message: 'You are being rate limited.', retry_after: retryAfterS, global: false },
+            headers: { 'x-ratelimit-scope': 'user' },
+          },
+          times,
+        );
       } else if (kind === 'unknown-channel') {
         http.fail(match, { status: 404, body: { message: 'Unknown Channel', code: 10003 } }, times);
       } else {

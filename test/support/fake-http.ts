@@ -39,7 +39,11 @@ export interface UploadedPart {
 type Matcher = string | RegExp | ((r: RecordedRequest) => boolean);
 
 const matches = (m: Matcher, r: RecordedRequest) =>
-  typeof m === 'string' ? r.path.endsWith(m) || `${r.method} ${r.path}`.endsWith(m) : m instanceof RegExp ? m.test(`${r.method} ${r.path}`) : m(r);
+  typeof m === 'string'
+    ? r.path.endsWith(m) || `${r.method} ${r.path}`.endsWith(m)
+    : m instanceof RegExp
+      ? m.test(`${r.method} ${r.path}`)
+      : m(r);
 
 const jsonish = (v: string): unknown => {
   if (!/^[[{]/.test(v)) return v;
@@ -67,7 +71,11 @@ async function parseBody(bytes: Buffer, raw: string, type: string | undefined): 
         out[k] =
           typeof v === 'string'
             ? jsonish(v)
-            : ({ filename: v.name, contentType: v.type, bytes: Buffer.from(await v.arrayBuffer()) } satisfies UploadedPart);
+            : ({
+                filename: v.name,
+                contentType: v.type,
+                bytes: Buffer.from(await v.arrayBuffer()),
+              } satisfies UploadedPart);
       }
       return out;
     }
@@ -116,7 +124,9 @@ export class FakeHttp {
       if (found.length >= count) return found[count - 1]!;
       const left = deadline - Date.now();
       if (left <= 0) {
-        throw new Error(`no request matching ${String(match)} within ${timeoutMs} ms; saw: ${this.requests.map((r) => `${r.method} ${r.path}`).join(', ')}`);
+        throw new Error(
+          `no request matching ${String(match)} within ${timeoutMs} ms; saw: ${this.requests.map((r) => `${r.method} ${r.path}`).join(', ')}`,
+        );
       }
       await new Promise<void>((resolve) => {
         const timer = setTimeout(done, left);
@@ -183,7 +193,12 @@ export class FakeHttp {
   }
 }
 
-export function sendJson(res: ServerResponse, status: number, body: unknown, headers: Record<string, string> = {}): void {
+export function sendJson(
+  res: ServerResponse,
+  status: number,
+  body: unknown,
+  headers: Record<string, string> = {},
+): void {
   // A 204 carries no body and no content type, as the real APIs answer it.
   res.writeHead(status, body === undefined ? headers : { 'content-type': 'application/json', ...headers });
   res.end(body === undefined ? '' : JSON.stringify(body));

@@ -57,7 +57,11 @@ export class FakeApi {
   }
 
   /** Applies a transport-level fault; true when the request was answered (or held) by it. */
-  protected applyFault(fault: Fault | undefined, res: ServerResponse, errorBody: (message: string) => unknown): boolean {
+  protected applyFault(
+    fault: Fault | undefined,
+    res: ServerResponse,
+    errorBody: (message: string) => unknown,
+  ): boolean {
     if (!fault) return false;
     switch (fault.kind) {
       case 'timeout':
@@ -68,7 +72,12 @@ export class FakeApi {
         this.send(res, fault.status, fault.body ?? errorBody(`fake failure ${fault.status}`));
         return true;
       case 'rate-limit':
-        this.send(res, 429, errorBody('rate limited'), fault.retryAfter !== undefined ? { 'retry-after': fault.retryAfter } : {});
+        this.send(
+          res,
+          429,
+          errorBody('rate limited'),
+          fault.retryAfter !== undefined ? { 'retry-after': fault.retryAfter } : {},
+        );
         return true;
       case 'malformed':
         res.writeHead(200, { 'content-type': 'application/json' });
@@ -124,11 +133,21 @@ export const DEFAULT_PAIRS: KrakenPair[] = [
 ];
 
 /** The fake's candle for minute `start` (epoch seconds): predictable, so tests can check backfill. */
-export function fakeCandle(pair: KrakenPair, start: number): { open: number; high: number; low: number; close: number; vwap: number; volume: number } {
+export function fakeCandle(
+  pair: KrakenPair,
+  start: number,
+): { open: number; high: number; low: number; close: number; vwap: number; volume: number } {
   const m = start / 60;
   const close = pair.price * (1 + 0.001 * Math.sin(m));
   const open = pair.price * (1 + 0.001 * Math.sin(m - 1));
-  return { open, high: Math.max(open, close) * 1.0005, low: Math.min(open, close) * 0.9995, close, vwap: (open + close) / 2, volume: 1 + (m % 7) };
+  return {
+    open,
+    high: Math.max(open, close) * 1.0005,
+    low: Math.min(open, close) * 0.9995,
+    close,
+    vwap: (open + close) / 2,
+    volume: 1 + (m % 7),
+  };
 }
 
 export class FakeKraken extends FakeApi {
@@ -146,7 +165,15 @@ export class FakeKraken extends FakeApi {
   setTicker(key: string, figures: Partial<TickerFigures>): void {
     const pair = this.pairs.find((p) => p.key === key);
     const base = pair?.price ?? 1;
-    const current = this.tickers.get(key) ?? { last: base, high24: base * 1.02, low24: base * 0.97, open: base * 0.99, volumeToday: 100, volume24: 2_000, vwap24: base };
+    const current = this.tickers.get(key) ?? {
+      last: base,
+      high24: base * 1.02,
+      low24: base * 0.97,
+      open: base * 0.99,
+      volumeToday: 100,
+      volume24: 2_000,
+      vwap24: base,
+    };
     this.tickers.set(key, { ...current, ...figures });
   }
 
@@ -181,7 +208,16 @@ export class FakeKraken extends FakeApi {
       case '/0/public/AssetPairs': {
         const result: Record<string, unknown> = {};
         for (const p of this.pairs) {
-          result[p.key] = { altname: p.altname, wsname: p.wsname, aclass_base: 'currency', base: p.base, aclass_quote: 'currency', quote: p.quote, pair_decimals: 1, status: 'online' };
+          result[p.key] = {
+            altname: p.altname,
+            wsname: p.wsname,
+            aclass_base: 'currency',
+            base: p.base,
+            aclass_quote: 'currency',
+            quote: p.quote,
+            pair_decimals: 1,
+            status: 'online',
+          };
           // Dark-pool twins exist in the real list and must be ignored.
           result[`${p.key}.d`] = { altname: `${p.altname}.d`, base: p.base, quote: p.quote, pair_decimals: 1 };
         }
@@ -209,7 +245,16 @@ export class FakeKraken extends FakeApi {
         const rows: unknown[] = [];
         for (let t = first; t <= current; t += 60) {
           const c = fakeCandle(pair, t);
-          rows.push([t, String(c.open), String(c.high), String(c.low), String(c.close), String(c.vwap), String(c.volume), 5]);
+          rows.push([
+            t,
+            String(c.open),
+            String(c.high),
+            String(c.low),
+            String(c.close),
+            String(c.vwap),
+            String(c.volume),
+            5,
+          ]);
         }
         return this.send(res, 200, { error: [], result: { [pair.key]: rows, last: current } });
       }

@@ -74,7 +74,12 @@ export async function startFakeQuickChart(): Promise<FakeQuickChart> {
     url: http.url,
     png,
     renders: () => http.find(isRender),
-    fail: (status, times = 1) => http.fail(isRender, { status, body: { error: 'render failed' }, headers: { 'x-quickchart-error': 'scripted failure' } }, times),
+    fail: (status, times = 1) =>
+      http.fail(
+        isRender,
+        { status, body: { error: 'render failed' }, headers: { 'x-quickchart-error': 'scripted failure' } },
+        times,
+      ),
     stall: (times = 1) => {
       stalls += times;
     },

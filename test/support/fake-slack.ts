@@ -70,10 +70,23 @@ export async function startFakeSlack(): Promise<FakeSlack> {
       case 'apps.connections.open':
         return sendJson(res, 200, { ok: true, url: `${http.url.replace('http', 'ws')}/socket` });
       case 'auth.test':
-        return sendJson(res, 200, { ok: true, url: 'https://fake.slack.com/', team: 'Fake', user: 'chatops', team_id: FAKE_SLACK_TEAM, user_id: FAKE_SLACK_BOT_USER, bot_id: 'B0BOT' });
+        return sendJson(res, 200, {
+          ok: true,
+          url: 'https://fake.slack.com/',
+          team: 'Fake',
+          user: 'chatops',
+          team_id: FAKE_SLACK_TEAM,
+          user_id: FAKE_SLACK_BOT_USER,
+          bot_id: 'B0BOT',
+        });
       case 'chat.postMessage':
         ts += 1;
-        return sendJson(res, 200, { ok: true, channel: params.channel, ts: `${ts}.000100`, message: { text: params.text } });
+        return sendJson(res, 200, {
+          ok: true,
+          channel: params.channel,
+          ts: `${ts}.000100`,
+          message: { text: params.text },
+        });
       case 'files.getUploadURLExternal': {
         const fileId = `F0FAKE${String(++fileSeq).padStart(4, '0')}`;
         issued.set(fileId, { filename: String(params.filename), length: Number(params.length) });
@@ -82,7 +95,15 @@ export async function startFakeSlack(): Promise<FakeSlack> {
       case 'files.completeUploadExternal': {
         const files = (params.files ?? []) as Array<{ id: string; title?: string }>;
         completed.push({ params });
-        return sendJson(res, 200, { ok: true, files: files.map((f) => ({ id: f.id, title: f.title, mimetype: 'image/png', channels: params.channel_id ? [params.channel_id] : [] })) });
+        return sendJson(res, 200, {
+          ok: true,
+          files: files.map((f) => ({
+            id: f.id,
+            title: f.title,
+            mimetype: 'image/png',
+            channels: params.channel_id ? [params.channel_id] : [],
+          })),
+        });
       }
       default:
         return sendJson(res, 200, { ok: true });
@@ -97,7 +118,16 @@ export async function startFakeSlack(): Promise<FakeSlack> {
         if (!asked || !sent) return [];
         // files.uploadV2 posts the bytes as the multipart part `body`.
         const part = (sent.body as Record<string, UploadedPart> | undefined)?.body;
-        return [{ fileId: f.id, ...asked, bytes: part?.bytes ?? sent.bytes, title: f.title, channel: params.channel_id as string | undefined, blocks: params.blocks as Array<Record<string, unknown>> | undefined }];
+        return [
+          {
+            fileId: f.id,
+            ...asked,
+            bytes: part?.bytes ?? sent.bytes,
+            title: f.title,
+            channel: params.channel_id as string | undefined,
+            blocks: params.blocks as Array<Record<string, unknown>> | undefined,
+          },
+        ];
       }),
     );
   const sockets = new Set<WebSocket>();
@@ -112,32 +142,48 @@ export async function startFakeSlack(): Promise<FakeSlack> {
       const msg = JSON.parse(String(data)) as { envelope_id?: string };
       if (msg.envelope_id) acks.get(msg.envelope_id)?.(msg as Record<string, unknown>);
     });
-    ws.send(JSON.stringify({ type: 'hello', num_connections: 1, debug_info: { host: 'fake' }, connection_info: { app_id: 'A0APP' } }));
+    ws.send(
+      JSON.stringify({
+        type: 'hello',
+        num_connections: 1,
+        debug_info: { host: 'fake' },
+        connection_info: { app_id: 'A0APP' },
+      }),
+    );
     connected?.();
   });
   const isPost = (r: RecordedRequest) => r.path === '/api/chat.postMessage';
-  const isResponse = (id?: string) => (r: RecordedRequest) => (id ? r.path === `/response/${id}` : r.path.startsWith('/response/'));
+  const isResponse = (id?: string) => (r: RecordedRequest) =>
+    id ? r.path === `/response/${id}` : r.path.startsWith('/response/');
   return {
     http,
     apiUrl: `${http.url}/api`,
     responseUrl: (id) => `${http.url}/response/${encodeURIComponent(id)}`,
     posts: () => http.find(isPost).map((r) => r.body as Record<string, unknown>),
     responses: (id) => http.find(isResponse(id)).map((r) => r.body as Record<string, unknown>),
-    waitForResponse: async (id, count = 1) => (await http.waitFor(isResponse(id), { count })).body as Record<string, unknown>,
+    waitForResponse: async (id, count = 1) =>
+      (await http.waitFor(isResponse(id), { count })).body as Record<string, unknown>,
     waitForPost: async (count = 1) => (await http.waitFor(isPost, { count })).body as Record<string, unknown>,
-    rateLimitPost: (retryAfterS, times = 1) => http.fail(isPost, { status: 429, retryAfter: retryAfterS, body: { ok: false, error: 'ratelimited' } }, times),
+    rateLimitPost: (retryAfterS, times = 1) =>
+      http.fail(isPost, { status: 429, retryAfter: retryAfterS, body: { ok: false, error: 'ratelimited' } }, times),
     failPost: (error, times = 1) => http.fail(isPost, { status: 200, body: { ok: false, error } }, times),
     uploads,
     waitForUpload: async (count = 1) => {
       await http.waitFor((r) => r.path === '/api/files.completeUploadExternal' && uploads().length >= count);
       return uploads()[count - 1]!;
     },
-    failUpload: (error, times = 1) => http.fail('/api/files.completeUploadExternal', { status: 200, body: { ok: false, error } }, times),
+    failUpload: (error, times = 1) =>
+      http.fail('/api/files.completeUploadExternal', { status: 200, body: { ok: false, error } }, times),
     socketConnected: () => onConnect,
     socketCommand: (fields) => {
       const envelopeId = randomUUID();
       const acked = new Promise<Record<string, unknown>>((resolve) => acks.set(envelopeId, resolve));
-      const envelope = { envelope_id: envelopeId, type: 'slash_commands', payload: slashCommandFields(fields), accepts_response_payload: true };
+      const envelope = {
+        envelope_id: envelopeId,
+        type: 'slash_commands',
+        payload: slashCommandFields(fields),
+        accepts_response_payload: true,
+      };
       for (const ws of sockets) ws.send(JSON.stringify(envelope));
       return acked;
     },
@@ -167,7 +213,11 @@ export async function startFakeSlack(): Promise<FakeSlack> {
 }
 
 /** Headers Slack would send with `body` at `timestampS`, signed with `secret`. */
-export function signSlackRequest(secret: string, body: string, timestampS = Math.floor(Date.now() / 1000)): Record<string, string> {
+export function signSlackRequest(
+  secret: string,
+  body: string,
+  timestampS = Math.floor(Date.now() / 1000),
+): Record<string, string> {
   const signature = `v0=${createHmac('sha256', secret).update(`v0:${timestampS}:${body}`).digest('hex')}`;
   return {
     'content-type': 'application/x-www-form-urlencoded',
@@ -177,7 +227,14 @@ export function signSlackRequest(secret: string, body: string, timestampS = Math
 }
 
 /** A slash command's fields as Slack sends them (form over HTTP, JSON in a Socket Mode envelope). */
-export function slashCommandFields(fields: { command: string; text: string; responseUrl: string; channel?: string; user?: string; team?: string }): Record<string, string> {
+export function slashCommandFields(fields: {
+  command: string;
+  text: string;
+  responseUrl: string;
+  channel?: string;
+  user?: string;
+  team?: string;
+}): Record<string, string> {
   return {
     token: 'legacy-verification-token',
     team_id: fields.team ?? FAKE_SLACK_TEAM,
@@ -201,7 +258,13 @@ export function slashCommandBody(fields: Parameters<typeof slashCommandFields>[0
 }
 
 /** A block_actions (button click) form body. */
-export function blockActionBody(fields: { actionId: string; value: string; responseUrl: string; channel?: string; user?: string }): string {
+export function blockActionBody(fields: {
+  actionId: string;
+  value: string;
+  responseUrl: string;
+  channel?: string;
+  user?: string;
+}): string {
   const payload = {
     type: 'block_actions',
     team: { id: FAKE_SLACK_TEAM, domain: 'fake' },
@@ -212,7 +275,16 @@ export function blockActionBody(fields: { actionId: string; value: string; respo
     trigger_id: '1.2.3',
     channel: { id: fields.channel ?? 'C0CHAN', name: 'markets' },
     response_url: fields.responseUrl,
-    actions: [{ type: 'button', action_id: fields.actionId, block_id: 'b1', value: fields.value, text: { type: 'plain_text', text: 'x' }, action_ts: '1.2' }],
+    actions: [
+      {
+        type: 'button',
+        action_id: fields.actionId,
+        block_id: 'b1',
+        value: fields.value,
+        text: { type: 'plain_text', text: 'x' },
+        action_ts: '1.2',
+      },
+    ],
   };
   return new URLSearchParams({ payload: JSON.stringify(payload) }).toString();
 }

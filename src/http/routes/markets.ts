@@ -3,7 +3,15 @@ import type { FastifyPluginAsync } from 'fastify';
 import { listMarkets } from '../../market/catalog.js';
 import { normaliseInput } from '../../market/market-id.js';
 import { getMarketReport, type MarketReport } from '../../market/queries.js';
-import { byParam, catalogEntrySchema, errorSchema, metricParam, pointsParam, reportSchema, windowParam } from './schemas.js';
+import {
+  byParam,
+  catalogEntrySchema,
+  errorSchema,
+  metricParam,
+  pointsParam,
+  reportSchema,
+  windowParam,
+} from './schemas.js';
 
 /**
  * Reports are reused for a few seconds by queries.ts; their JSON is kept beside them, so a burst
@@ -30,7 +38,12 @@ export const marketRoutes: FastifyPluginAsync = async (app) => {
         response: {
           200: {
             type: 'object',
-            properties: { total: { type: 'integer' }, offset: { type: 'integer' }, limit: { type: 'integer' }, items: { type: 'array', items: catalogEntrySchema } },
+            properties: {
+              total: { type: 'integer' },
+              offset: { type: 'integer' },
+              limit: { type: 'integer' },
+              items: { type: 'array', items: catalogEntrySchema },
+            },
           },
           400: errorSchema,
         },
@@ -45,7 +58,10 @@ export const marketRoutes: FastifyPluginAsync = async (app) => {
     },
   );
 
-  app.get<{ Params: { market: string }; Querystring: { metric?: string; window?: string; points?: number; by?: string } }>(
+  app.get<{
+    Params: { market: string };
+    Querystring: { metric?: string; window?: string; points?: number; by?: string };
+  }>(
     '/markets/:market',
     {
       schema: {
@@ -54,14 +70,26 @@ export const marketRoutes: FastifyPluginAsync = async (app) => {
         description:
           'The market may be written as any alias (btc-usd, BTC/USD, kraken:btcusd). Statistics are exact over the window; ' +
           'the rank is among all markets by `by`, and `rank.method` says which figure it uses.',
-        params: { type: 'object', properties: { market: { type: 'string', maxLength: 100, example: 'btc-usd' } }, required: ['market'] },
-        querystring: { type: 'object', properties: { metric: metricParam, window: windowParam, points: pointsParam, by: byParam } },
+        params: {
+          type: 'object',
+          properties: { market: { type: 'string', maxLength: 100, example: 'btc-usd' } },
+          required: ['market'],
+        },
+        querystring: {
+          type: 'object',
+          properties: { metric: metricParam, window: windowParam, points: pointsParam, by: byParam },
+        },
         response: { 200: reportSchema, 400: errorSchema, 404: errorSchema },
       },
     },
     async (req, reply) => {
       const { metric, window, points, by } = req.query;
-      const report = await getMarketReport(req.params.market, { metric: metric as never, window: window as never, points, by: by as never });
+      const report = await getMarketReport(req.params.market, {
+        metric: metric as never,
+        window: window as never,
+        points,
+        by: by as never,
+      });
       let body = rendered.get(report);
       if (body === undefined) {
         body = JSON.stringify(report);

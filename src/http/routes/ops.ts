@@ -32,12 +32,15 @@ export const opsRoutes: FastifyPluginAsync<OpsOptions> = async (app, opts) => {
       if (!database) problems.push('database not reachable');
       let lastTick: Date | null = null;
       if (database) {
-        const run = await CollectorRun.findOne({ status: { $in: SUCCESSFUL } }, { tick: 1 }).sort({ tick: -1 }).lean();
+        const run = await CollectorRun.findOne({ status: { $in: SUCCESSFUL } }, { tick: 1 })
+          .sort({ tick: -1 })
+          .lean();
         lastTick = run?.tick ?? null;
       }
       const ageMs = lastTick ? Date.now() - lastTick.getTime() : null;
       if (opts.collecting && database) {
-        if (ageMs !== null && ageMs > maxAgeMs) problems.push(`last successful tick is ${Math.round(ageMs / 1000)} s old (limit ${maxAgeMs / 1000} s)`);
+        if (ageMs !== null && ageMs > maxAgeMs)
+          problems.push(`last successful tick is ${Math.round(ageMs / 1000)} s old (limit ${maxAgeMs / 1000} s)`);
         if (ageMs === null && Date.now() - startedAt > opts.graceMs) problems.push('no successful collector tick yet');
       }
       reply.code(problems.length ? 503 : 200);
@@ -52,8 +55,12 @@ export const opsRoutes: FastifyPluginAsync<OpsOptions> = async (app, opts) => {
     },
   );
 
-  app.get('/metrics', { schema: { tags: ['operations'], summary: 'Prometheus metrics', hide: false } }, async (_req, reply) => {
-    reply.type(registry.contentType);
-    return registry.metrics();
-  });
+  app.get(
+    '/metrics',
+    { schema: { tags: ['operations'], summary: 'Prometheus metrics', hide: false } },
+    async (_req, reply) => {
+      reply.type(registry.contentType);
+      return registry.metrics();
+    },
+  );
 };

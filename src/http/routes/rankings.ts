@@ -13,7 +13,10 @@ export const rankingRoutes: FastifyPluginAsync = async (app) => {
         description:
           'Most volatile first. Relative std dev (std/mean) by default: raw std dev is not comparable across prices. ' +
           'Equal values share a position. Markets with fewer than 10 points in the window are counted in `excluded`.',
-        querystring: { type: 'object', properties: { metric: metricParam, window: windowParam, by: byParam, limit: limitParam } },
+        querystring: {
+          type: 'object',
+          properties: { metric: metricParam, window: windowParam, by: byParam, limit: limitParam },
+        },
         response: { 200: rankingSchema, 400: errorSchema },
       },
     },

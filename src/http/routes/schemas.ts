@@ -10,18 +10,39 @@ export const metricParam = {
   description: `Which figure: ${METRIC_NAMES.join(', ')} (volume is per minute). Default price.`,
   example: 'price',
 } as const;
-export const windowParam = { type: 'string', description: `Window ending now: ${WINDOW_NAMES.join(', ')}. Default 24h.`, example: '24h' } as const;
+export const windowParam = {
+  type: 'string',
+  description: `Window ending now: ${WINDOW_NAMES.join(', ')}. Default 24h.`,
+  example: '24h',
+} as const;
 export const byParam = {
   type: 'string',
   description: `Ranking figure: ${RANK_BY_NAMES.map((b) => `${b} = ${RANK_BY[b]}`).join('; ')}. Default rsd; logret applies to prices only.`,
   example: 'rsd',
 } as const;
-export const pointsParam = { type: 'integer', minimum: 2, maximum: MAX_POINTS, default: DEFAULT_POINTS, description: 'Series buckets (min/max/last each).' } as const;
-export const limitParam = { type: 'integer', minimum: 1, maximum: MAX_LIMIT, default: DEFAULT_LIMIT, description: 'Rows in the top and in the bottom list.' } as const;
+export const pointsParam = {
+  type: 'integer',
+  minimum: 2,
+  maximum: MAX_POINTS,
+  default: DEFAULT_POINTS,
+  description: 'Series buckets (min/max/last each).',
+} as const;
+export const limitParam = {
+  type: 'integer',
+  minimum: 1,
+  maximum: MAX_LIMIT,
+  default: DEFAULT_LIMIT,
+  description: 'Rows in the top and in the bottom list.',
+} as const;
 
 export const errorSchema = {
   type: 'object',
-  properties: { error: { type: 'string' }, hint: { type: 'string' }, parameter: { type: 'string' }, reference: { type: 'string' } },
+  properties: {
+    error: { type: 'string' },
+    hint: { type: 'string' },
+    parameter: { type: 'string' },
+    reference: { type: 'string' },
+  },
   required: ['error'],
 } as const;
 
@@ -84,10 +105,16 @@ export const reportSchema = {
     rankNote: { type: 'string' },
     series: {
       type: 'array',
-      description: 'The window in fixed time slices, each with its min, max and last value (a spike survives as a max).',
+      description:
+        'The window in fixed time slices, each with its min, max and last value (a spike survives as a max).',
       items: {
         type: 'object',
-        properties: { ts: { type: 'string', format: 'date-time' }, min: { type: 'number' }, max: { type: 'number' }, last: { type: 'number' } },
+        properties: {
+          ts: { type: 'string', format: 'date-time' },
+          min: { type: 'number' },
+          max: { type: 'number' },
+          last: { type: 'number' },
+        },
       },
     },
     latestTs: nullableDate,
@@ -117,7 +144,10 @@ export const rankingSchema = {
     by: { type: 'string', enum: RANK_BY_NAMES },
     method: { type: 'string', example: '24h relative std dev (std/mean)' },
     total: { type: 'integer', description: 'Markets ranked' },
-    excluded: { type: 'integer', description: 'Markets left out: too few points in the window, or an undefined figure' },
+    excluded: {
+      type: 'integer',
+      description: 'Markets left out: too few points in the window, or an undefined figure',
+    },
     top: { type: 'array', items: rowSchema },
     bottom: { type: 'array', items: rowSchema },
     asOf: nullableDate,

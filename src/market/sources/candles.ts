@@ -21,7 +21,13 @@ const MINUTE = 60_000;
 const DAY = 86_400_000;
 
 /** One quote per tick from `from` to `to` (inclusive) that closed candles cover. */
-export function quotesFromCandles(market: string, candles: readonly Candle[], from: number, to: number, intervalMs: number): HistoricQuote[] {
+export function quotesFromCandles(
+  market: string,
+  candles: readonly Candle[],
+  from: number,
+  to: number,
+  intervalMs: number,
+): HistoricQuote[] {
   const sorted = [...candles].sort((a, b) => a.start - b.start);
   const rows: HistoricQuote[] = [];
   // Sliding 24h window over candle end times, with monotonic deques for its max and min.

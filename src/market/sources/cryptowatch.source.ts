@@ -26,7 +26,26 @@ import {
 } from './types.js';
 
 /** Quote assets, longest first, to split Cryptowatch's unseparated pair names (`btcusd`). */
-const QUOTES = ['usdt', 'usdc', 'busd', 'tusd', 'dai', 'usd', 'eur', 'gbp', 'jpy', 'cad', 'aud', 'chf', 'krw', 'try', 'btc', 'xbt', 'eth', 'bnb'];
+const QUOTES = [
+  'usdt',
+  'usdc',
+  'busd',
+  'tusd',
+  'dai',
+  'usd',
+  'eur',
+  'gbp',
+  'jpy',
+  'cad',
+  'aud',
+  'chf',
+  'krw',
+  'try',
+  'btc',
+  'xbt',
+  'eth',
+  'bnb',
+];
 
 export function splitPair(pair: string): { base: string; quote: string } | undefined {
   const p = pair.toLowerCase();
@@ -41,18 +60,35 @@ export function cryptowatchMarket(key: string): SourceMarket | undefined {
   if (!exchange || !pair) return undefined;
   const split = splitPair(pair);
   if (!split) return undefined;
-  return { id: canonicalId(exchange, split.base, split.quote), exchange: exchange.toLowerCase(), base: split.base, quote: split.quote, symbol: pair.toLowerCase() };
+  return {
+    id: canonicalId(exchange, split.base, split.quote),
+    exchange: exchange.toLowerCase(),
+    base: split.base,
+    quote: split.quote,
+    symbol: pair.toLowerCase(),
+  };
 }
 
 export function parseSummary(market: string, value: unknown): Quote | undefined {
   if (!value || typeof value !== 'object') return undefined;
-  const v = value as { price?: { last?: unknown; high?: unknown; low?: unknown; change?: { percentage?: unknown; absolute?: unknown } }; volume?: unknown; volumeQuote?: unknown };
+  const v = value as {
+    price?: { last?: unknown; high?: unknown; low?: unknown; change?: { percentage?: unknown; absolute?: unknown } };
+    volume?: unknown;
+    volumeQuote?: unknown;
+  };
   const last = toNumber(v.price?.last);
   const high = toNumber(v.price?.high);
   const low = toNumber(v.price?.low);
   const fraction = toNumber(v.price?.change?.percentage);
   const volume24h = toNumber(v.volume);
-  if (last === undefined || high === undefined || low === undefined || fraction === undefined || volume24h === undefined) return undefined;
+  if (
+    last === undefined ||
+    high === undefined ||
+    low === undefined ||
+    fraction === undefined ||
+    volume24h === undefined
+  )
+    return undefined;
   return {
     market,
     last,
@@ -66,9 +102,11 @@ export function parseSummary(market: string, value: unknown): Quote | undefined 
 }
 
 function resultOf(body: unknown, what: string): unknown {
-  if (!body || typeof body !== 'object' || Array.isArray(body)) throw new SourceError('malformed', `${what}: not a Cryptowatch answer`);
+  if (!body || typeof body !== 'object' || Array.isArray(body))
+    throw new SourceError('malformed', `${what}: not a Cryptowatch answer`);
   const b = body as { result?: unknown; error?: unknown };
-  if (b.error !== undefined && b.error !== null && b.error !== '') throw new SourceError('api_error', `${what}: ${String(b.error)}`);
+  if (b.error !== undefined && b.error !== null && b.error !== '')
+    throw new SourceError('api_error', `${what}: ${String(b.error)}`);
   if (!b.result || typeof b.result !== 'object') throw new SourceError('malformed', `${what}: answer has no result`);
   return b.result;
 }
@@ -81,7 +119,15 @@ function parseCandles(result: unknown): Candle[] {
     if (!Array.isArray(row)) continue;
     const [close, open, high, low, price, volume, quoteVolume] = row.map(toNumber);
     if ([close, open, high, low, price, volume].some((v) => v === undefined)) continue;
-    candles.push({ start: close! * 1000 - 60_000, open: open!, high: high!, low: low!, close: price!, volume: volume!, quoteVolume: quoteVolume ?? price! * volume! });
+    candles.push({
+      start: close! * 1000 - 60_000,
+      open: open!,
+      high: high!,
+      low: low!,
+      close: price!,
+      volume: volume!,
+      quoteVolume: quoteVolume ?? price! * volume!,
+    });
   }
   return candles;
 }
@@ -105,7 +151,10 @@ export function cryptowatchSource(config: Config, options: SourceOptions = {}): 
     name: 'cryptowatch',
 
     async snapshot(ctx: FetchContext): Promise<Snapshot> {
-      const result = resultOf(await client.get('/markets/summaries', ctx.signal), 'summaries') as Record<string, unknown>;
+      const result = resultOf(await client.get('/markets/summaries', ctx.signal), 'summaries') as Record<
+        string,
+        unknown
+      >;
       const fetchedAt = new Date();
       const markets: SourceMarket[] = [];
       const quotes: Quote[] = [];
@@ -113,7 +162,12 @@ export function cryptowatchSource(config: Config, options: SourceOptions = {}): 
       for (const [key, value] of Object.entries(result)) {
         const m = cryptowatchMarket(key);
         if (!m) continue;
-        if (wanted !== 'all' && !wanted.has(m.id) && !aliasesFor(m.exchange, m.base, m.quote, m.symbol).some((a) => wanted.has(a))) continue;
+        if (
+          wanted !== 'all' &&
+          !wanted.has(m.id) &&
+          !aliasesFor(m.exchange, m.base, m.quote, m.symbol).some((a) => wanted.has(a))
+        )
+          continue;
         const quote = parseSummary(m.id, value);
         if (!quote) continue;
         markets.push(m);
@@ -127,7 +181,13 @@ export function cryptowatchSource(config: Config, options: SourceOptions = {}): 
         const tick = ctx.tick.getTime();
         for (let i = 0; i < markets.length; i++) {
           const interval = Math.max(60_000, config.market.intervalMs);
-          const rows = quotesFromCandles(markets[i]!.id, await candles(markets[i]!, tick - interval - 60_000, ctx.signal), tick, tick, config.market.intervalMs);
+          const rows = quotesFromCandles(
+            markets[i]!.id,
+            await candles(markets[i]!, tick - interval - 60_000, ctx.signal),
+            tick,
+            tick,
+            config.market.intervalMs,
+          );
           quotes[i]!.volumeMinute = rows[0]?.volumeMinute ?? null;
         }
       }
@@ -139,7 +199,13 @@ export function cryptowatchSource(config: Config, options: SourceOptions = {}): 
       let covered = 0;
       for (const m of request.markets) {
         if (request.deadline !== undefined && Date.now() > request.deadline) break;
-        const built = quotesFromCandles(m.id, await candles(m, request.from.getTime() - 86_400_000, request.signal), request.from.getTime(), request.to.getTime(), request.intervalMs);
+        const built = quotesFromCandles(
+          m.id,
+          await candles(m, request.from.getTime() - 86_400_000, request.signal),
+          request.from.getTime(),
+          request.to.getTime(),
+          request.intervalMs,
+        );
         if (built.length) covered++;
         rows.push(...built);
       }

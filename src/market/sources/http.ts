@@ -51,8 +51,12 @@ export class JsonClient {
       text = await response.text();
     } catch (err) {
       if (signal?.aborted) throw new SourceError('cancelled', 'request cancelled');
-      if (timeout.aborted) throw new SourceError('timeout', `no answer from ${path} within ${this.options.timeoutMs} ms`);
-      throw new SourceError('network', `cannot reach ${this.options.baseUrl}: ${(err as Error).cause ? String((err as Error & { cause: unknown }).cause) : (err as Error).message}`);
+      if (timeout.aborted)
+        throw new SourceError('timeout', `no answer from ${path} within ${this.options.timeoutMs} ms`);
+      throw new SourceError(
+        'network',
+        `cannot reach ${this.options.baseUrl}: ${(err as Error).cause ? String((err as Error & { cause: unknown }).cause) : (err as Error).message}`,
+      );
     }
     if (response.status === 429) {
       throw new SourceError('rate_limited', `${path} answered 429 (rate limited)`, {
@@ -70,11 +74,16 @@ export class JsonClient {
     try {
       body = JSON.parse(text);
     } catch {
-      throw new SourceError('malformed', `${path} answered ${response.status} with a body that is not JSON`, { status: response.status });
+      throw new SourceError('malformed', `${path} answered ${response.status} with a body that is not JSON`, {
+        status: response.status,
+      });
     }
     if (response.status >= 400) {
-      const detail = body && typeof body === 'object' && 'error' in body ? String((body as { error: unknown }).error) : '';
-      throw new SourceError('http_4xx', `${path} answered ${response.status}${detail ? `: ${detail}` : ''}`, { status: response.status });
+      const detail =
+        body && typeof body === 'object' && 'error' in body ? String((body as { error: unknown }).error) : '';
+      throw new SourceError('http_4xx', `${path} answered ${response.status}${detail ? `: ${detail}` : ''}`, {
+        status: response.status,
+      });
     }
     return body;
   }

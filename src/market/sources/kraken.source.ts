@@ -39,7 +39,8 @@ function assetName(code: string): string {
 
 /** Turns Kraken's envelope into its result, or throws the SourceError its `error` array means. */
 export function krakenResult(body: unknown, what: string): Record<string, unknown> {
-  if (!body || typeof body !== 'object' || Array.isArray(body)) throw new SourceError('malformed', `${what}: not a Kraken answer`);
+  if (!body || typeof body !== 'object' || Array.isArray(body))
+    throw new SourceError('malformed', `${what}: not a Kraken answer`);
   const { error, result } = body as { error?: unknown; result?: unknown };
   if (Array.isArray(error) && error.length > 0) {
     const text = error.map(String).join('; ');
@@ -47,7 +48,8 @@ export function krakenResult(body: unknown, what: string): Record<string, unknow
     if (/EService:/i.test(text)) throw new SourceError('http_5xx', `${what}: ${text}`);
     throw new SourceError('api_error', `${what}: ${text}`);
   }
-  if (!result || typeof result !== 'object' || Array.isArray(result)) throw new SourceError('malformed', `${what}: answer has no result object`);
+  if (!result || typeof result !== 'object' || Array.isArray(result))
+    throw new SourceError('malformed', `${what}: answer has no result object`);
   return result as Record<string, unknown>;
 }
 
@@ -60,7 +62,8 @@ export function parseAssetPairs(result: Record<string, unknown>): KrakenMarket[]
     let base: string | undefined;
     let quote: string | undefined;
     if (typeof p.wsname === 'string' && p.wsname.includes('/')) [base, quote] = p.wsname.split('/').map(assetName);
-    else if (typeof p.base === 'string' && typeof p.quote === 'string') [base, quote] = [assetName(p.base), assetName(p.quote)];
+    else if (typeof p.base === 'string' && typeof p.quote === 'string')
+      [base, quote] = [assetName(p.base), assetName(p.quote)];
     if (!base || !quote) continue;
     markets.push({
       id: canonicalId('kraken', base, quote),
@@ -108,7 +111,14 @@ export function parseTicker(market: string, t: unknown): Quote | undefined {
   const open = figure(e.o);
   const volumeToday = item(e.v, 0);
   const volume24h = item(e.v, 1);
-  if (last === undefined || high === undefined || low === undefined || open === undefined || volumeToday === undefined || volume24h === undefined) {
+  if (
+    last === undefined ||
+    high === undefined ||
+    low === undefined ||
+    open === undefined ||
+    volumeToday === undefined ||
+    volume24h === undefined
+  ) {
     return undefined;
   }
   const vwap24h = item(e.p, 1);
@@ -211,7 +221,10 @@ export function krakenSource(config: Config, options: SourceOptions = {}): Marke
         if (request.deadline !== undefined && Date.now() > request.deadline) break;
         const since = Math.floor((request.from.getTime() - 86_400_000) / 1000);
         const result = krakenResult(
-          await client.get(`/0/public/OHLC?pair=${encodeURIComponent(m.symbol)}&interval=1&since=${since}`, request.signal),
+          await client.get(
+            `/0/public/OHLC?pair=${encodeURIComponent(m.symbol)}&interval=1&since=${since}`,
+            request.signal,
+          ),
           'OHLC',
         );
         const key = Object.keys(result).find((k) => k !== 'last');
@@ -226,9 +239,23 @@ export function krakenSource(config: Config, options: SourceOptions = {}): Marke
           if ([time, open, high, low, close, volume].some((v) => v === undefined)) continue;
           const start = time! * 1000;
           if (start + 60_000 > now) continue; // still open
-          candles.push({ start, open: open!, high: high!, low: low!, close: close!, volume: volume!, quoteVolume: (vwap ?? close!) * volume! });
+          candles.push({
+            start,
+            open: open!,
+            high: high!,
+            low: low!,
+            close: close!,
+            volume: volume!,
+            quoteVolume: (vwap ?? close!) * volume!,
+          });
         }
-        const built = quotesFromCandles(m.id, candles, request.from.getTime(), request.to.getTime(), request.intervalMs);
+        const built = quotesFromCandles(
+          m.id,
+          candles,
+          request.from.getTime(),
+          request.to.getTime(),
+          request.intervalMs,
+        );
         if (built.length) covered++;
         rows.push(...built);
       }

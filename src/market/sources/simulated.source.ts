@@ -14,7 +14,16 @@
  */
 import type { Config } from '../../config.js';
 import { aliasesFor, canonicalId, normaliseInput } from '../market-id.js';
-import type { FetchContext, HistoricQuote, HistoryRequest, HistoryResult, MarketSource, Quote, Snapshot, SourceMarket } from './types.js';
+import type {
+  FetchContext,
+  HistoricQuote,
+  HistoryRequest,
+  HistoryResult,
+  MarketSource,
+  Quote,
+  Snapshot,
+  SourceMarket,
+} from './types.js';
 
 const MINUTE = 60_000;
 const DAY_MINUTES = 1440;
@@ -69,7 +78,8 @@ type SimSettings = { market: Pick<Config['market'], 'simulatedSeed' | 'simulated
 /** 32-bit integer hash of a few integers (a murmur-style finaliser), uniform in [0, 1). */
 function hash(a: number, b: number, c: number, d = 0): number {
   let h = Math.imul(a ^ 0x9e3779b9, 0x85ebca6b) ^ Math.imul(b + 0x7f4a7c15, 0xc2b2ae35);
-  h = Math.imul(h ^ (h >>> 15), 0x2c1b3c6d) ^ Math.imul(c | 0, 0x297a2d39) ^ Math.imul((c / 4294967296) | 0, 0x61c88647);
+  h =
+    Math.imul(h ^ (h >>> 15), 0x2c1b3c6d) ^ Math.imul(c | 0, 0x297a2d39) ^ Math.imul((c / 4294967296) | 0, 0x61c88647);
   h = Math.imul(h ^ (h >>> 13), 0x27d4eb2d) ^ Math.imul(d + 0x165667b1, 0x9e3779b1);
   h ^= h >>> 16;
   h = Math.imul(h, 0x7feb352d);
@@ -94,7 +104,9 @@ function syntheticName(i: number): string {
 }
 
 /** The simulated markets for a config, in a fixed order. */
-export function simulatedMarkets(config: { market: Pick<Config['market'], 'simulatedSeed' | 'simulatedMarkets'> }): SimulatedMarket[] {
+export function simulatedMarkets(config: {
+  market: Pick<Config['market'], 'simulatedSeed' | 'simulatedMarkets'>;
+}): SimulatedMarket[] {
   const seed = config.market.simulatedSeed;
   const out: SimulatedMarket[] = [];
   for (let i = 0; i < config.market.simulatedMarkets; i++) {
@@ -171,7 +183,12 @@ export function simulatedMinuteVolume(config: SimSettings, m: SimulatedMarket, m
 }
 
 /** The full quote of a market at tick `ts`, the same whenever it is asked. */
-export function simulatedQuote(config: Config, m: SimulatedMarket, ts: Date, intervalMs = config.market.intervalMs): HistoricQuote {
+export function simulatedQuote(
+  config: Config,
+  m: SimulatedMarket,
+  ts: Date,
+  intervalMs = config.market.intervalMs,
+): HistoricQuote {
   const seed = config.market.simulatedSeed;
   const now = ts.getTime() / MINUTE;
   const last = simulatedPrice(seed, m, now);
@@ -218,7 +235,9 @@ export function simulatedSource(config: Config): MarketSource {
   const all = simulatedMarkets(config);
   const wanted = config.market.markets;
   const keys = wanted === 'all' ? undefined : new Set(wanted.map(normaliseInput));
-  const markets = keys ? all.filter((m) => keys.has(m.id) || aliasesFor(m.exchange, m.base, m.quote, m.symbol).some((a) => keys.has(a))) : all;
+  const markets = keys
+    ? all.filter((m) => keys.has(m.id) || aliasesFor(m.exchange, m.base, m.quote, m.symbol).some((a) => keys.has(a)))
+    : all;
   const strip = ({ ts: _ts, ...quote }: HistoricQuote): Quote => quote;
   return {
     name: 'simulated',

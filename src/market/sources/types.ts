@@ -133,7 +133,11 @@ export function toNumber(value: unknown): number | undefined {
 }
 
 /** Picks the markets a config asks for out of a source's full list (ids or any alias). */
-export function selectMarkets<T extends SourceMarket>(all: readonly T[], wanted: 'all' | readonly string[], aliases: (m: T) => string[]): T[] {
+export function selectMarkets<T extends SourceMarket>(
+  all: readonly T[],
+  wanted: 'all' | readonly string[],
+  aliases: (m: T) => string[],
+): T[] {
   if (wanted === 'all') return [...all];
   const keys = new Set(wanted.map((w) => w.trim().toLowerCase()));
   return all.filter((m) => keys.has(m.id) || aliases(m).some((a) => keys.has(a)));
