@@ -227,10 +227,7 @@ describe('REST API', () => {
       assert.match(res.body.error, /reference [0-9A-F]{8}/);
       assert.ok(!JSON.stringify(res.body).includes('exploded'));
       const line = logLines.find((l) => l.includes(res.body.reference));
-      assert.ok(
-        line && line.includes('exploded') && line.includes('stack'),
-        'the log carries the stack under the reference',
-      );
+      assert.ok(line?.includes('exploded') && line.includes('stack'), 'the log carries the stack under the reference');
     });
 
     it('answers unknown routes with JSON 404 and leaves later routes reachable', async () => {

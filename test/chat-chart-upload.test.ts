@@ -5,12 +5,11 @@
  */
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
-import type { FastifyInstance } from 'fastify';
 import { startDeliverer } from '../src/chat/deliver.js';
-import { startDiscord, type DiscordAdapter } from '../src/chat/discord.adapter.js';
+import { startDiscord } from '../src/chat/discord.adapter.js';
 import { buildChart, renderChartPng } from '../src/chat/chart.js';
 import { loadRegistry } from '../src/chat/registry.js';
-import { startSlack, type SlackAdapter } from '../src/chat/slack.adapter.js';
+import { startSlack } from '../src/chat/slack.adapter.js';
 import type { Config } from '../src/config.js';
 import { Alert, Subscription } from '../src/db/models/index.js';
 import { buildServer } from '../src/http/server.js';

@@ -18,25 +18,25 @@ const SECRET = 'equivalence-signing-secret';
 /** What a reply says, as a list of lines, whatever the platform drew it with. */
 type Content = string[];
 
-const unescape = (s: string) => s.replace(/&lt;/g, '<').replace(/&gt;/g, '>').replace(/&amp;/g, '&');
+const unescapeHtml = (s: string) => s.replace(/&lt;/g, '<').replace(/&gt;/g, '>').replace(/&amp;/g, '&');
 
 function fromSlack(body: Record<string, unknown>): Content {
   const out: Content = [];
   for (const b of body.blocks as Array<Record<string, any>>) {
     if (b.type === 'header') out.push(`title ${b.text.text}`);
     if (b.type === 'section' && b.text) {
-      const m = /^\*(.+?)\*\n([\s\S]*)$/.exec(unescape(b.text.text));
-      out.push(m ? `field ${m[1]}: ${m[2]}` : `text ${unescape(b.text.text)}`);
+      const m = /^\*(.+?)\*\n([\s\S]*)$/.exec(unescapeHtml(b.text.text));
+      out.push(m ? `field ${m[1]}: ${m[2]}` : `text ${unescapeHtml(b.text.text)}`);
     }
     if (b.type === 'section' && b.fields) {
       for (const f of b.fields) {
-        const m = /^\*(.+?)\*\n([\s\S]*)$/.exec(unescape(f.text))!;
+        const m = /^\*(.+?)\*\n([\s\S]*)$/.exec(unescapeHtml(f.text))!;
         out.push(`field ${m[1]}: ${m[2]}`);
       }
     }
     if (b.type === 'image') out.push(`chart ${b.image_url}`);
     if (b.type === 'actions') for (const e of b.elements) out.push(`button ${e.text.text} ${e.action_id} ${e.value}`);
-    if (b.type === 'context') out.push(`footer ${unescape(b.elements[0].text)}`);
+    if (b.type === 'context') out.push(`footer ${unescapeHtml(b.elements[0].text)}`);
   }
   return out;
 }

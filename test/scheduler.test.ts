@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 
-import { after, before, describe, it } from 'node:test';
+import { before, describe, it } from 'node:test';
 import { loadConfig } from '../src/config.js';
 import { CollectorRun, Lease, Sample } from '../src/db/models/index.js';
 import { initLogger } from '../src/logger.js';

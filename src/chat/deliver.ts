@@ -16,7 +16,7 @@
 import { hostname } from 'node:os';
 import { randomBytes } from 'node:crypto';
 import type { Logger } from 'pino';
-import mongoose from 'mongoose';
+import type mongoose from 'mongoose';
 import { Alert, Channel, Sample, Subscription } from '../db/models/index.js';
 import { log } from '../logger.js';
 import { METRICS, type MetricName } from '../market/metrics.js';

@@ -75,7 +75,7 @@ export interface ActionDefinition {
 }
 
 // Loosely typed view used by the registry, which only knows options by name at run time.
-// eslint-disable-next-line @typescript-eslint/no-explicit-any
+// biome-ignore lint/suspicious/noExplicitAny: commands differ in their option tuples; the registry only needs the shape
 export type AnyCommand = CommandDefinition<any>;
 
 /** Keeps the literal option names, so run() sees typed options. */
@@ -100,6 +100,7 @@ const MAX_RAW = 200;
 
 /** A user's text shown back to them: one line, bounded, no markup characters. */
 export function quoteInput(text: string, max = 40): string {
+  // biome-ignore lint/suspicious/noControlCharactersInRegex: control characters are what this strips
   const flat = text.replace(/[\u0000-\u001f\u007f`*_~<>|]/g, ' ').trim();
   return flat.length > max ? `${flat.slice(0, max)}…` : flat;
 }

@@ -425,7 +425,9 @@ export async function collectTick(
       if (sameList) {
         // The stored lists stay as they were, so do the maps built from them.
         const cumMap = new Map<string, number | null>();
-        markets.forEach((m, i) => cumMap.set(m, cums[i] ?? null));
+        markets.forEach((m, i) => {
+          cumMap.set(m, cums[i] ?? null);
+        });
         lists = { cums: cumMap, markets: previous!.markets, bySymbol: previous!.bySymbol };
       } else {
         const symbols = markets.map((m) => known.get(m) ?? null);

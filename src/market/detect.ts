@@ -176,7 +176,7 @@ export async function detectSpikes(options: DetectOptions): Promise<DetectResult
       continue;
     }
     // A market the catalog does not know is judged by every source's run rather than by none.
-    if (ours && catalogued && catalogued.has(market) && !ours.has(market)) continue;
+    if (ours && catalogued?.has(market) && !ours.has(market)) continue;
     let pair = pairs.get(id);
     if (!pair) {
       pair = {
@@ -226,7 +226,10 @@ export async function detectSpikes(options: DetectOptions): Promise<DetectResult
     }
     const key = pair.after ?? 'new';
     let group = groups.get(key);
-    if (!group) groups.set(key, (group = []));
+    if (!group) {
+      group = [];
+      groups.set(key, group);
+    }
     group.push(pair);
   }
   const fields = new Set<string>();
@@ -259,7 +262,10 @@ export async function detectSpikes(options: DetectOptions): Promise<DetectResult
     }
     for (const s of found) {
       let list = byMarket.get(s.market);
-      if (!list) byMarket.set(s.market, (list = []));
+      if (!list) {
+        list = [];
+        byMarket.set(s.market, list);
+      }
       list.push(s);
     }
     for (const list of byMarket.values()) list.sort((a, b) => a.ts.getTime() - b.ts.getTime());

@@ -200,7 +200,7 @@ interface RankedTable {
   asOf: Date | null;
 }
 
-function valueOf(e: TableEntry, by: RankBy): number | null {
+function rankValue(e: TableEntry, by: RankBy): number | null {
   if (by === 'std') return e.std;
   if (by === 'logret') return e.logretStd;
   return relativeStd(e.std, e.mean);
@@ -215,7 +215,7 @@ function sameValue(a: number, b: number): boolean {
 export function rankEntries(entries: readonly TableEntry[], by: RankBy): { ranked: RankedRow[]; excluded: number } {
   const eligible: Array<{ e: TableEntry; value: number }> = [];
   for (const e of entries) {
-    const value = valueOf(e, by);
+    const value = rankValue(e, by);
     const enough = by === 'logret' ? e.returns >= MIN_RANK_POINTS - 1 : e.count >= MIN_RANK_POINTS;
     if (enough && value !== null && Number.isFinite(value)) eligible.push({ e, value });
   }

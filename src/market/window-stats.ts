@@ -90,7 +90,10 @@ export async function writeBlocks(samples: readonly SampleValues[]): Promise<num
     const ts = s.ts.getTime();
     const id = blockId(s.market, ts);
     let entry = byBlock.get(id);
-    if (!entry) byBlock.set(id, (entry = { s, set: {} }));
+    if (!entry) {
+      entry = { s, set: {} };
+      byBlock.set(id, entry);
+    }
     entry.set[`v.${Math.floor((ts % HOUR) / 1000)}`] = slotOf(s);
   }
   const ops = [...byBlock].map(([id, { s, set }]) => ({
@@ -235,7 +238,8 @@ export function slideState(
     const cut = tick - WINDOWS[w];
     const oldRows = edge[w].filter((r) => r.ts > asOf - WINDOWS[w] && r.ts <= asOf);
     for (const m of METRIC_ORDER) {
-      const acc = (next[w] ??= {} as Record<MetricName, Acc>)[m] ?? emptyAcc();
+      next[w] ??= {} as Record<MetricName, Acc>;
+      const acc = next[w][m] ?? emptyAcc();
       next[w][m] = acc;
       const values = valueMoments(acc);
       const returns = returnMoments(acc);

@@ -37,7 +37,7 @@ export function quotesFromCandles(
   let quoteVol = 0;
   const maxQ: number[] = [];
   const minQ: number[] = [];
-  const step = intervalMs >= MINUTE ? intervalMs : MINUTE;
+  const step = Math.max(intervalMs, MINUTE);
   const first = Math.ceil(from / step) * step;
   for (let ts = first; ts <= to; ts += step) {
     while (tail < sorted.length && sorted[tail]!.start + MINUTE <= ts) {
