@@ -5,7 +5,7 @@ import { runJob } from '../src/worker.js';
 
 await runJob('prune-samples', async ({ config, post }) => {
   const result = await pruneSamples(config);
-  if (result.samples || result.runs)
+  if (result.samples || result.runs || result.frames)
     log('prune').info({ ...result, cutoff: result.cutoff.toISOString() }, 'old samples pruned');
-  post({ type: 'prune-result', samples: result.samples, runs: result.runs });
+  post({ type: 'prune-result', samples: result.samples, runs: result.runs, frames: result.frames });
 });

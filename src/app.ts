@@ -14,7 +14,7 @@ import { connectDatabase, disconnectDatabase, safeUri } from './db/connection.js
 import { openDatabase, type DatabaseHandle } from './db/embedded.js';
 import { buildServer } from './http/server.js';
 import { log } from './logger.js';
-import { startScheduler, type Scheduler } from './scheduler.js';
+import { startScheduler, type Scheduler, type TickEvent } from './scheduler.js';
 
 export interface AppOptions {
   /** Run the console REPL even when chat credentials are set. */
@@ -101,13 +101,11 @@ export async function startApp(config: Config, options: AppOptions = {}): Promis
       scheduler = await startScheduler(config, {
         dbUri: database.uri,
         owner,
-        afterTick: ['update-stats', 'detect-spikes'],
         logFile: options.logFile,
       });
-      // Alerts go out as soon as detection has written them, not at the next poll.
-      scheduler.events.on('job-done', (event: { name: string }) => {
-        if (event.name === 'detect-spikes')
-          void deliverer.deliverNow().catch((err) => logger.warn({ err }, 'delivery failed'));
+      // Alerts go out as soon as the tick has put them in the outbox, not at the next poll.
+      scheduler.events.on('tick', (event: TickEvent) => {
+        if (event.alerts) void deliverer.deliverNow().catch((err) => logger.warn({ err }, 'delivery failed'));
       });
       stops.push({ name: 'scheduler', stop: () => scheduler!.stop() });
     }

@@ -12,6 +12,7 @@ import { CollectorRun, CollectorState } from '../db/models/index.js';
 import { log } from '../logger.js';
 import { upsertMarkets, type MarketDescriptor } from './catalog.js';
 import { acquireLease } from './lease.js';
+import { type Frame, toFrame, writeFrames } from './pipeline/frames.js';
 import { saveSamples, type SampleInput } from './samples.js';
 import { createSource } from './sources/index.js';
 import { abortableDelay } from './sources/http.js';
@@ -278,20 +279,37 @@ export function blankTickResult(source: SourceName, tick: Date): TickResult {
   };
 }
 
+/** One tick of a source; the pipeline (src/market/pipeline/) uses collectTickRows for the rows in hand. */
 export async function collectTick(
   config: Config,
   sourceName: SourceName,
   options: TickOptions = {},
 ): Promise<TickResult> {
+  return (await collectTickRows(config, sourceName, options)).result;
+}
+
+/** What a tick wrote and still holds: its result and its frame (every market's values of the tick). */
+export interface CollectedTick {
+  result: TickResult;
+  /** The tick's own rows as written, undefined when nothing was written. */
+  frame?: Frame;
+}
+
+export async function collectTickRows(
+  config: Config,
+  sourceName: SourceName,
+  options: TickOptions = {},
+): Promise<CollectedTick> {
   const started = Date.now();
   const interval = config.market.intervalMs;
   const tick = options.tick ?? alignTick(started, interval);
   const owner = options.owner ?? 'local';
   const logger = log('collect', { source: sourceName, tick: tick.toISOString() });
   const result = blankTickResult(sourceName, tick);
-  const finish = () => {
+  let frame: Frame | undefined;
+  const finish = (): CollectedTick => {
     result.durationMs = Date.now() - started;
-    return result;
+    return { result, frame };
   };
 
   if (!(await acquireLease(leaseName(sourceName), owner, leaseTtl(interval)))) {
@@ -440,13 +458,18 @@ export async function collectTick(
       await CollectorState.collection.updateOne({ _id: sourceName as never }, { $set: set }, { upsert: true });
       lastWritten.set(sourceName, { stamp, tick: tick.getTime(), lists });
     };
-    // The samples are the one bulk write; the catalog and the state go alongside it.
+    // The samples are the one bulk write; the tick's frame and the catalog go alongside it. The
+    // state goes after: a state that records this tick while its samples failed would keep the
+    // next tick from backfilling it.
     result.phases.normalised = Date.now() - started;
+    const tickFrame = toFrame(tick.getTime(), samples);
     const [saved] = await Promise.all([
       saveSamples(samples),
+      writeFrames(sourceName, [tickFrame]),
       toCatalog.length ? upsertMarkets(toCatalog.map((m) => describe(m, sourceName))) : undefined,
-      writeState(),
     ]);
+    await writeState();
+    frame = tickFrame;
     result.markets = samples.length;
     result.inserted = saved.inserted;
     result.duplicates = saved.duplicates;
@@ -626,7 +649,14 @@ async function backfill(
 
   const hasHistory = Boolean(source.history);
   const flush = async (ticks: number[], rows: SampleInput[]) => {
-    if (rows.length) result.backfilled += (await saveSamples(rows)).inserted;
+    if (rows.length) {
+      const frames = ticks.flatMap((t) => {
+        const list = rowsByTick.get(t);
+        return list?.length ? [toFrame(t, list)] : [];
+      });
+      const [saved] = await Promise.all([saveSamples(rows), writeFrames(sourceName, frames)]);
+      result.backfilled += saved.inserted;
+    }
     const ops = ticks.map((t) => {
       const n = rowsByTick.get(t)?.length ?? 0;
       if (n === 0) result.gaps++;

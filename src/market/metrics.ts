@@ -23,6 +23,17 @@ export const WINDOWS = {
   '7d': 7 * 24 * 3_600_000,
 } as const;
 export type WindowName = keyof typeof WINDOWS;
+
+/** The order of a sample's values wherever they are stored packed (frames, window statistics). */
+export const METRIC_ORDER: readonly MetricName[] = [
+  'price',
+  'high',
+  'low',
+  'change',
+  'volume',
+  'volume24h',
+  'quoteVolume',
+];
 export const WINDOW_NAMES = Object.keys(WINDOWS) as WindowName[];
 
 /** How a ranking orders markets: relative std dev (scale-free, default), raw std dev, log-return std dev. */
