@@ -1,7 +1,7 @@
 /**
  * The benchmarks' data set: N markets x M one-minute samples ending at a tick, written as the
  * collector writes them (bulk inserts into `samples`), then brought into the window statistics by
- * the same pass the update-stats job runs after a tick. Prices span 0.0001 to 10,000 so raw and
+ * the exact rebuild the pipeline runs when it starts without stored statistics. Prices span 0.0001 to 10,000 so raw and
  * relative std dev disagree, as they do between real markets.
  */
 import { upsertMarkets } from '../src/market/catalog.js';

@@ -62,7 +62,7 @@ for (let i = 0; i < MARKETS; i++) {
   }
   await saveSamples(rows);
 }
-// What the collector leaves after a tick: hourly blocks and window statistics.
+// What the collector leaves after a tick: samples and window statistics.
 await updateWindowStats({ tick: new Date(now), source: 'simulated' });
 
 const registry = await loadRegistry(config);

@@ -19,7 +19,7 @@ import Bree from 'bree';
 import mongoose from 'mongoose';
 import type { Config, SourceName } from './config.js';
 import { log } from './logger.js';
-import { alignTick, blankTickResult, leaseName, type TickResult } from './market/collect.js';
+import { alignTick, blankTickResult, leaseName, type TickResult } from './market/collect/index.js';
 import { releaseLease, replicaId } from './market/lease.js';
 import type { SchedulerMessage, WireTickResult, WorkerMessage } from './worker.js';
 import {

@@ -9,7 +9,7 @@ import pretty from 'pino-pretty';
 import { loadConfig, type Config } from './config.js';
 import { connectDatabase, disconnectDatabase } from './db/connection.js';
 import { initLogger, log } from './logger.js';
-import type { TickResult } from './market/collect.js';
+import type { TickResult } from './market/collect/index.js';
 import type { PipelineTickResult } from './market/pipeline/pipeline.js';
 
 export interface JobData {

@@ -36,7 +36,7 @@ describe('first run', () => {
       assert.equal((await fetch(docsUrl)).status, 200);
 
       await app.waitFor((l) => text(l) === 'collecting from simulated', 90_000, 'the first tick');
-      // Statistics follow the tick (the update-stats job); ask until they are there. Between a
+      // Statistics follow the tick (the pipeline's statistics step); ask until they are there. Between a
       // minute's boundary and its tick's statistics the 24h window has lost its oldest minute and
       // not yet gained the new one, so a full day reads 1,439 or 1,440.
       const fullDay = 24 * 60 - 1;

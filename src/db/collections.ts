@@ -4,7 +4,7 @@
  * rows a tick); these types are the one place that says what those documents hold.
  */
 import type mongoose from 'mongoose';
-import { FrameList, MarketStat, Sample, TickFrame } from './models/index.js';
+import { CollectorState, FrameList, MarketStat, Sample, TickFrame } from './models/index.js';
 
 export interface FrameListRecord {
   _id: string;
@@ -41,6 +41,17 @@ export interface SampleRecord {
   [field: string]: unknown;
 }
 
+export interface CollectorStateRecord {
+  _id: string;
+  tick: Date;
+  markets?: string[];
+  symbols?: Array<string | null>;
+  cums?: Array<number | null>;
+  catalogAt?: Date;
+  stamp?: string;
+  backfillPending?: boolean;
+}
+
 // mongoose types every model's collection with an ObjectId `_id`; these collections use strings.
 const typed = <T extends mongoose.mongo.Document>(c: unknown) => c as mongoose.mongo.Collection<T>;
 
@@ -48,3 +59,4 @@ export const frameLists = () => typed<FrameListRecord>(FrameList.collection);
 export const tickFrames = () => typed<TickFrameRecord>(TickFrame.collection);
 export const marketStats = () => typed<StatRecord>(MarketStat.collection);
 export const samples = () => typed<SampleRecord>(Sample.collection);
+export const collectorState = () => typed<CollectorStateRecord>(CollectorState.collection);

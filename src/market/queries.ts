@@ -2,8 +2,8 @@
  * The answers chat commands and the REST API give: one market's report (statistics, chart series,
  * rank) and the std-dev leaderboard.
  *
- * A report reads its market's hourly sample blocks (25 lookups by id for a day) and computes exact
- * figures; a ranking reads the per-market window statistics the update-stats job keeps, never the
+ * A report reads its market's samples by `_id` and computes exact figures; a ranking reads the
+ * window statistics the tick pipeline stores, never the
  * samples. Both change once per collector tick, so answers are kept for a few seconds: a burst of
  * the same question costs one computation.
  */
@@ -112,7 +112,7 @@ export const MAX_POINTS = 500;
 export const DEFAULT_LIMIT = 10;
 export const MAX_LIMIT = 100;
 /**
- * A computed answer is reused while the window statistics are unchanged (the update-stats job
+ * A computed answer is reused while the window statistics are unchanged (the tick pipeline
  * bumps a version after each tick; it is read at most once a second) and for at most this long,
  * so a window still slides when ticks stop.
  */

@@ -13,7 +13,7 @@
  */
 import type { Config, SourceName } from '../../config.js';
 import { log } from '../../logger.js';
-import { collectTickRows, type TickOptions, type TickResult } from '../collect.js';
+import { collectTickRows, type TickOptions, type TickResult } from '../collect/index.js';
 import {
   decidePoint,
   emptyDetectResult,
