@@ -290,6 +290,7 @@ export async function startScheduler(config: Config, opts: SchedulerOptions): Pr
             markets: r.markets,
             collectMs: r.durationMs,
             statsMs: st.durationMs,
+            phases: { ...r.phases, ...st.phases },
             book: st.book,
             alerts: message.pipeline.detect?.alerts ?? 0,
             alertsAtMs: message.pipeline.alertsAtMs,

@@ -47,6 +47,8 @@ export interface StatsFigures {
   framesRead: number;
   exact: number;
   bookBytes: number;
+  /** Milliseconds each step took: edges read, fold, judge (with the outbox write), exact recompute, store. */
+  phases: { edges: number; fold: number; judge: number; exact: number; store: number };
   durationMs: number;
 }
 
@@ -117,7 +119,14 @@ export class Pipeline {
       framesRead: 0,
       exact: 0,
       bookBytes: 0,
+      phases: { edges: 0, fold: 0, judge: 0, exact: 0, store: 0 },
       durationMs: 0,
+    };
+    let mark = Date.now();
+    const step = (name: keyof StatsFigures['phases']) => {
+      const now = Date.now();
+      stats.phases[name] = now - mark;
+      mark = now;
     };
     try {
       const book = await this.ensureBook(T, stats, tickOptions.signal);
@@ -134,7 +143,9 @@ export class Pipeline {
         added.push(...read.values());
       }
       stats.framesRead += await this.loadEdges(book.asOf, T);
+      step('edges');
       const { baselines, figures } = book.fold(T, added, this.frames);
+      step('fold');
       stats.valuesAdded = figures.added;
       stats.valuesRemoved = figures.removed;
       this.frames.set(T, collected.frame);
@@ -142,8 +153,11 @@ export class Pipeline {
 
       out.detect = await this.judge(tick, book, baselines);
       out.alertsAtMs = Date.now() - T;
+      step('judge');
       stats.exact = await this.recomputeSome(book, T);
+      step('exact');
       await saveBook(book);
+      step('store');
       stats.markets = book.size;
       stats.bookBytes = book.bytes;
     } catch (err) {
