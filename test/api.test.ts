@@ -198,6 +198,24 @@ describe('REST API', () => {
       assert.equal(logret.body.total, 3);
     });
 
+    it('takes every spelling of a ranking figure that the chat takes', async () => {
+      for (const [by, method] of [
+        ['sd', '24h raw std dev'],
+        ['raw', '24h raw std dev'],
+        ['stddev', '24h raw std dev'],
+        ['relative', '24h relative std dev (std/mean)'],
+        ['log', '24h std dev of 1-minute log returns'],
+        ['logreturn', '24h std dev of 1-minute log returns'],
+      ]) {
+        const res = await get(`/api/v1/rankings?by=${by}`);
+        assert.equal(res.status, 200, by);
+        assert.equal(res.body.method, method, by);
+      }
+      const report = await get('/api/v1/markets/btc-usd?by=sd');
+      assert.equal(report.status, 200);
+      assert.match(JSON.stringify(report.body.rank), /raw std dev/);
+    });
+
     it('answers 400 for bad ranking parameters', async () => {
       assert.equal((await get('/api/v1/rankings?limit=0')).body.parameter, 'limit');
       assert.match((await get('/api/v1/rankings?metric=volume&by=logret')).body.error, /prices only/);

@@ -93,6 +93,23 @@ describe('track, untrack, tracking', () => {
     assert.match(none.title, /does not track kraken:btc-usd/);
   });
 
+  it('rank takes every spelling of a ranking figure that the API takes', async () => {
+    const spellings: Array<[string, string]> = [
+      ['std', 'raw std dev'],
+      ['sd', 'raw std dev'],
+      ['raw', 'raw std dev'],
+      ['stdev', 'raw std dev'],
+      ['cv', 'relative std dev'],
+      ['log', 'std dev of 1-minute log returns'],
+      ['returns', 'std dev of 1-minute log returns'],
+    ];
+    for (const [by, method] of spellings) {
+      const reply = await line(registry, `/rank price 1h ${by}`);
+      assert.notEqual(reply.tone, 'error', `${by}: ${reply.title}`);
+      assert.match(reply.text!, new RegExp(`^Ranked by 1h ${method}`), by);
+    }
+  });
+
   it('needs the manage permission for track and untrack, not for tracking', async () => {
     const denied = await line(registry, '/track btc-usd', ctx({ mayManageChannel: false }));
     assert.match(denied.title, /You may not change what this channel tracks/);

@@ -17,6 +17,7 @@ import {
   WINDOWS,
   WINDOW_NAMES,
   parseMetric,
+  parseRankBy,
   parseWindow,
   type MetricName,
   type RankBy,
@@ -138,13 +139,8 @@ function option<T extends string>(
   return parsed;
 }
 
-export function parseRankBy(text: string): RankBy | undefined {
-  const key = text.trim().toLowerCase();
-  if (key === 'stddev' || key === 'stdev' || key === 'raw') return 'std';
-  if (key === 'relative' || key === 'cv') return 'rsd';
-  if (key === 'logreturn' || key === 'logreturns' || key === 'returns') return 'logret';
-  return RANK_BY_NAMES.find((b) => b === key);
-}
+/** Kept here for the callers that import it from the queries; the one definition is in metrics.ts. */
+export { parseRankBy };
 
 function integerOption(name: string, value: unknown, fallback: number, min: number, max: number): number {
   if (value === undefined || value === null || value === '') return fallback;
