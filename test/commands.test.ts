@@ -1,6 +1,8 @@
 import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
 import { before, beforeEach, describe, it } from 'node:test';
+import { metricOption, windowOption } from '../commands/options.js';
+import { METRICS, METRIC_NAMES, type MetricName, type WindowName } from '../src/market/metrics.js';
 import { ownCommandName } from '../src/chat/slack-commands.js';
 import { CommandRegistry, loadRegistry, usageOf, type CommandContext, defineCommand } from '../src/chat/registry.js';
 import { Subscription } from '../src/db/models/index.js';
@@ -120,6 +122,22 @@ describe('track, untrack, tracking', () => {
 });
 
 describe('registry', () => {
+  it('types a choice option from its parser, so run() needs no cast', () => {
+    const probe = defineCommand({
+      name: 'probe',
+      description: 'types only',
+      options: [metricOption('metric'), windowOption],
+      examples: [],
+      run: async (_ctx, o) => {
+        // Compiles only while o.metric is a MetricName and o.window a WindowName.
+        const metric: MetricName = o.metric ?? 'price';
+        const window: WindowName = o.window ?? '24h';
+        return { title: `${METRICS[metric].label} ${window}` };
+      },
+    });
+    assert.equal(probe.options[0].choices, METRIC_NAMES);
+  });
+
   it('validates options and answers with every problem and the usage', async () => {
     const registry = await loadRegistry(config);
     const reply = await line(registry, '/rank volumee 3d by=median n=99');
