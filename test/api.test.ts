@@ -10,6 +10,7 @@ import { invalidateCatalog, upsertMarkets } from '../src/market/catalog.js';
 import { clearQueryCaches } from '../src/market/queries.js';
 import { saveSamples, type SampleInput } from '../src/market/samples.js';
 import { updateWindowStats } from '../src/market/window-stats.js';
+import type { FromFlatSchema } from '../src/http/type-provider.js';
 import { useTestDatabase } from './support/db.js';
 
 const MIN = 60_000;
@@ -360,5 +361,24 @@ describe('REST API', () => {
         await withCors.close();
       }
     });
+  });
+});
+
+describe('the routes’ type provider', () => {
+  it('types a query from its schema: required, defaulted and optional keys, enums', () => {
+    const schema = {
+      type: 'object',
+      properties: {
+        q: { type: 'string' },
+        limit: { type: 'integer', default: 100 },
+        side: { type: 'string', enum: ['top', 'bottom'] },
+        id: { type: 'string' },
+      },
+      required: ['id'],
+    } as const;
+    // Compiles only while the derived type is exactly this.
+    const query: FromFlatSchema<typeof schema> = { id: 'x', limit: 1, side: 'top' };
+    const back: { id: string; limit: number; q?: string; side?: 'top' | 'bottom' } = query;
+    assert.deepEqual(back, { id: 'x', limit: 1, side: 'top' });
   });
 });

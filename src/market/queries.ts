@@ -120,14 +120,14 @@ export const MAX_LIMIT = 100;
 export const ANSWER_MAX_AGE_MS = 60_000;
 const VERSION_CHECK_MS = 1_000;
 
-function option<T extends string>(
+/** A user's spelling of a choice, read by `parse`; undefined when absent, a UserError naming it when unknown. */
+export function readChoice<T extends string>(
   name: string,
   value: unknown,
-  fallback: T,
   parse: (text: string) => T | undefined,
   allowed: readonly string[],
-): T {
-  if (value === undefined || value === null || value === '') return fallback;
+): T | undefined {
+  if (value === undefined || value === null || value === '') return undefined;
   const parsed = typeof value === 'string' ? parse(value) : undefined;
   if (parsed === undefined) {
     throw new UserError(
@@ -137,6 +137,16 @@ function option<T extends string>(
     );
   }
   return parsed;
+}
+
+function option<T extends string>(
+  name: string,
+  value: unknown,
+  fallback: T,
+  parse: (text: string) => T | undefined,
+  allowed: readonly string[],
+): T {
+  return readChoice(name, value, parse, allowed) ?? fallback;
 }
 
 /** Kept here for the callers that import it from the queries; the one definition is in metrics.ts. */
