@@ -5,7 +5,7 @@ import { buildChart } from '../src/chat/chart.js';
 import { ago, num, pctOfFraction, signed, signedPct, utc } from '../src/chat/format.js';
 import { defineCommand } from '../src/chat/registry.js';
 import type { ReplyField } from '../src/chat/reply.js';
-import { METRICS, type MetricName, type WindowName } from '../src/market/metrics.js';
+import { METRICS } from '../src/market/metrics.js';
 import { getMarketReport } from '../src/market/queries.js';
 import { marketOption, metricOption, windowOption } from './options.js';
 
@@ -17,8 +17,8 @@ export const metric = defineCommand({
   async run(ctx, options) {
     const now = ctx.now?.() ?? new Date();
     const report = await getMarketReport(options.market, {
-      metric: (options.metric ?? 'price') as MetricName,
-      window: (options.window ?? '24h') as WindowName,
+      metric: options.metric ?? 'price',
+      window: options.window ?? '24h',
       points: 90,
       // An explicit time bypasses the report cache; only tests pin it.
       now: ctx.now?.(),

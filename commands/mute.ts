@@ -1,6 +1,7 @@
 /**
  * /mute <duration>: no spike alerts in this channel for that long (subscriptions stay as they are);
- * /mute off ends it; /mute alone says whether the channel is muted.
+ * /mute off ends it; /mute alone says whether the channel is muted. Slack calls it /quiet
+ * (src/chat/slack-commands.ts): Slack keeps /mute for itself.
  */
 import { parseDuration } from '../src/config.js';
 import { utc } from '../src/chat/format.js';

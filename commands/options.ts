@@ -7,8 +7,8 @@ import {
   RANK_BY_NAMES,
   WINDOW_NAMES,
   parseMetric,
+  parseRankBy,
   parseWindow,
-  type RankBy,
 } from '../src/market/metrics.js';
 import type { OptionDefinition } from '../src/chat/registry.js';
 
@@ -36,22 +36,10 @@ export const windowOption = {
   parse: parseWindow,
 } as const satisfies OptionDefinition;
 
-const RANK_BY_ALIASES: Record<string, RankBy> = {
-  relative: 'rsd',
-  cv: 'rsd',
-  stddev: 'std',
-  sd: 'std',
-  logreturn: 'logret',
-  log: 'logret',
-};
-
 export const byOption = {
   name: 'by',
   description: 'Ranking figure: rsd (std/mean, default), std (raw), logret (std of log returns)',
   kind: 'choice',
   choices: RANK_BY_NAMES,
-  parse: (text: string) => {
-    const key = text.trim().toLowerCase();
-    return RANK_BY_NAMES.find((b) => b === key) ?? RANK_BY_ALIASES[key];
-  },
+  parse: parseRankBy,
 } as const satisfies OptionDefinition;

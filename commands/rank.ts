@@ -4,7 +4,7 @@
  */
 import { num, pctOfFraction, utc } from '../src/chat/format.js';
 import { defineCommand } from '../src/chat/registry.js';
-import { METRICS, type MetricName, type RankBy, type WindowName } from '../src/market/metrics.js';
+import { METRICS, type RankBy } from '../src/market/metrics.js';
 import { getRanking, type RankingRow } from '../src/market/queries.js';
 import { byOption, metricOption, windowOption } from './options.js';
 
@@ -35,9 +35,9 @@ export const rank = defineCommand({
   examples: ['rank', 'rank price 7d logret 5'],
   async run(ctx, options) {
     const ranking = await getRanking({
-      metric: (options.metric ?? 'price') as MetricName,
-      window: (options.window ?? '24h') as WindowName,
-      by: (options.by ?? 'rsd') as RankBy,
+      metric: options.metric ?? 'price',
+      window: options.window ?? '24h',
+      by: options.by ?? 'rsd',
       limit: options.n ?? 10,
       now: ctx.now?.(),
     });

@@ -11,14 +11,14 @@ import { marketOption, metricOption } from './options.js';
 
 interface TrackRequest {
   market: string;
-  metric?: string;
+  metric?: MetricName;
   factor?: number;
   cooldownMs?: number;
 }
 
 export async function trackMarket(ctx: CommandContext, req: TrackRequest): Promise<Reply> {
   const market = await resolveMarket(req.market);
-  const metric = (req.metric ?? 'volume') as MetricName;
+  const metric = req.metric ?? 'volume';
   const given: Record<string, unknown> = { disabled: false, snoozedUntil: null };
   if (req.factor !== undefined) given.factor = req.factor;
   if (req.cooldownMs !== undefined) given.cooldownMs = req.cooldownMs;

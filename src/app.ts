@@ -3,8 +3,6 @@
  * scheduler, and one shutdown() that undoes them in reverse. main.ts wires signals to it; tests
  * start it in-process or through main.ts.
  */
-import { randomBytes } from 'node:crypto';
-import { hostname } from 'node:os';
 import type { Readable, Writable } from 'node:stream';
 import type { FastifyInstance } from 'fastify';
 import type { Config } from './config.js';
@@ -14,6 +12,7 @@ import { connectDatabase, disconnectDatabase, safeUri } from './db/connection.js
 import { openDatabase, type DatabaseHandle } from './db/embedded.js';
 import { buildServer } from './http/server.js';
 import { log } from './logger.js';
+import { replicaId } from './market/lease.js';
 import { startScheduler, type Scheduler, type TickEvent } from './scheduler.js';
 
 export interface AppOptions {
@@ -45,7 +44,7 @@ export interface RunningApp {
 
 export async function startApp(config: Config, options: AppOptions = {}): Promise<RunningApp> {
   const logger = log('app');
-  const owner = options.owner ?? `${hostname()}:${process.pid}:${randomBytes(3).toString('hex')}`;
+  const owner = options.owner ?? replicaId();
   const stops: Array<{ name: string; stop: () => Promise<void> }> = [];
   const unwind = async () => {
     for (const { name, stop } of stops.reverse()) {

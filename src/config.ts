@@ -176,6 +176,13 @@ const schema = z
     SLACK_APP_TOKEN: optionalText,
     SLACK_API_URL: url(),
     SLACK_TRACK_ALLOWLIST: list,
+    SLACK_COMMAND_PREFIX: z
+      .string()
+      .default('')
+      .transform((v) => v.trim().toLowerCase())
+      .refine((v) => v === '' || /^[a-z0-9][a-z0-9_-]{0,19}$/.test(v), {
+        message: 'expected up to 20 lowercase letters, digits, - or _ (e.g. crypto-), or empty',
+      }),
 
     DISCORD_TOKEN: optionalText,
     DISCORD_APPLICATION_ID: optionalText,
@@ -255,6 +262,8 @@ export interface Config {
     readonly appToken?: string;
     readonly apiUrl?: string;
     readonly trackAllowlist: readonly string[];
+    /** Put before every Slack command name (`crypto-` gives /crypto-metric); empty for none. */
+    readonly commandPrefix: string;
   };
   readonly discord: {
     readonly token?: string;
@@ -349,6 +358,7 @@ export function loadConfig(env?: Record<string, string | undefined>, overrides: 
       appToken: e.SLACK_APP_TOKEN,
       apiUrl: e.SLACK_API_URL,
       trackAllowlist: e.SLACK_TRACK_ALLOWLIST,
+      commandPrefix: e.SLACK_COMMAND_PREFIX,
     },
     discord: {
       token: e.DISCORD_TOKEN,

@@ -17,6 +17,7 @@ import { isSimulatedSpike, simulatedMarkets } from '../src/market/sources/index.
 import { startScheduler, type Scheduler, type TickEvent } from '../src/scheduler.js';
 import { chatConfig } from './support/chat-fixtures.js';
 import { useTestDatabase } from './support/db.js';
+import { until } from './support/wait.js';
 import { FAKE_APP_ID, FAKE_GUILD_ID, startFakeDiscord, type FakeDiscord } from './support/fake-discord.js';
 import { FAKE_SLACK_TEAM, startFakeSlack, type FakeSlack } from './support/fake-slack.js';
 
@@ -210,11 +211,7 @@ describe('spike alerts end to end', () => {
     const d = deliverer('replica-429');
     await d.deliverNow();
     assert.equal(discordPosts().length, discordBefore + 1, 'Discord is not held back by Slack');
-    const deadline = Date.now() + 10_000;
-    while ((await Alert.countDocuments({ status: 'pending' })) > 0 && Date.now() < deadline) {
-      await new Promise((r) => setTimeout(r, 20));
-    }
-    assert.equal(await Alert.countDocuments({ status: 'pending' }), 0);
+    await until('no alert pending', async () => (await Alert.countDocuments({ status: 'pending' })) === 0, 10_000);
     const tries = slackFake.http.find((r) => r.path === '/api/chat.postMessage').slice(slackBefore);
     assert.equal(tries.length, slackPending + 1, 'one 429, then each Slack alert posted once');
     const waited = tries[1]!.at - tries[0]!.at;

@@ -4,7 +4,8 @@ import { after, before, describe, it } from 'node:test';
 import { startConsole, type ConsoleAdapter } from '../src/chat/console.adapter.js';
 import { loadRegistry } from '../src/chat/registry.js';
 import { ChannelGoneError } from '../src/chat/platform.js';
-import { chatConfig, eventually, quietLogs, seedMarkets } from './support/chat-fixtures.js';
+import { chatConfig, quietLogs, seedMarkets } from './support/chat-fixtures.js';
+import { until } from './support/wait.js';
 import { useTestDatabase } from './support/db.js';
 
 quietLogs();
@@ -30,12 +31,12 @@ describe('console REPL', () => {
     const start = text.length;
     input.write(`${line}\n`);
     // The prompt comes back once the line is answered.
-    await eventually(() => text.slice(start).endsWith('> ') && text.slice(start), `an answer to ${line}`);
+    await until(`an answer to ${line}`, () => text.slice(start).endsWith('> ') && text.slice(start));
     return text.slice(start, -2);
   };
 
   it('greets with the channel id and a prompt', async () => {
-    await eventually(() => text.includes('> '), 'the prompt');
+    await until('the prompt', () => text.includes('> '));
     assert.match(text, /Type \/help for commands\. Channel console:local\./);
   });
 

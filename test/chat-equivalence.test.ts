@@ -5,7 +5,8 @@ import type { FastifyInstance } from 'fastify';
 import { startChat, type RunningChat } from '../src/chat/index.js';
 import { CHART_URL_LIMIT, DISCORD_EMBED_URL_LIMIT, SLACK_IMAGE_URL_LIMIT } from '../src/chat/chart.js';
 import { buildServer } from '../src/http/server.js';
-import { chatConfig, eventually, quietLogs, seedMarkets } from './support/chat-fixtures.js';
+import { chatConfig, quietLogs, seedMarkets } from './support/chat-fixtures.js';
+import { until } from './support/wait.js';
 import { useTestDatabase } from './support/db.js';
 import { FAKE_APP_ID, startFakeDiscord, type FakeDiscord } from './support/fake-discord.js';
 import { signSlackRequest, slashCommandBody, startFakeSlack, type FakeSlack } from './support/fake-slack.js';
@@ -179,9 +180,9 @@ describe('one command, the same answer on Slack, Discord and the console', () =>
 
       const start = consoleText.length;
       input.write(`/${row.line}\n`);
-      const consoleAnswer = await eventually(
-        () => consoleText.slice(start).endsWith('> ') && consoleText.slice(start),
+      const consoleAnswer = await until(
         'the console answer',
+        () => consoleText.slice(start).endsWith('> ') && consoleText.slice(start),
       );
 
       // "latest ... (12 s ago)" is read at each platform's own moment; the rest must match exactly.

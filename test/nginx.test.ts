@@ -10,6 +10,7 @@ import { loadConfig } from '../src/config.js';
 import { startChat, type RunningChat } from '../src/chat/index.js';
 import { buildServer } from '../src/http/server.js';
 import { useTestDatabase } from './support/db.js';
+import { until } from './support/wait.js';
 import { signSlackRequest, slashCommandBody, startFakeSlack, type FakeSlack } from './support/fake-slack.js';
 
 const SECRET = 'nginx-test-signing-secret';
@@ -26,9 +27,8 @@ async function freePort(): Promise<number> {
 }
 
 async function waitForPort(port: number, deadlineMs: number): Promise<void> {
-  const deadline = Date.now() + deadlineMs;
-  for (;;) {
-    const ok = await new Promise<boolean>((done) => {
+  const listening = () =>
+    new Promise<boolean>((done) => {
       const socket = connect(port, '127.0.0.1');
       socket.once('connect', () => {
         socket.destroy();
@@ -36,10 +36,7 @@ async function waitForPort(port: number, deadlineMs: number): Promise<void> {
       });
       socket.once('error', () => done(false));
     });
-    if (ok) return;
-    if (Date.now() > deadline) throw new Error(`nothing listening on ${port}`);
-    await new Promise((r) => setTimeout(r, 50));
-  }
+  await until(`something listening on ${port}`, listening, deadlineMs, 50);
 }
 
 describe('deploy/nginx.conf in front of the API', { skip: haveNginx ? false : 'nginx is not installed' }, () => {

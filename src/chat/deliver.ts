@@ -13,12 +13,11 @@
  * next post that gets through. A channel that is gone (deleted, bot removed) has its subscriptions
  * disabled: retrying would fail forever.
  */
-import { hostname } from 'node:os';
-import { randomBytes } from 'node:crypto';
 import type { Logger } from 'pino';
 import type mongoose from 'mongoose';
 import { Alert, Channel, Sample, Subscription } from '../db/models/index.js';
 import { log } from '../logger.js';
+import { replicaId } from '../market/lease.js';
 import { METRICS, type MetricName } from '../market/metrics.js';
 import { alertsTotal } from '../observability/metrics.js';
 import { alertReply, undeliveredReply, type AlertView } from './alert-reply.js';
@@ -62,7 +61,7 @@ type AlertRecord = AlertView & {
 };
 
 export function startDeliverer(deps: DelivererDeps): Deliverer {
-  const owner = deps.owner ?? `${hostname()}:${process.pid}:${randomBytes(3).toString('hex')}`;
+  const owner = deps.owner ?? replicaId();
   const logger = deps.logger ?? log('deliver', { owner });
   const pollMs = deps.pollMs ?? 5_000;
   const maxAttempts = Math.max(1, deps.maxAttempts ?? 5);

@@ -33,7 +33,17 @@ export interface OptionDefinition {
   readonly max?: number;
 }
 
-type ValueOf<D extends OptionDefinition> = D['kind'] extends 'number' | 'integer' | 'duration' ? number : string;
+/**
+ * What an option's run() sees: a number for number, integer and duration; for a choice, what its
+ * parser returns (a MetricName from parseMetric), else one of its listed choices; otherwise text.
+ */
+type ValueOf<D extends OptionDefinition> = D['kind'] extends 'number' | 'integer' | 'duration'
+  ? number
+  : D extends { readonly parse: (text: string) => infer R }
+    ? Exclude<R, undefined>
+    : D extends { readonly choices: readonly (infer C extends string)[] }
+      ? C
+      : string;
 
 /** The validated options a command's run() receives, typed from its definitions. */
 export type ParsedOptions<O extends readonly OptionDefinition[]> = {

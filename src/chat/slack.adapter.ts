@@ -15,9 +15,10 @@ import type { Config } from '../config.js';
 import { log, type Logger } from '../logger.js';
 import { CHART_FILE, CHART_PNG_TIMEOUT_MS, chartPngFor } from './chart.js';
 import { ChannelGoneError, RateLimitedError, parseChannelId, type ChatPlatform } from './platform.js';
-import { CommandRegistry, type CommandContext } from './registry.js';
+import { CommandRegistry, quoteInput, type CommandContext } from './registry.js';
 import { renderSlack, stripActionSuffix } from './render-slack.js';
 import type { Reply } from './reply.js';
+import { renamedOnSlack, slackBuiltInClashes, slackCommandTable, slackMentions } from './slack-commands.js';
 
 const { App, LogLevel, verifySlackRequest, webApi } = bolt;
 
@@ -36,6 +37,8 @@ const CHANNEL_GONE = new Set([
 
 export interface SlackAdapter extends ChatPlatform {
   readonly mode: 'socket' | 'http';
+  /** The slash commands this app answers, as Slack sends them (`/metric`, `/quiet`, or prefixed). */
+  readonly commands: readonly string[];
   stop(): Promise<void>;
 }
 
@@ -243,6 +246,21 @@ export async function startSlack(deps: {
     config,
   });
 
+  // What Slack sends -> the command's own name; every reply names the commands by their Slack names.
+  const prefix = s.commandPrefix;
+  const names = registry.list().map((c) => c.name);
+  const commandTable = slackCommandTable(names, prefix);
+  const clashes = slackBuiltInClashes(commandTable.keys());
+  if (clashes.length > 0) throw new Error(`Slack keeps ${clashes.join(', ')} for itself: rename in slack-commands.ts`);
+  const mentions = slackMentions(names, prefix);
+  const onSlack = (reply: Reply): Reply => ({
+    ...reply,
+    title: mentions(reply.title),
+    text: reply.text === undefined ? undefined : mentions(reply.text),
+    footer: reply.footer === undefined ? undefined : mentions(reply.footer),
+    fields: reply.fields?.map((f) => ({ ...f, name: mentions(f.name), value: mentions(f.value) })),
+  });
+
   const answer = async (
     respond: (m: Record<string, unknown>) => Promise<unknown>,
     reply: Reply,
@@ -287,12 +305,29 @@ export async function startSlack(deps: {
 
   app.command(/^\/[a-z][a-z0-9-]*$/, async ({ command, ack, respond }) => {
     await ack();
-    const name = command.command.replace(/^\//, '');
+    const renamed = commandTable.has(command.command) ? undefined : renamedOnSlack(command.command, prefix);
+    if (renamed) {
+      await answer(respond as never, {
+        title: `On Slack, /${renamed.name} is ${renamed.slackName}`,
+        text: `Slack keeps /${renamed.name} for its own channel mute. Try ${renamed.slackName} 1h, or ${renamed.slackName} off.`,
+        ephemeral: true,
+      });
+      return;
+    }
+    const name = commandTable.get(command.command);
+    if (name === undefined) {
+      // Not in this app's table (a prefix changed, say): never run a command under a name Slack was not given.
+      await answer(respond as never, {
+        title: `Unknown command "${quoteInput(command.command, 40)}"`,
+        text: `Commands: ${[...commandTable.keys()].join(', ')}.`,
+        ephemeral: true,
+        tone: 'error',
+      });
+      return;
+    }
     const raw = CommandRegistry.parseWords((command.text ?? '').split(/\s+/).filter(Boolean));
-    const reply = await registry.run(
-      name,
-      raw,
-      context(command.team_id, command.channel_id, command.user_id, command.user_name),
+    const reply = onSlack(
+      await registry.run(name, raw, context(command.team_id, command.channel_id, command.user_id, command.user_name)),
     );
     if (await uploadAnswer(command.channel_id, reply, { command: name })) return;
     await answer(respond as never, reply);
@@ -304,10 +339,12 @@ export async function startSlack(deps: {
     const value = 'value' in action && typeof action.value === 'string' ? action.value : '';
     const teamId = body.team?.id ?? body.user.team_id ?? 'T';
     const channelId = body.channel?.id ?? 'C';
-    const reply = await registry.runAction(
-      stripActionSuffix(action.action_id),
-      value,
-      context(teamId, channelId, body.user.id, body.user.name),
+    const reply = onSlack(
+      await registry.runAction(
+        stripActionSuffix(action.action_id),
+        value,
+        context(teamId, channelId, body.user.id, body.user.name),
+      ),
     );
     if (await uploadAnswer(channelId, reply, { action: action.action_id })) return;
     await answer(respond as never, reply, { replace_original: false });
@@ -332,7 +369,9 @@ export async function startSlack(deps: {
   return {
     name: 'slack',
     mode: socket ? 'socket' : 'http',
-    async post(channel: string, reply: Reply) {
+    commands: [...commandTable.keys()],
+    async post(channel: string, neutral: Reply) {
+      const reply = onSlack(neutral);
       const { platform, parts } = parseChannelId(channel);
       const channelId = parts[parts.length - 1];
       if (platform !== 'slack' || !channelId) throw new ChannelGoneError(`not a slack channel: ${channel}`);

@@ -11,7 +11,6 @@ import cors from '@fastify/cors';
 import rateLimit from '@fastify/rate-limit';
 import swagger from '@fastify/swagger';
 import swaggerUi from '@fastify/swagger-ui';
-import { setFlagsFromString } from 'node:v8';
 import Fastify, { LogController, type FastifyBaseLogger, type FastifyError, type FastifyInstance } from 'fastify';
 import { loadConfig, type Config } from '../config.js';
 import { apology, errorReference, isUserError } from '../errors.js';
@@ -36,21 +35,9 @@ export interface ServerDeps {
 
 const VERSION = '1';
 
-/**
- * How far V8 may grow the old generation past what survived its last full collection: 1.5x
- * instead of its default of up to 4x when collection is cheap. Under API load most of that growth
- * is garbage - the rows of reports being computed, promoted while they wait on the database - so
- * with about 65 MB live the server's RSS reached 250-340 MB; capped, about 190-210 MB, for a few
- * more incremental mark-compacts of a few ms each (`npm run bench -- api`, same rps ratio). V8
- * reads the flag whenever it recomputes the limit, so setting it here, before the server takes
- * traffic, applies it to the process as production runs it (no change to how node is started).
- */
-const HEAP_GROWING_PERCENT = 50;
-
 export async function buildServer(deps: ServerDeps = {}): Promise<FastifyInstance> {
   const config = deps.config ?? loadConfig({});
   const logger = deps.logger ?? log('http');
-  setFlagsFromString(`--heap-growing-percent=${HEAP_GROWING_PERCENT}`);
   const app = Fastify({
     loggerInstance: logger as FastifyBaseLogger,
     // Per-request lines on the hot path cost more than the request; errors are still logged.

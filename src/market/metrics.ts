@@ -72,3 +72,23 @@ export function parseWindow(text: string): WindowName | undefined {
   if (key === '1w' || key === 'week') return '7d';
   return WINDOW_NAMES.find((w) => w === key);
 }
+
+/** What people call each ranking figure, in chat and in the API alike. */
+const RANK_BY_ALIASES: Record<string, RankBy> = {
+  relative: 'rsd',
+  cv: 'rsd',
+  raw: 'std',
+  sd: 'std',
+  stddev: 'std',
+  stdev: 'std',
+  log: 'logret',
+  logreturn: 'logret',
+  logreturns: 'logret',
+  returns: 'logret',
+};
+
+export function parseRankBy(text: string): RankBy | undefined {
+  const key = text.trim().toLowerCase();
+  const direct = RANK_BY_NAMES.find((b) => b === key);
+  return direct ?? (Object.hasOwn(RANK_BY_ALIASES, key) ? RANK_BY_ALIASES[key] : undefined);
+}

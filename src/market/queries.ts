@@ -17,6 +17,7 @@ import {
   WINDOWS,
   WINDOW_NAMES,
   parseMetric,
+  parseRankBy,
   parseWindow,
   type MetricName,
   type RankBy,
@@ -119,14 +120,14 @@ export const MAX_LIMIT = 100;
 export const ANSWER_MAX_AGE_MS = 60_000;
 const VERSION_CHECK_MS = 1_000;
 
-function option<T extends string>(
+/** A user's spelling of a choice, read by `parse`; undefined when absent, a UserError naming it when unknown. */
+export function readChoice<T extends string>(
   name: string,
   value: unknown,
-  fallback: T,
   parse: (text: string) => T | undefined,
   allowed: readonly string[],
-): T {
-  if (value === undefined || value === null || value === '') return fallback;
+): T | undefined {
+  if (value === undefined || value === null || value === '') return undefined;
   const parsed = typeof value === 'string' ? parse(value) : undefined;
   if (parsed === undefined) {
     throw new UserError(
@@ -138,13 +139,18 @@ function option<T extends string>(
   return parsed;
 }
 
-export function parseRankBy(text: string): RankBy | undefined {
-  const key = text.trim().toLowerCase();
-  if (key === 'stddev' || key === 'stdev' || key === 'raw') return 'std';
-  if (key === 'relative' || key === 'cv') return 'rsd';
-  if (key === 'logreturn' || key === 'logreturns' || key === 'returns') return 'logret';
-  return RANK_BY_NAMES.find((b) => b === key);
+function option<T extends string>(
+  name: string,
+  value: unknown,
+  fallback: T,
+  parse: (text: string) => T | undefined,
+  allowed: readonly string[],
+): T {
+  return readChoice(name, value, parse, allowed) ?? fallback;
 }
+
+/** Kept here for the callers that import it from the queries; the one definition is in metrics.ts. */
+export { parseRankBy };
 
 function integerOption(name: string, value: unknown, fallback: number, min: number, max: number): number {
   if (value === undefined || value === null || value === '') return fallback;

@@ -57,17 +57,6 @@ export function chatConfig(env: Record<string, string> = {}): Config {
   });
 }
 
-/** Polls until `check` returns a value, or fails after `timeoutMs`; for output that arrives by stream. */
-export async function eventually<T>(check: () => T | undefined | false, what: string, timeoutMs = 5_000): Promise<T> {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    const v = check();
-    if (v) return v;
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 5));
-  }
-}
-
 /** Silences the process logger for a test file (the registry logs internal failures by design). */
 export function quietLogs(): void {
   initLogger(chatConfig());

@@ -1,8 +1,16 @@
 /** GET /api/v1/markets (catalog, search, paging) and GET /api/v1/markets/:market (the report). */
-import type { FastifyPluginAsync } from 'fastify';
 import { listMarkets } from '../../market/catalog.js';
 import { normaliseInput } from '../../market/market-id.js';
-import { getMarketReport, type MarketReport } from '../../market/queries.js';
+import {
+  METRIC_NAMES,
+  RANK_BY_NAMES,
+  WINDOW_NAMES,
+  parseMetric,
+  parseRankBy,
+  parseWindow,
+} from '../../market/metrics.js';
+import { getMarketReport, readChoice, type MarketReport } from '../../market/queries.js';
+import type { TypedRoutes } from '../type-provider.js';
 import {
   byParam,
   catalogEntrySchema,
@@ -19,8 +27,8 @@ import {
  */
 const rendered = new WeakMap<MarketReport, string>();
 
-export const marketRoutes: FastifyPluginAsync = async (app) => {
-  app.get<{ Querystring: { q?: string; limit: number; offset: number } }>(
+export const marketRoutes: TypedRoutes = async (app) => {
+  app.get(
     '/markets',
     {
       schema: {
@@ -58,10 +66,7 @@ export const marketRoutes: FastifyPluginAsync = async (app) => {
     },
   );
 
-  app.get<{
-    Params: { market: string };
-    Querystring: { metric?: string; window?: string; points?: number; by?: string };
-  }>(
+  app.get(
     '/markets/:market',
     {
       schema: {
@@ -85,10 +90,10 @@ export const marketRoutes: FastifyPluginAsync = async (app) => {
     async (req, reply) => {
       const { metric, window, points, by } = req.query;
       const report = await getMarketReport(req.params.market, {
-        metric: metric as never,
-        window: window as never,
+        metric: readChoice('metric', metric, parseMetric, METRIC_NAMES),
+        window: readChoice('window', window, parseWindow, WINDOW_NAMES),
         points,
-        by: by as never,
+        by: readChoice('by', by, parseRankBy, RANK_BY_NAMES),
       });
       let body = rendered.get(report);
       if (body === undefined) {
