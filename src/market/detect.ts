@@ -18,6 +18,7 @@
 import type { Logger } from 'pino';
 import mongoose from 'mongoose';
 import { Alert, Channel, Market, Sample, SpikeBaseline, Subscription } from '../db/models/index.js';
+import { insertManyKeyed } from '../db/errors.js';
 import { log } from '../logger.js';
 import { METRICS, type MetricName } from './metrics.js';
 import { HourWindow, SPIKE_WINDOW_MS, judge, type NoSpikeReason } from './spikes.js';
@@ -59,7 +60,6 @@ export interface DetectResult {
 
 /** Below this many markets a range of samples is read market by market, above it in one query. */
 const PER_MARKET_QUERY_LIMIT = 20;
-const DUPLICATE_KEY = 11000;
 
 export interface SubState {
   id: mongoose.Types.ObjectId;
@@ -481,14 +481,8 @@ export async function mutedChannels(since: Date): Promise<Map<string, number>> {
 
 /** Inserts alerts, dropping those whose key the outbox already holds; returns the ones inserted. */
 async function insertAlerts(alerts: Record<string, unknown>[]): Promise<Record<string, unknown>[]> {
-  try {
-    await Alert.collection.insertMany(alerts, { ordered: false });
-    return alerts;
-  } catch (err) {
-    if (!(err instanceof mongoose.mongo.MongoBulkWriteError)) throw err;
-    const errors = Array.isArray(err.writeErrors) ? err.writeErrors : [err.writeErrors];
-    if (errors.some((e) => e.code !== DUPLICATE_KEY)) throw err;
-    const failed = new Set(errors.map((e) => e.index));
-    return alerts.filter((_, i) => !failed.has(i));
-  }
+  const { duplicateIndexes } = await insertManyKeyed(Alert.collection, alerts);
+  if (duplicateIndexes.length === 0) return alerts;
+  const failed = new Set(duplicateIndexes);
+  return alerts.filter((_, i) => !failed.has(i));
 }

@@ -1,5 +1,5 @@
 import mongoose from 'mongoose';
-import { isDuplicateKey } from '../../db/errors.js';
+import { bulkWriteKeyed, isDuplicateKey } from '../../db/errors.js';
 import { CollectorRun } from '../../db/models/index.js';
 import { toFrame, writeFrames } from '../pipeline/frames.js';
 import { saveSamples, type SampleInput } from '../samples.js';
@@ -136,11 +136,7 @@ export async function backfill(ctx: RunContext, snapshot: Snapshot): Promise<Bac
         },
       };
     });
-    try {
-      await CollectorRun.bulkWrite(ops as Parameters<typeof CollectorRun.bulkWrite>[0], { ordered: false });
-    } catch (err) {
-      if (!(err instanceof mongoose.mongo.MongoBulkWriteError)) throw err;
-    }
+    await bulkWriteKeyed(CollectorRun.collection, ops);
   };
 
   let batchTicks: number[] = [];

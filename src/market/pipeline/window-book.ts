@@ -314,7 +314,7 @@ function remove(a: Float64Array, o: number, x: number): void {
   a[o + N] = n - 1;
   a[o + MU] = mean;
   const m2 = a[o + M2]! - d * (x - mean);
-  a[o + M2] = Math.max(m2 , 0);
+  a[o + M2] = Math.max(m2, 0);
   neumaier(a, o, -x);
 }
 
@@ -348,7 +348,7 @@ function removeReturn(a: Float64Array, o: number, r: number): void {
   a[o + RN] = n - 1;
   a[o + RMU] = mean;
   const m2 = a[o + RM2]! - d * (r - mean);
-  a[o + RM2] = Math.max(m2 , 0);
+  a[o + RM2] = Math.max(m2, 0);
 }
 
 /** An emptied window forgets its last point and returns, as a fresh one would. */
