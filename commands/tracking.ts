@@ -3,7 +3,7 @@
  */
 import { utc } from '../src/chat/format.js';
 import { defineCommand, formatDuration } from '../src/chat/registry.js';
-import { Subscription } from '../src/db/models/index.js';
+import { listSubscriptions } from '../src/alerts/subscriptions.js';
 
 const SHOWN = 50;
 
@@ -14,10 +14,7 @@ export const tracking = defineCommand({
   examples: ['tracking'],
   async run(ctx) {
     const now = ctx.now?.() ?? new Date();
-    const subs = await Subscription.find({ channel: ctx.channel })
-      .sort({ market: 1, metric: 1 })
-      .limit(SHOWN + 1)
-      .lean();
+    const subs = await listSubscriptions(ctx.channel, SHOWN + 1);
     if (subs.length === 0) {
       return {
         title: 'This channel tracks nothing yet',

@@ -9,7 +9,7 @@ import type { Readable, Writable } from 'node:stream';
 import type { FastifyInstance } from 'fastify';
 import type { Config } from './config.js';
 import { startChat, type RunningChat } from './chat/index.js';
-import { startDeliverer } from './chat/deliver.js';
+import { startDeliverer } from './alerts/deliver.js';
 import { connectDatabase, disconnectDatabase, safeUri } from './db/connection.js';
 import { openDatabase, type DatabaseHandle } from './db/embedded.js';
 import { buildServer } from './http/server.js';

@@ -5,7 +5,7 @@
  */
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
-import { startDeliverer } from '../src/chat/deliver.js';
+import { startDeliverer } from '../src/alerts/deliver.js';
 import { startDiscord } from '../src/chat/discord.adapter.js';
 import { buildChart, renderChartPng } from '../src/chat/chart.js';
 import { loadRegistry } from '../src/chat/registry.js';

@@ -4,7 +4,7 @@
  */
 import assert from 'node:assert/strict';
 import { afterEach, beforeEach, describe, it } from 'node:test';
-import { startDeliverer, type Deliverer } from '../src/chat/deliver.js';
+import { startDeliverer, type Deliverer } from '../src/alerts/deliver.js';
 import { ChannelGoneError, RateLimitedError, type ChatPlatform, type PlatformName } from '../src/chat/platform.js';
 import type { Reply } from '../src/chat/reply.js';
 import { Alert, Channel, Subscription } from '../src/db/models/index.js';

@@ -17,12 +17,13 @@ import { hostname } from 'node:os';
 import { randomBytes } from 'node:crypto';
 import type { Logger } from 'pino';
 import type mongoose from 'mongoose';
-import { Alert, Channel, Sample, Subscription } from '../db/models/index.js';
+import { Alert, Channel, Sample } from '../db/models/index.js';
 import { log } from '../logger.js';
 import { METRICS, type MetricName } from '../market/metrics.js';
 import { alertsTotal } from '../observability/metrics.js';
-import { alertReply, undeliveredReply, type AlertView } from './alert-reply.js';
-import { ChannelGoneError, RateLimitedError, parseChannelId, type ChatPlatform } from './platform.js';
+import { disableChannel } from './subscriptions.js';
+import { alertReply, undeliveredReply, type AlertView } from './reply.js';
+import { ChannelGoneError, RateLimitedError, parseChannelId, type ChatPlatform } from '../chat/platform.js';
 
 export interface DelivererDeps {
   platforms: ChatPlatform[];
@@ -180,10 +181,7 @@ export function startDeliverer(deps: DelivererDeps): Deliverer {
 
   const channelGone = async (alert: AlertRecord, platform: string, err: Error) => {
     const reason = `channel gone: ${err.message}`.slice(0, 300);
-    const subs = await Subscription.updateMany(
-      { channel: alert.channel, disabled: { $ne: true } },
-      { $set: { disabled: true, disabledReason: reason } },
-    );
+    const disabled = await disableChannel(alert.channel, reason);
     await failForGood(alert, platform, (alert.attempts ?? 0) + 1, reason, false);
     const others = await Alert.collection.updateMany(
       { channel: alert.channel, status: 'pending' },
@@ -193,7 +191,7 @@ export function startDeliverer(deps: DelivererDeps): Deliverer {
     logger.warn(
       {
         channel: alert.channel,
-        disabledSubscriptions: subs.modifiedCount,
+        disabledSubscriptions: disabled,
         droppedAlerts: others.modifiedCount,
         err: err.message,
       },

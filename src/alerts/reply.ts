@@ -4,9 +4,9 @@
  * chart of the last hours with the spike on its final point, and the buttons that quiet it.
  */
 import { METRICS, type MetricName } from '../market/metrics.js';
-import { spikeChart, type SeriesPoint } from './chart.js';
-import { num, utc } from './format.js';
-import type { Reply } from './reply.js';
+import { spikeChart, type SeriesPoint } from '../chat/chart.js';
+import { num, utc } from '../chat/format.js';
+import type { Reply } from '../chat/reply.js';
 
 export interface AlertView {
   subscriptionId: { toString(): string };
