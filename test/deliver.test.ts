@@ -182,8 +182,9 @@ describe('alert deliverer', () => {
       a.next(() => new Promise((r) => setTimeout(r, 2)));
       b.next(() => new Promise((r) => setTimeout(r, 2)));
     }
-    const one = deliverer([a], { owner: 'replica-a' });
-    const two = deliverer([b], { owner: 'replica-b' });
+    // Small batches, so the two replicas' claims interleave.
+    const one = deliverer([a], { owner: 'replica-a', batchSize: 2 });
+    const two = deliverer([b], { owner: 'replica-b', batchSize: 2 });
     // Both started polling at once; deliverNow() resolves after the pass queued behind that one.
     await Promise.all([one.deliverNow(), two.deliverNow()]);
     const [n1, n2] = [a.posts.length, b.posts.length];
@@ -196,7 +197,7 @@ describe('alert deliverer', () => {
     assert.equal(await Alert.countDocuments({ status: 'sent' }), 30);
   });
 
-  it('waits the Retry-After of a 429 before posting to that platform again, and no longer than needed', async () => {
+  it('waits the Retry-After of a 429 in that channel only, and does not count it as an attempt', async () => {
     await pendingAlert('slack:T1:C1', 0);
     await pendingAlert('slack:T1:C2', 1);
     await pendingAlert('console:local', 2);
@@ -204,25 +205,50 @@ describe('alert deliverer', () => {
       throw new RateLimitedError(400);
     });
     const consoleOut = new RecordingPlatform('console');
-    const d = deliverer([slack, consoleOut]);
+    const d = deliverer([slack, consoleOut], { maxAttempts: 1 });
     await d.deliverNow();
-    assert.equal(slack.attempts.length, 1, 'the second Slack alert is held back too');
+    assert.deepEqual(
+      slack.posts.map((p) => p.channel),
+      ['slack:T1:C2'],
+      'the other Slack channel is not held back',
+    );
     assert.equal(consoleOut.posts.length, 1, 'other platforms are not held back');
-    await until('both Slack alerts', () => slack.posts.length === 2);
-    const waited = slack.attempts[1]!.at - slack.attempts[0]!.at;
+    await until('the limited channel to be posted', () => slack.posts.length === 2);
+    const waited = slack.attempts.at(-1)!.at - slack.attempts[0]!.at;
     assert.ok(waited >= 395, `waited ${waited.toFixed(0)} ms, Retry-After was 400 ms`);
     assert.ok(
       waited < 400 + 1_500,
       `waited ${waited.toFixed(0)} ms; the poll interval is a minute, so a wake-up at Retry-After did it`,
     );
-    const retried = await Alert.findOne({ channel: 'slack:T1:C1' }).lean();
+    // With one attempt allowed, a 429 counted as an attempt would have failed it for good.
+    const retried = await until('the limited alert to be settled', async () => {
+      const doc = await Alert.findOne({ channel: 'slack:T1:C1' }).lean();
+      return doc?.status === 'pending' ? undefined : doc;
+    });
     assert.equal(retried!.status, 'sent');
-    assert.equal(retried!.attempts, 2);
+    assert.equal(retried!.attempts, 1);
   });
 
-  it('makes other replicas wait out a 429 too, through the queued alerts', async () => {
+  it('holds back the whole platform when the limit is global', async () => {
     await pendingAlert('slack:T1:C1', 0);
     await pendingAlert('slack:T1:C2', 1);
+    await pendingAlert('slack:T1:C2', 2);
+    const slack = new RecordingPlatform('slack').next(() => {
+      throw new RateLimitedError(300, 'global', 'platform');
+    });
+    const d = deliverer([slack], { backoffMs: 10 });
+    await d.deliverNow();
+    // The two channels' first posts started side by side; nothing starts after the 429 until it ends.
+    assert.equal(slack.attempts.length, 2, 'the second alert of the other channel waits too');
+    await until('every Slack alert', () => slack.posts.length === 3);
+    for (const later of slack.attempts.slice(2))
+      assert.ok(later.at - slack.attempts[0]!.at >= 295, 'posted after the Retry-After');
+  });
+
+  it('makes other replicas wait out a 429 too, through the queued alerts of that channel', async () => {
+    await pendingAlert('slack:T1:C1', 0);
+    await pendingAlert('slack:T1:C1', 1);
+    await pendingAlert('slack:T1:C2', 2);
     const first = new RecordingPlatform('slack').next(() => {
       throw new RateLimitedError(60_000);
     });
@@ -230,6 +256,10 @@ describe('alert deliverer', () => {
     const a = deliverer([first], { owner: 'replica-a', now: () => t });
     await a.deliverNow();
     await a.stop();
+    assert.deepEqual(
+      first.posts.map((p) => p.channel),
+      ['slack:T1:C2'],
+    );
     const second = new RecordingPlatform('slack');
     const b = deliverer([second], { owner: 'replica-b', now: () => t + 59_000 });
     await b.deliverNow();
@@ -238,6 +268,7 @@ describe('alert deliverer', () => {
     const c = deliverer([second], { owner: 'replica-c', now: () => t + 60_000 });
     await c.deliverNow();
     assert.equal(second.posts.length, 2);
+    assert.equal(await Alert.countDocuments({ status: 'sent' }), 3);
   });
 
   it('marks an alert failed after the last attempt and tells the channel once it is reachable', async () => {

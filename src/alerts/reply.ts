@@ -119,3 +119,42 @@ export function undeliveredReply(count: number): Reply {
     tone: 'warning',
   };
 }
+
+/** Alerts a digest shows one by one; the rest are counted. Three buttons each: 5 rows fit Discord. */
+export const DIGEST_SHOWN = 5;
+
+/** How strong an alert is, for ordering a digest: the spike's ratio to its threshold. */
+export const strengthOf = (alert: AlertView) => (Number.isFinite(alert.ratio) ? alert.ratio / (alert.factor || 1) : 0);
+
+/**
+ * Several alerts of one tick for one channel as one post: the strongest few, each with its value
+ * and ratio and its own buttons (one row per rule), then "and N more".
+ */
+export function digestReply(alerts: readonly AlertView[], shown = DIGEST_SHOWN): Reply {
+  const sorted = [...alerts].sort((a, b) => strengthOf(b) - strengthOf(a));
+  const top = sorted.slice(0, shown);
+  const rest = sorted.length - top.length;
+  const markets = new Set(alerts.map((a) => a.market));
+  const at = utc(alerts.reduce((t, a) => (a.ts > t ? a.ts : t), alerts[0]!.ts));
+  const lines = top.map((a) => {
+    const label = METRICS[a.metric as MetricName]?.label ?? a.metric;
+    const unit = unitOf(a.market, a.metric);
+    return `• ${a.market} ${label}: ${withUnit(a.value, unit)}, ${ratioText(a.ratio)} the 1h average of ${withUnit(a.baseline, unit)}`;
+  });
+  if (rest > 0) lines.push(`…and ${rest} more.`);
+  const buttons = top.flatMap((a, row) => {
+    const id = a.subscriptionId.toString();
+    return [
+      { action: ALERT_ACTIONS.snooze1h, label: `${a.market}: snooze 1h`, value: id, row },
+      { action: ALERT_ACTIONS.snooze24h, label: 'Snooze 24h', value: id, row },
+      { action: ALERT_ACTIONS.untrack, label: 'Untrack', value: id, style: 'danger' as const, row },
+    ];
+  });
+  return {
+    title: `${alerts.length} spikes at ${at} in ${markets.size} market${markets.size === 1 ? '' : 's'}`,
+    text: lines.join('\n'),
+    buttons,
+    footer: `strongest first · /tracking digest off posts each alert on its own · /mute 1h quiets this channel`,
+    tone: 'warning',
+  };
+}

@@ -34,8 +34,15 @@ import type { AnyCommand, CommandContext, CommandRegistry, OptionDefinition } fr
 import { parseCustomId, renderDiscord } from './render-discord.js';
 import type { Reply } from './reply.js';
 
-/** Discord error codes meaning the bot cannot post there any more. */
-const CHANNEL_GONE_CODES = new Set([10003, 50001, 50013, 10004]);
+/**
+ * Discord error codes meaning the channel is really gone: Unknown Channel, Unknown Guild (the bot
+ * was removed from the server). Missing Access (50001) and Missing Permissions (50013) are not: a
+ * channel without Attach Files still takes the post without the file, and an admin can grant the
+ * rest, so those are retried like any failure and never switch subscriptions off.
+ */
+const CHANNEL_GONE_CODES = new Set([10003, 10004]);
+/** Cannot send messages to this user: a direct-message channel whose user closed their DMs. */
+const CANNOT_DM = 50007;
 const READY_TIMEOUT_MS = 30_000;
 
 export interface DiscordAdapter extends ChatPlatform {
@@ -96,11 +103,20 @@ export function discordCommandSchema(
 }
 
 function toPlatformError(err: unknown): unknown {
-  if (err instanceof RateLimitError) return new RateLimitedError(Math.max(1, err.retryAfter));
+  // A limit on the route (for a channel post: that channel's bucket) holds back that channel only;
+  // only a global limit holds back every post.
+  if (err instanceof RateLimitError)
+    return new RateLimitedError(
+      Math.max(1, err.retryAfter),
+      `rate limited on ${err.route}${err.global ? ' (global)' : ''}`,
+      err.global ? 'platform' : 'channel',
+    );
   if (err instanceof DiscordAPIError) {
     if (err.status === 429) return new RateLimitedError(1_000);
-    if (err.status === 404 || CHANNEL_GONE_CODES.has(Number(err.code)))
-      return new ChannelGoneError(`discord: ${err.message}`);
+    if (CHANNEL_GONE_CODES.has(Number(err.code)) || Number(err.code) === CANNOT_DM)
+      return new ChannelGoneError(`discord: ${err.message} (${err.code})`);
+    // Only the code, status and message: the whole error carries the request, files included.
+    return new Error(`discord: ${err.message} (code ${err.code}, status ${err.status})`);
   }
   return err;
 }
@@ -250,8 +266,13 @@ export async function startDiscord(deps: { config: Config; registry: CommandRegi
         } catch (err) {
           const mapped = toPlatformError(err);
           // The URL version would meet the same limit or missing channel; the deliverer decides.
+          // Anything else (50013 Missing Permissions without Attach Files, a refused file) is
+          // retried at once without the file.
           if (mapped instanceof RateLimitedError || mapped instanceof ChannelGoneError) throw mapped;
-          logger.warn({ err, channel }, 'discord chart upload failed; posting with the chart URL');
+          logger.warn(
+            { channel, err: (mapped as Error).message },
+            'discord chart upload failed; posting with the chart URL',
+          );
         }
       }
       const { flags: _ephemeral, ...body } = renderDiscord(reply);

@@ -14,7 +14,7 @@ import type { FastifyInstance } from 'fastify';
 import type { Config } from '../config.js';
 import { log, type Logger } from '../logger.js';
 import { CHART_FILE, CHART_PNG_TIMEOUT_MS, chartPngFor } from './chart.js';
-import { ChannelGoneError, RateLimitedError, parseChannelId, type ChatPlatform } from './platform.js';
+import { ChannelGoneError, POST_TIMEOUT_MS, RateLimitedError, parseChannelId, type ChatPlatform } from './platform.js';
 import { CommandRegistry, type CommandContext } from './registry.js';
 import { renderSlack, stripActionSuffix } from './render-slack.js';
 import type { Reply } from './reply.js';
@@ -201,8 +201,10 @@ export async function startSlack(deps: {
   const slackApiUrl = s.apiUrl ? `${s.apiUrl}/` : undefined;
   const clientOptions = {
     ...(slackApiUrl ? { slackApiUrl } : {}),
-    // The deliverer owns retries: a 429 or a failure surfaces at once.
+    // The deliverer owns retries: a 429 or a failure surfaces at once, and a hung request gives up
+    // well before the deliverer's lease on the alert runs out.
     retryConfig: { retries: 0 },
+    timeout: POST_TIMEOUT_MS,
     rejectRateLimitedCalls: true,
   };
   // Uploads get their own client so that a stalled upload is aborted, never the answer after it.
@@ -332,6 +334,8 @@ export async function startSlack(deps: {
   return {
     name: 'slack',
     mode: socket ? 'socket' : 'http',
+    // chat.postMessage allows about one message a second per channel.
+    postIntervalMs: 1_000,
     async post(channel: string, reply: Reply) {
       const { platform, parts } = parseChannelId(channel);
       const channelId = parts[parts.length - 1];

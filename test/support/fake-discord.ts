@@ -56,7 +56,13 @@ export interface FakeDiscord {
   channelPosts(channelId?: string): RecordedRequest[];
   /** Next channel message post answers 429 (Retry-After seconds) or 404/403 as Discord does. */
   failChannelPost(
-    kind: 'rate-limit' | 'unknown-channel' | 'missing-access',
+    kind:
+      | 'rate-limit'
+      | 'global-rate-limit'
+      | 'unknown-channel'
+      | 'missing-access'
+      | 'missing-permissions'
+      | 'cannot-dm',
     retryAfterS?: number,
     times?: number,
   ): void;
@@ -265,19 +271,27 @@ export async function startFakeDiscord(): Promise<FakeDiscord> {
       ),
     failChannelPost: (kind, retryAfterS = 1, times = 1) => {
       const match = (r: RecordedRequest) => r.method === 'POST' && /\/channels\/\d+\/messages$/.test(r.path);
-      if (kind === 'rate-limit') {
+      if (kind === 'rate-limit' || kind === 'global-rate-limit') {
+        const global = kind === 'global-rate-limit';
         http.fail(
           match,
           {
             status: 429,
             retryAfter: retryAfterS,
-            body: { message: 'You are being rate limited.', retry_after: retryAfterS, global: false },
-            headers: { 'x-ratelimit-scope': 'user' },
+            body: { message: 'You are being rate limited.', retry_after: retryAfterS, global },
+            headers: {
+              'x-ratelimit-scope': global ? 'global' : 'user',
+              ...(global ? { 'x-ratelimit-global': 'true' } : {}),
+            },
           },
           times,
         );
       } else if (kind === 'unknown-channel') {
         http.fail(match, { status: 404, body: { message: 'Unknown Channel', code: 10003 } }, times);
+      } else if (kind === 'missing-permissions') {
+        http.fail(match, { status: 403, body: { message: 'Missing Permissions', code: 50013 } }, times);
+      } else if (kind === 'cannot-dm') {
+        http.fail(match, { status: 403, body: { message: 'Cannot send messages to this user', code: 50007 } }, times);
       } else {
         http.fail(match, { status: 403, body: { message: 'Missing Access', code: 50001 } }, times);
       }
