@@ -326,6 +326,61 @@ describe('alert deliverer', () => {
     assert.equal(discord.attempts.length, 2);
   });
 
+  it('a replica whose lease ran out cannot overwrite "sent" with "failed"', async () => {
+    const alert = await pendingAlert('slack:T1:C1', 0);
+    let fail!: () => void;
+    const hung = new Promise<void>((_, reject) => (fail = () => reject(new Error('socket hang up'))));
+    const slow = new RecordingPlatform('slack').next(() => hung);
+    const t = Date.now();
+    const late = deliverer([slow], { owner: 'replica-late', leaseMs: 1_000, maxAttempts: 1, now: () => t });
+    const lateRound = late.deliverNow();
+    await until('the slow post to start', () => slow.attempts.length === 1);
+    // The lease has run out: another replica takes the alert over and posts it.
+    const fast = new RecordingPlatform('slack');
+    const other = deliverer([fast], { owner: 'replica-b', now: () => t + 2_000 });
+    await other.deliverNow();
+    assert.equal(fast.posts.length, 1);
+    assert.equal((await Alert.findById(alert._id).lean())!.status, 'sent');
+    // Now the late replica's post fails, on what it took to be its last attempt.
+    fail();
+    await lateRound;
+    const stored = await Alert.findById(alert._id).lean();
+    assert.equal(stored!.status, 'sent');
+    assert.equal(stored!.messageRef, 'slack-1');
+    assert.equal((await Channel.findById('slack:T1:C1').lean())?.undelivered ?? 0, 0);
+  });
+
+  it('drops a queued alert whose subscription was untracked, snoozed or switched off, or whose channel was muted', async () => {
+    const untracked = await pendingAlert('slack:T1:UNTRACKED', 0);
+    await Subscription.deleteOne({ _id: untracked.subscriptionId });
+    const snoozed = await pendingAlert('slack:T1:SNOOZED', 0);
+    await Subscription.updateOne({ _id: snoozed.subscriptionId }, { $set: { snoozedUntil: at(24 * 60 * 365) } });
+    const off = await pendingAlert('slack:T1:OFF', 0);
+    await Subscription.updateOne({ _id: off.subscriptionId }, { $set: { disabled: true } });
+    await pendingAlert('slack:T1:MUTED', 0);
+    await Channel.create({ _id: 'slack:T1:MUTED', mutedUntil: new Date(Date.now() + 3_600_000) });
+    // A mute that has ended holds nothing back.
+    await pendingAlert('slack:T1:WAS-MUTED', 0);
+    await Channel.create({ _id: 'slack:T1:WAS-MUTED', mutedUntil: new Date(Date.now() - 1_000) });
+    const slack = new RecordingPlatform('slack');
+    const d = deliverer([slack]);
+    await d.deliverNow();
+    assert.deepEqual(
+      slack.posts.map((p) => p.channel),
+      ['slack:T1:WAS-MUTED'],
+    );
+    const skipped = await Alert.find({ status: 'skipped' }).sort({ channel: 1 }).lean();
+    assert.deepEqual(
+      skipped.map((a) => [a.channel, a.lastError]),
+      [
+        ['slack:T1:MUTED', 'channel muted after detection'],
+        ['slack:T1:OFF', 'subscription switched off after detection'],
+        ['slack:T1:SNOOZED', 'snoozed after detection'],
+        ['slack:T1:UNTRACKED', 'untracked after detection'],
+      ],
+    );
+  });
+
   it('leaves alerts for a platform this process does not run to a replica that does', async () => {
     await pendingAlert('discord:G1:C1', 0);
     const slack = new RecordingPlatform('slack');

@@ -260,14 +260,12 @@ export function startDeliverer(deps: DelivererDeps): Deliverer {
   };
 
   /** Settlements for a post that failed for another reason: back off, or fail for good after the last attempt. */
-  const failed = (unit: Unit, message: string): { settlements: Settlement[]; failedForGood: number } => {
+  const failed = (unit: Unit, message: string): Settlement[] => {
     const settlements: Settlement[] = [];
-    let failedForGood = 0;
     let retryAt = Infinity;
     for (const alert of unit.alerts) {
       const attempts = (alert.attempts ?? 0) + 1;
       if (attempts >= maxAttempts) {
-        failedForGood++;
         settlements.push({ alert, set: { status: 'failed', attempts, lastError: message.slice(0, 500) } });
         logger.warn(
           { alert: String(alert._id), channel: alert.channel, market: alert.market, attempts, error: message },
@@ -289,7 +287,7 @@ export function startDeliverer(deps: DelivererDeps): Deliverer {
       );
       wakeAtTime(retryAt);
     }
-    return { settlements, failedForGood };
+    return settlements;
   };
 
   /** Posts one channel's units in order, keeping the platform's pace; returns the alerts posted. */
@@ -367,14 +365,16 @@ export function startDeliverer(deps: DelivererDeps): Deliverer {
             );
             break;
           }
-          const { settlements, failedForGood } = failed(unit, (err as Error)?.message ?? String(err));
-          await settleMany(settlements);
-          if (failedForGood) {
-            alertsTotal.inc({ stage: 'failed', platform: platformName }, failedForGood);
-            await countUndelivered(channel, failedForGood);
+          const settlements = failed(unit, (err as Error)?.message ?? String(err));
+          const forGood = settlements.filter((x) => x.set.status === 'failed');
+          // Counted only where this claim still held the alert: a late replica changes nothing.
+          const failedHeld = await settleMany(forGood);
+          const retried = await settleMany(settlements.filter((x) => x.set.status !== 'failed'));
+          if (failedHeld) {
+            alertsTotal.inc({ stage: 'failed', platform: platformName }, failedHeld);
+            await countUndelivered(channel, failedHeld);
           }
-          if (settlements.length > failedForGood)
-            alertsTotal.inc({ stage: 'retried', platform: platformName }, settlements.length - failedForGood);
+          if (retried) alertsTotal.inc({ stage: 'retried', platform: platformName }, retried);
         }
       }
     } finally {

@@ -135,7 +135,7 @@ export function digestReply(alerts: readonly AlertView[], shown = DIGEST_SHOWN):
   const top = sorted.slice(0, shown);
   const rest = sorted.length - top.length;
   const markets = new Set(alerts.map((a) => a.market));
-  const at = utc(alerts.reduce((t, a) => (a.ts > t ? a.ts : t), alerts[0]!.ts));
+  const at = utc(new Date(Math.max(...alerts.map((a) => a.ts.getTime()))));
   const lines = top.map((a) => {
     const label = METRICS[a.metric as MetricName]?.label ?? a.metric;
     const unit = unitOf(a.market, a.metric);
