@@ -3,24 +3,26 @@
  * caller's direct messages, or a configured `webhook:<name>`) to spike alerts. Tracking again
  * updates the settings given and says what changed; settings not given stay as they were.
  */
-import { trackSubscription } from '../src/alerts/subscriptions.js';
+import { resolveTarget, trackSubscription } from '../src/alerts/subscriptions.js';
 import { formatDuration, defineAction, defineCommand, type CommandContext } from '../src/chat/registry.js';
 import type { Reply } from '../src/chat/reply.js';
 import { METRICS, type MetricName } from '../src/market/metrics.js';
-import { marketOption, metricOption } from './options.js';
+import { marketOption, metricOption, toOption } from './options.js';
 
 interface TrackRequest {
   market: string;
   metric?: string;
   factor?: number;
   cooldownMs?: number;
+  to?: string;
 }
 
 export async function trackMarket(ctx: CommandContext, req: TrackRequest): Promise<Reply> {
   const now = ctx.now?.() ?? new Date();
+  const target = await resolveTarget(ctx, req.to);
   const result = await trackSubscription(
     {
-      channel: ctx.channel,
+      ...target,
       user: ctx.user,
       market: req.market,
       metric: req.metric as MetricName | undefined,
@@ -34,10 +36,10 @@ export async function trackMarket(ctx: CommandContext, req: TrackRequest): Promi
   const settings = `factor ${result.factor}x the 1h average, cooldown ${formatDuration(result.cooldownMs)}`;
   if (!before) {
     return {
-      title: `Now tracking ${market} ${label} in this channel`,
+      title: `Now tracking ${market} ${label} ${target.where}`,
       text: `An alert is posted when a new point exceeds ${settings}.`,
       tone: 'success',
-      footer: `/untrack ${market} ${metric} to stop`,
+      footer: `/untrack ${market} ${metric}${req.to && req.to !== 'here' ? ` ${req.to}` : ''} to stop`,
     };
   }
   const changes: string[] = [];
@@ -76,10 +78,12 @@ export const track = defineCommand({
       min: 60_000,
       max: 7 * 86_400_000,
     },
+    toOption,
   ],
-  examples: ['track btc-usd', 'track eth-eur volume 5 1h'],
+  examples: ['track btc-usd', 'track eth-eur volume 5 1h', 'track btc-usd dm', 'track btc-usd webhook:ops'],
   permission: 'manageChannel',
-  run: (ctx, o) => trackMarket(ctx, { market: o.market, metric: o.metric, factor: o.factor, cooldownMs: o.cooldown }),
+  run: (ctx, o) =>
+    trackMarket(ctx, { market: o.market, metric: o.metric, factor: o.factor, cooldownMs: o.cooldown, to: o.to }),
 });
 
 /** The "Track volume spikes here" button under /metric: tracks with the default settings. */

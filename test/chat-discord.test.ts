@@ -159,6 +159,7 @@ describe('discord adapter against a local REST API and gateway', () => {
         ['metric', 3, false],
         ['factor', 10, false],
         ['cooldown', 3, false],
+        ['to', 3, false],
       ],
     );
     assert.equal(track.options[0].autocomplete, true);

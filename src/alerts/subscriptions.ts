@@ -6,6 +6,7 @@
  * Reads that the commands need to explain a refusal ("Tracked here: ...") live here too, next to
  * the writes they explain.
  */
+import type { Config } from '../config.js';
 import { Channel, Subscription } from '../db/models/index.js';
 import { UserError } from '../errors.js';
 import { findMarket, resolveMarket } from '../market/catalog.js';
@@ -13,6 +14,47 @@ import { normaliseInput } from '../market/market-id.js';
 import type { MetricName } from '../market/metrics.js';
 
 const OBJECT_ID = /^[0-9a-f]{24}$/i;
+
+/** Where a /track or /untrack points: the channel itself, the caller's DMs, or a webhook. */
+export interface Target {
+  /** The channel alerts go to ('' for "my DMs" when untracking: found by user instead). */
+  channel: string;
+  direct?: boolean;
+  directFor?: string;
+  requestedIn?: string;
+  /** "in this channel", "in your direct messages", "to webhook ops". */
+  where: string;
+}
+
+/**
+ * Reads a `to` option. `dm` opens the caller's direct-message channel through the platform (which
+ * says why when the user cannot be messaged), unless only finding existing subscriptions.
+ */
+export async function resolveTarget(
+  ctx: { channel: string; user: string; config: Config; openDirect?: () => Promise<string> },
+  to: string | undefined,
+  { open = true } = {},
+): Promise<Target> {
+  if (!to || to === 'here') return { channel: ctx.channel, where: 'in this channel' };
+  if (to === 'dm') {
+    const where = 'in your direct messages';
+    if (!open) return { channel: '', directFor: ctx.user, where };
+    if (!ctx.openDirect) throw new UserError('Direct messages need Slack or Discord; here alerts go to this channel.');
+    return { channel: await ctx.openDirect(), direct: true, requestedIn: ctx.channel, where };
+  }
+  const name = to.slice('webhook:'.length);
+  if (!Object.hasOwn(ctx.config.webhooks, name)) {
+    const known = Object.keys(ctx.config.webhooks);
+    throw new UserError(
+      `No webhook named "${name}" is configured.`,
+      known.length
+        ? `Configured: ${known.map((k) => `webhook:${k}`).join(', ')}.`
+        : 'An operator adds one with WEBHOOKS and WEBHOOK_SECRETS.',
+      404,
+    );
+  }
+  return { channel: to, requestedIn: ctx.channel, where: `to webhook ${name}` };
+}
 
 /** The settings of a subscription as they were before a write (null when it is new). */
 export interface SubscriptionSettings {

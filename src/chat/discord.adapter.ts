@@ -25,6 +25,7 @@ import {
   type APIApplicationCommandOption,
 } from 'discord.js';
 import type { Config } from '../config.js';
+import { UserError } from '../errors.js';
 import { log } from '../logger.js';
 import { listMarkets } from '../market/catalog.js';
 import { normaliseInput } from '../market/market-id.js';
@@ -161,13 +162,42 @@ export async function startDiscord(deps: { config: Config; registry: CommandRegi
     },
   });
 
+  /**
+   * Opens the bot's DM channel with a user (POST /users/@me/channels) and says hello in it: opening
+   * succeeds even for a user whose privacy settings refuse DMs, only a message shows it (50007).
+   */
+  const openDirect = async (userId: string): Promise<string> => {
+    let channelId: string;
+    try {
+      const dm = (await client.rest.post(Routes.userChannels(), { body: { recipient_id: userId } })) as { id: string };
+      channelId = dm.id;
+      await client.rest.post(Routes.channelMessages(channelId), {
+        body: {
+          content: 'Alerts you track with `dm` arrive here. The buttons under each alert snooze or untrack it.',
+          allowed_mentions: { parse: [] },
+        },
+      });
+    } catch (err) {
+      if (err instanceof DiscordAPIError && [50007, 50278].includes(Number(err.code))) {
+        throw new UserError(
+          'I cannot send you direct messages: your privacy settings refuse DMs from this server’s members or apps.',
+          'Allow direct messages in the server’s privacy settings, or track in a channel: /track <market>.',
+        );
+      }
+      throw toPlatformError(err);
+    }
+    return `discord:@me:${channelId}`;
+  };
+
   const context = (i: Interaction): CommandContext => ({
     platform: 'discord',
     channel: `discord:${i.guildId ?? '@me'}:${i.channelId ?? 'unknown'}`,
     user: `discord:${i.user.id}`,
     userName: i.user.username,
-    mayManageChannel: Boolean(i.guildId && (manageBit === null || i.memberPermissions?.has(manageBit))),
+    // Outside a server the only channel is the user's DM with the bot: its alert buttons are theirs.
+    mayManageChannel: !i.guildId || manageBit === null || Boolean(i.memberPermissions?.has(manageBit)),
     config,
+    openDirect: () => openDirect(i.user.id),
   });
 
   /** Turns the deferred reply into the answer; an ephemeral answer to a public defer replaces it. */
