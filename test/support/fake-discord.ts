@@ -1,6 +1,6 @@
 /**
  * A local Discord: REST (gateway/bot, interaction callbacks, webhook edits and follow-ups, command
- * registration, channel messages) and a gateway over WebSocket on the same port (HELLO, IDENTIFY,
+ * registration, channel messages, DM channels) and a gateway over WebSocket on the same port (HELLO, IDENTIFY,
  * READY with no guilds, heartbeats, then whatever dispatches a test sends). Records every request;
  * `failChannelPost` scripts 429s and "channel gone" answers for delivery tests. Messages with files
  * arrive as multipart (payload_json + files[n]); `discordPayload` and `discordFiles` read them back.
@@ -144,6 +144,11 @@ export async function startFakeDiscord(): Promise<FakeDiscord> {
         200,
         list.map((c) => ({ ...c, id: snowflake(), application_id: FAKE_APP_ID, version: '1' })),
       );
+    }
+    if (r.method === 'POST' && path === '/users/@me/channels') {
+      // The bot's DM channel with a user: 9 + the user's id, so tests can predict it.
+      const recipient = String((body as { recipient_id?: string }).recipient_id ?? '');
+      return sendJson(res, 200, { id: `9${recipient.slice(1)}`, type: 1, recipients: [{ id: recipient }] });
     }
     m = /^\/channels\/(\d+)\/messages$/.exec(path);
     if (m && r.method === 'POST') return sendJson(res, 200, messageFrom(body, m[1]!));
