@@ -43,3 +43,19 @@ export const byOption = {
   choices: RANK_BY_NAMES,
   parse: parseRankBy,
 } as const satisfies OptionDefinition;
+
+/** `here` (default), `dm` (the caller's direct messages) or `webhook:<name>` (a configured webhook). */
+export function parseTarget(text: string): string | undefined {
+  const key = text.trim().toLowerCase();
+  if (key === 'here' || key === 'dm') return key;
+  return /^webhook:[a-z0-9][a-z0-9-]{0,31}$/.test(key) ? key : undefined;
+}
+
+export const toOption = {
+  name: 'to',
+  description: 'Where alerts go: here (default), dm (your direct messages) or webhook:<name>',
+  kind: 'choice',
+  choices: ['here', 'dm'],
+  parse: parseTarget,
+  flag: true,
+} as const satisfies OptionDefinition;

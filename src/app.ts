@@ -7,7 +7,8 @@ import type { Readable, Writable } from 'node:stream';
 import type { FastifyInstance } from 'fastify';
 import type { Config } from './config.js';
 import { startChat, type RunningChat } from './chat/index.js';
-import { startDeliverer } from './chat/deliver.js';
+import { startDeliverer } from './alerts/deliver.js';
+import { startWebhooks } from './alerts/webhook.js';
 import { connectDatabase, disconnectDatabase, safeUri } from './db/connection.js';
 import { openDatabase, type DatabaseHandle } from './db/embedded.js';
 import { buildServer } from './http/server.js';
@@ -92,7 +93,12 @@ export async function startApp(config: Config, options: AppOptions = {}): Promis
     const httpUrl = `http://${host.includes(':') ? `[${host}]` : host}:${port}`;
     logger.info({ url: httpUrl, docs: `${httpUrl}/docs` }, 'REST API listening');
 
-    const deliverer = startDeliverer({ platforms: chat.platforms, owner, quickchartUrl: config.quickchartUrl });
+    const sinks = Object.keys(config.webhooks).length ? [startWebhooks(config.webhooks)] : [];
+    const deliverer = startDeliverer({
+      platforms: [...chat.platforms, ...sinks],
+      owner,
+      quickchartUrl: config.quickchartUrl,
+    });
     stops.push({ name: 'alert deliverer', stop: () => deliverer.stop() });
 
     let scheduler: Scheduler | undefined;

@@ -106,6 +106,33 @@ const list = z
       .filter(Boolean),
   );
 
+const WEBHOOK_NAME = /^[a-z0-9][a-z0-9-]{0,31}$/;
+
+/** `name=value,name=value` pairs (outgoing webhooks: URLs, secrets); names lower-case letters, digits, dashes. */
+const pairs = (what: string) =>
+  z
+    .string()
+    .optional()
+    .transform((v, ctx) => {
+      const out: Record<string, string> = {};
+      for (const item of (v ?? '')
+        .split(',')
+        .map((s) => s.trim())
+        .filter(Boolean)) {
+        const eq = item.indexOf('=');
+        const name = eq > 0 ? item.slice(0, eq).trim().toLowerCase() : '';
+        if (!WEBHOOK_NAME.test(name)) {
+          ctx.addIssue({
+            code: 'custom',
+            message: `expected name=${what} pairs (names of a-z, 0-9, -), got "${item.slice(0, 40)}"`,
+          });
+          return z.NEVER;
+        }
+        out[name] = item.slice(eq + 1).trim();
+      }
+      return out;
+    });
+
 const schema = z
   .object({
     NODE_ENV: z.enum(['development', 'production', 'test']).default('development'),
@@ -206,6 +233,9 @@ const schema = z
     TRUST_PROXY: list,
     COMMAND_RATE_LIMIT_PER_MINUTE: integer(20, 1, 10_000),
 
+    WEBHOOKS: pairs('url'),
+    WEBHOOK_SECRETS: pairs('secret'),
+
     SPIKE_FACTOR: number(3, 1, 1_000),
     SPIKE_MIN_POINTS: integer(30, 1, 1_000),
     ALERT_COOLDOWN: duration('15m', 0 + 1, 7 * 86_400_000),
@@ -220,6 +250,24 @@ const schema = z
     }
     if (env.DISCORD_TOKEN && !env.DISCORD_APPLICATION_ID) {
       ctx.addIssue({ code: 'custom', path: ['DISCORD_APPLICATION_ID'], message: 'required with DISCORD_TOKEN' });
+    }
+    for (const [name, target] of Object.entries(env.WEBHOOKS)) {
+      try {
+        if (!/^https?:$/.test(new URL(target).protocol)) throw new Error('protocol');
+      } catch {
+        ctx.addIssue({ code: 'custom', path: ['WEBHOOKS'], message: `${name}: expected an http(s) URL` });
+      }
+      const secret = env.WEBHOOK_SECRETS[name];
+      if (!secret || secret.length < 16)
+        ctx.addIssue({
+          code: 'custom',
+          path: ['WEBHOOK_SECRETS'],
+          message: `${name}: every webhook needs a secret of at least 16 characters to sign its posts`,
+        });
+    }
+    for (const name of Object.keys(env.WEBHOOK_SECRETS)) {
+      if (!(name in env.WEBHOOKS))
+        ctx.addIssue({ code: 'custom', path: ['WEBHOOK_SECRETS'], message: `${name}: no such webhook in WEBHOOKS` });
     }
   });
 
@@ -286,6 +334,8 @@ export interface Config {
   };
   readonly commands: { readonly rateLimitPerMinute: number };
   readonly alerts: { readonly factor: number; readonly minPoints: number; readonly cooldownMs: number };
+  /** Outgoing webhooks by name: alerts to `webhook:<name>` are POSTed there, signed with the secret. */
+  readonly webhooks: Readonly<Record<string, { readonly url: string; readonly secret: string }>>;
   /** Every secret value present, so the logger can scrub it wherever it appears. */
   readonly secrets: readonly string[];
 }
@@ -327,6 +377,7 @@ export function loadConfig(env?: Record<string, string | undefined>, overrides: 
   const e = result.data;
   const secrets = [e.SLACK_BOT_TOKEN, e.SLACK_SIGNING_SECRET, e.SLACK_APP_TOKEN, e.DISCORD_TOKEN, e.CRYPTOWATCH_API_KEY]
     .concat(passwordOf(e.MONGODB_URI))
+    .concat(Object.values(e.WEBHOOK_SECRETS))
     .filter((s): s is string => typeof s === 'string' && s.length >= 4);
   return deepFreeze<Config>({
     env: e.NODE_ENV,
@@ -378,6 +429,9 @@ export function loadConfig(env?: Record<string, string | undefined>, overrides: 
     },
     commands: { rateLimitPerMinute: e.COMMAND_RATE_LIMIT_PER_MINUTE },
     alerts: { factor: e.SPIKE_FACTOR, minPoints: e.SPIKE_MIN_POINTS, cooldownMs: e.ALERT_COOLDOWN },
+    webhooks: Object.fromEntries(
+      Object.entries(e.WEBHOOKS).map(([name, url]) => [name, { url, secret: e.WEBHOOK_SECRETS[name]! }]),
+    ),
     secrets,
   });
 }

@@ -7,7 +7,7 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
 import type { FastifyInstance } from 'fastify';
-import { startDeliverer, type Deliverer } from '../src/chat/deliver.js';
+import { startDeliverer, type Deliverer } from '../src/alerts/deliver.js';
 import { startDiscord, type DiscordAdapter } from '../src/chat/discord.adapter.js';
 import { loadRegistry } from '../src/chat/registry.js';
 import { startSlack, type SlackAdapter } from '../src/chat/slack.adapter.js';

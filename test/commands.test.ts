@@ -147,8 +147,8 @@ describe('registry', () => {
       '/rank: metric: "volumee" is not one of price, high, low, change, volume, volume24h, quoteVolume; window: "3d" is not one of 1h, 6h, 24h, 7d; by: "median" is not one of rsd, std, logret; n: expected a whole number from 1 to 20, got "99".',
     );
     assert.match(reply.text!, /^Usage: \/rank \[metric\] \[window\] \[by\] \[n\]/);
-    const extra = await line(registry, '/tracking now please');
-    assert.match(extra.title, /Too many options for \/tracking: "now" "please" not understood/);
+    const extra = await line(registry, '/help track now please');
+    assert.match(extra.title, /Too many options for \/help: "now" "please" not understood/);
     const unknown = await line(registry, '/rnak');
     assert.match(unknown.title, /Unknown command "\/rnak"/);
     assert.match(unknown.text!, /\/help/);
@@ -168,9 +168,9 @@ describe('registry', () => {
     for (const usage of [
       '/metric <market> [metric] [window]',
       '/rank [metric] [window] [by] [n]',
-      '/track <market> [metric] [factor] [cooldown]',
-      '/untrack <market> [metric]',
-      '/tracking',
+      '/track <market> [metric] [factor] [cooldown] [to]',
+      '/untrack <market> [metric] [to]',
+      '/tracking [digest]',
       '/help [command]',
     ]) {
       assert.ok(names.includes(usage), usage);

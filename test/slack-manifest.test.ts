@@ -8,7 +8,7 @@ import { after, before, describe, it } from 'node:test';
 import type { FastifyInstance } from 'fastify';
 import { parse } from 'yaml';
 import { commands } from '../commands/index.js';
-import { alertReply } from '../src/chat/alert-reply.js';
+import { alertReply } from '../src/alerts/reply.js';
 import { usageText, loadRegistry } from '../src/chat/registry.js';
 import { SLACK_BUILT_IN_COMMANDS, slackCommandTable, slackMentions } from '../src/chat/slack-commands.js';
 import { startSlack, type SlackAdapter } from '../src/chat/slack.adapter.js';

@@ -31,6 +31,11 @@ export interface OptionDefinition {
   /** Bounds for number, integer (the value) and duration (milliseconds). */
   readonly min?: number;
   readonly max?: number;
+  /**
+   * For `choice`: a positional word its parse accepts is taken for this option wherever it stands
+   * (`/track btc-usd dm`), so it needs no `name=`. Only for values no other option could take.
+   */
+  readonly flag?: boolean;
 }
 
 /**
@@ -61,6 +66,12 @@ export interface CommandContext {
   mayManageChannel: boolean;
   config: Config;
   now?: () => Date;
+  /**
+   * Opens the direct-message channel between the bot and this user and returns its channel id;
+   * rejects with a UserError that says why when the user cannot be messaged. Absent where the
+   * platform has no direct messages (the console).
+   */
+  openDirect?: () => Promise<string>;
 }
 
 export interface CommandDefinition<O extends readonly OptionDefinition[] = readonly OptionDefinition[]> {
@@ -316,8 +327,21 @@ export class CommandRegistry {
       if (value === undefined || value === null || value === '') continue;
       input[key] = value;
     }
+    // `digest off` reads as digest=off, and a flag option's word is taken wherever it stands.
+    const positional: string[] = [];
+    const words = raw.positional ?? [];
+    for (let i = 0; i < words.length; i++) {
+      const word = words[i]!;
+      const named = defs.find((o) => o.name === word.toLowerCase() && !(o.name in input));
+      if (named && i + 1 < words.length && named.kind !== 'market') {
+        input[named.name] = words[++i];
+        continue;
+      }
+      const flag = defs.find((o) => o.flag && !(o.name in input) && o.parse?.(word) !== undefined);
+      if (flag) input[flag.name] = word;
+      else positional.push(word);
+    }
     const free = defs.filter((o) => !(o.name in input));
-    const positional = raw.positional ?? [];
     if (positional.length > free.length) {
       const extra = positional.slice(free.length).map((w) => `"${quoteInput(w, 20)}"`);
       throw new UserError(`Too many options for /${def.name}: ${extra.join(' ')} not understood.`, usageText(def));

@@ -12,9 +12,10 @@ import bolt from '@slack/bolt';
 import type { App as BoltApp, Receiver, ReceiverEvent, Logger as BoltLogger } from '@slack/bolt';
 import type { FastifyInstance } from 'fastify';
 import type { Config } from '../config.js';
+import { UserError } from '../errors.js';
 import { log, type Logger } from '../logger.js';
 import { CHART_FILE, CHART_PNG_TIMEOUT_MS, chartPngFor } from './chart.js';
-import { ChannelGoneError, RateLimitedError, parseChannelId, type ChatPlatform } from './platform.js';
+import { ChannelGoneError, POST_TIMEOUT_MS, RateLimitedError, parseChannelId, type ChatPlatform } from './platform.js';
 import { CommandRegistry, quoteInput, type CommandContext } from './registry.js';
 import { renderSlack, stripActionSuffix } from './render-slack.js';
 import type { Reply } from './reply.js';
@@ -34,6 +35,16 @@ const CHANNEL_GONE = new Set([
   'channel_is_archived',
   'team_access_not_granted',
 ]);
+
+/** conversations.open errors a user can act on (or at least understand). */
+const SLACK_DM_REASONS: Record<string, string> = {
+  missing_scope: 'this Slack app lacks the im:write scope. An admin must reinstall it from slack-manifest.yml.',
+  cannot_dm_bot: 'the user is a bot.',
+  user_disabled: 'the account is deactivated.',
+  user_not_found: 'Slack does not know the user.',
+  user_not_visible: 'the user is not visible to this app (a Slack Connect or guest restriction).',
+  not_allowed_token_type: 'the bot token cannot open direct messages.',
+};
 
 export interface SlackAdapter extends ChatPlatform {
   readonly mode: 'socket' | 'http';
@@ -204,8 +215,10 @@ export async function startSlack(deps: {
   const slackApiUrl = s.apiUrl ? `${s.apiUrl}/` : undefined;
   const clientOptions = {
     ...(slackApiUrl ? { slackApiUrl } : {}),
-    // The deliverer owns retries: a 429 or a failure surfaces at once.
+    // The deliverer owns retries: a 429 or a failure surfaces at once, and a hung request gives up
+    // well before the deliverer's lease on the alert runs out.
     retryConfig: { retries: 0 },
+    timeout: POST_TIMEOUT_MS,
     rejectRateLimitedCalls: true,
   };
   // Uploads get their own client so that a stalled upload is aborted, never the answer after it.
@@ -237,13 +250,34 @@ export async function startSlack(deps: {
   });
 
   const allow = new Set(s.trackAllowlist.map((u) => u.replace(/^slack:/, '')));
+
+  /** conversations.open with the user (needs im:write); the reasons Slack gives, in words. */
+  const openDirect = async (teamId: string, userId: string): Promise<string> => {
+    try {
+      const res = await app.client.conversations.open({ token: botToken, users: userId, return_im: false });
+      const id = (res.channel as { id?: string } | undefined)?.id;
+      if (!id) throw new Error('conversations.open returned no channel');
+      return `slack:${teamId}:${id}`;
+    } catch (err) {
+      const code = (err as { data?: { error?: string } }).data?.error;
+      const reason = code ? (SLACK_DM_REASONS[code] ?? `Slack refused (${code}).`) : undefined;
+      if (!reason) throw err;
+      throw new UserError(
+        `I cannot send you direct messages: ${reason}`,
+        'Track in a channel instead: /track <market>.',
+      );
+    }
+  };
+
   const context = (teamId: string, channelId: string, userId: string, userName?: string): CommandContext => ({
     platform: 'slack',
     channel: `slack:${teamId}:${channelId}`,
     user: `slack:${userId}`,
     userName,
-    mayManageChannel: allow.size === 0 || allow.has(userId),
+    // A direct-message channel (D…) is the user's own: its alert buttons are theirs to press.
+    mayManageChannel: allow.size === 0 || allow.has(userId) || channelId.startsWith('D'),
     config,
+    openDirect: () => openDirect(teamId, userId),
   });
 
   // What Slack sends -> the command's own name; every reply names the commands by their Slack names.
@@ -370,6 +404,8 @@ export async function startSlack(deps: {
     name: 'slack',
     mode: socket ? 'socket' : 'http',
     commands: [...commandTable.keys()],
+    // chat.postMessage allows about one message a second per channel.
+    postIntervalMs: 1_000,
     async post(channel: string, neutral: Reply) {
       const reply = onSlack(neutral);
       const { platform, parts } = parseChannelId(channel);

@@ -1,7 +1,7 @@
 /**
  * The detection tick: for every tracked (market, metric) pair, judge the points that arrived since
  * the last run against the hour before each, and write one outbox alert per (subscription, market,
- * metric, point) under a unique key. Delivery is someone else's job (src/chat/deliver.ts).
+ * metric, point) under a unique key. Delivery is someone else's job (src/alerts/deliver.ts).
  *
  * Cost is linear in tracked pairs: each run reads every subscription, one baseline document per
  * pair (the hour's values, packed) and only the samples newer than the pair's last run, and writes

@@ -1,5 +1,5 @@
 /**
- * A local Slack: the Web API (auth.test, chat.postMessage, the external file upload of
+ * A local Slack: the Web API (auth.test, chat.postMessage, conversations.open, the external file upload of
  * files.uploadV2, anything else answers ok), response_url endpoints, and a signer for requests "from
  * Slack" to the app's /slack/events. Records every request; `failPost` scripts 429s and channel
  * errors for delivery tests, `failUpload` a refused files.completeUploadExternal.
@@ -38,6 +38,8 @@ export interface FakeSlack {
   rateLimitPost(retryAfterS: number, times?: number): void;
   /** Next chat.postMessage answers ok:false with this error (channel_not_found, not_in_channel, ...). */
   failPost(error: string, times?: number): void;
+  /** Next conversations.open (opening a DM) answers ok:false with this error (cannot_dm_bot, missing_scope, ...). */
+  failOpenDirect(error: string, times?: number): void;
   /** Uploads that files.completeUploadExternal accepted. */
   uploads(): FakeSlackUpload[];
   waitForUpload(count?: number): Promise<FakeSlackUpload>;
@@ -79,6 +81,9 @@ export async function startFakeSlack(): Promise<FakeSlack> {
           user_id: FAKE_SLACK_BOT_USER,
           bot_id: 'B0BOT',
         });
+      case 'conversations.open':
+        // The DM channel of a user is D + the user id without its U.
+        return sendJson(res, 200, { ok: true, channel: { id: `D${String(params.users ?? '').replace(/^U/, '')}` } });
       case 'chat.postMessage':
         ts += 1;
         return sendJson(res, 200, {
@@ -167,6 +172,8 @@ export async function startFakeSlack(): Promise<FakeSlack> {
     rateLimitPost: (retryAfterS, times = 1) =>
       http.fail(isPost, { status: 429, retryAfter: retryAfterS, body: { ok: false, error: 'ratelimited' } }, times),
     failPost: (error, times = 1) => http.fail(isPost, { status: 200, body: { ok: false, error } }, times),
+    failOpenDirect: (error, times = 1) =>
+      http.fail('/api/conversations.open', { status: 200, body: { ok: false, error } }, times),
     uploads,
     waitForUpload: async (count = 1) => {
       await http.waitFor((r) => r.path === '/api/files.completeUploadExternal' && uploads().length >= count);
