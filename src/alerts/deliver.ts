@@ -28,10 +28,11 @@ import {
   type ChatPlatform,
 } from '../chat/platform.js';
 import type { Reply } from '../chat/reply.js';
-import { Alert, Channel, Sample, Subscription } from '../db/models/index.js';
+import { Alert, Channel, Subscription } from '../db/models/index.js';
 import { log } from '../logger.js';
 import { replicaId } from '../market/lease.js';
-import { METRICS, type MetricName } from '../market/metrics.js';
+import { parseMetric } from '../market/metrics.js';
+import { pointsOf, readRows } from '../market/window-stats.js';
 import { alertsTotal } from '../observability/metrics.js';
 import { claimBatch, release, settleMany, type OutboxAlert, type Settlement } from './outbox.js';
 import { alertReply, digestReply, undeliveredReply } from './reply.js';
@@ -155,22 +156,16 @@ export function startDeliverer(deps: DelivererDeps): Deliverer {
   const history = new Map<string, Promise<Array<{ ts: Date; value: number | null }> | undefined>>();
   /** The metric's last hours for an alert's chart; one query per market, metric and point in a pass. */
   const historyOf = (alert: OutboxAlert) => {
-    const field = METRICS[alert.metric as MetricName]?.field;
-    if (!deps.quickchartUrl || !field) return Promise.resolve(undefined);
-    const key = `${alert.market}|${field}|${alert.ts.getTime()}`;
+    const metric = parseMetric(alert.metric);
+    if (!deps.quickchartUrl || !metric) return Promise.resolve(undefined);
+    const key = `${alert.market}|${metric}|${alert.ts.getTime()}`;
     let found = history.get(key);
     if (!found) {
       const hours = deps.chartHours ?? 3;
-      found = Sample.collection
-        .find(
-          { market: alert.market, ts: { $gt: new Date(alert.ts.getTime() - hours * 3_600_000), $lte: alert.ts } },
-          { projection: { ts: 1, [field]: 1 } },
-        )
-        .toArray()
+      // Read by sample _id: a range query is a whole-collection scan on the embedded server.
+      found = readRows([alert.market], alert.ts.getTime() - hours * 3_600_000, alert.ts.getTime())
         .then((rows) =>
-          rows
-            .map((r) => ({ ts: r.ts as Date, value: typeof r[field] === 'number' ? (r[field] as number) : null }))
-            .sort((a, b) => a.ts.getTime() - b.ts.getTime()),
+          pointsOf(rows.get(alert.market) ?? [], metric).map((p) => ({ ts: new Date(p.ts), value: p.value })),
         )
         .catch(() => undefined);
       history.set(key, found);

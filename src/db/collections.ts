@@ -29,6 +29,7 @@ export interface StatRecord {
   list?: string;
   asOf?: Date;
   exactAt?: Uint8Array | mongoose.mongo.Binary;
+  since?: Uint8Array | mongoose.mongo.Binary;
   a?: Uint8Array | mongoose.mongo.Binary;
   at?: Date;
 }

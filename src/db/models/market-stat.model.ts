@@ -19,6 +19,8 @@ const marketStatSchema = new Schema(
     asOf: { type: Date },
     /** Index document: when each market was last recomputed exactly (Float64 epoch ms). */
     exactAt: { type: Buffer },
+    /** Index document: per market, a time no point of the longest window is older than (Float64 epoch ms). */
+    since: { type: Buffer },
     /** Column document: n, mean, m2, last, lastTs, returns n, mean, m2, sum, compensation per market. */
     a: { type: Buffer },
     /** The `~version` marker: when the statistics last changed. */

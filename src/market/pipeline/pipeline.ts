@@ -37,6 +37,8 @@ const LONGEST = Math.max(...WINDOW_LIST);
 const SHORTEST = Math.min(...WINDOW_LIST);
 /** Every market is recomputed exactly from its samples about this often, within the per-tick budget. */
 const EXACT_EVERY_MS = HOUR;
+/** The share of the interval a tick may spend on exact recomputes (at least one market per tick). */
+const EXACT_BUDGET = 0.03;
 
 export interface StatsFigures {
   /** How the book was had this tick: kept in memory, loaded from the database, or rebuilt exactly. */
@@ -268,7 +270,7 @@ export class Pipeline {
   /**
    * Recomputes the markets longest without an exact pass from their samples, so rounding in the
    * sliding figures and samples that arrived late cannot drift for long. Bounded per tick in
-   * markets and in time (a tenth of the interval).
+   * markets and in time (EXACT_BUDGET of the interval).
    */
   private async recomputeSome(book: WindowBook, T: number): Promise<number> {
     const perTick = this.options.exactPerTick ?? Math.max(1, Math.ceil((book.size * this.interval) / EXACT_EVERY_MS));
@@ -276,12 +278,13 @@ export class Pipeline {
     const due: number[] = [];
     for (let slot = 0; slot < book.size; slot++) if (T - book.exactAt[slot]! >= EXACT_EVERY_MS) due.push(slot);
     due.sort((a, b) => book.exactAt[a]! - book.exactAt[b]!);
-    const budgetEnd = Date.now() + this.interval * 0.1;
+    const budgetEnd = Date.now() + this.interval * EXACT_BUDGET;
     let done = 0;
     for (const slot of due.slice(0, perTick)) {
       if (done > 0 && Date.now() > budgetEnd) break;
       const market = book.markets[slot]!;
-      const rows = (await readRows([market], T - LONGEST, T)).get(market) ?? [];
+      const from = Math.max(T - LONGEST, book.since[slot]! > 0 ? book.since[slot]! : 0);
+      const rows = (await readRows([market], from, T)).get(market) ?? [];
       setExact(book, market, rows, T);
       done++;
     }

@@ -46,6 +46,7 @@ export async function saveBook(book: WindowBook): Promise<void> {
           list,
           asOf,
           exactAt: bytes(book.exactAt.subarray(0, book.size)),
+          since: bytes(book.since.subarray(0, book.size)),
         },
         upsert: true,
       },
@@ -110,6 +111,8 @@ export async function loadBook(source: string): Promise<WindowBook | undefined> 
   }
   if (columns !== WINDOW_NAMES.length * METRIC_ORDER.length) return undefined;
   book.exactAt.set(floats(index.exactAt).subarray(0, markets.length));
+  const since = floats(index.since);
+  if (since.length === markets.length) book.since.set(since);
   book.asOf = index.asOf.getTime();
   return book;
 }

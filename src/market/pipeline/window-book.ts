@@ -29,6 +29,7 @@ const STRIDE = NW * WIDTH * FIELDS;
 const WINDOW_MS = WINDOW_NAMES.map((w) => WINDOWS[w]);
 const IS_PRICE = METRIC_ORDER.map((m) => METRICS[m].isPrice);
 const ONE_HOUR = WINDOW_NAMES.indexOf('1h');
+const LONGEST = WINDOW_MS.indexOf(Math.max(...WINDOW_MS));
 
 export function windowIndex(w: WindowName): number {
   return WINDOW_NAMES.indexOf(w);
@@ -73,6 +74,11 @@ export class WindowBook {
   acc = new Float64Array(0);
   /** Per slot, when the market was last recomputed exactly (epoch ms). */
   exactAt = new Float64Array(0);
+  /**
+   * Per slot, a time no point of the longest window is older than (epoch ms, 0 when unknown): an
+   * exact recompute reads the market's samples from there, not from a week back.
+   */
+  since = new Float64Array(0);
 
   constructor(readonly source: string) {}
 
@@ -82,7 +88,7 @@ export class WindowBook {
 
   /** Bytes the book's numbers take. */
   get bytes(): number {
-    return this.acc.byteLength + this.exactAt.byteLength;
+    return this.acc.byteLength + this.exactAt.byteLength + this.since.byteLength;
   }
 
   slotOf(market: string, create = true): number | undefined {
@@ -98,6 +104,9 @@ export class WindowBook {
         const ex = new Float64Array(grown.length / STRIDE);
         ex.set(this.exactAt);
         this.exactAt = ex;
+        const since = new Float64Array(grown.length / STRIDE);
+        since.set(this.since);
+        this.since = since;
       }
       this.resetSlot(slot);
     }
@@ -242,6 +251,7 @@ export class WindowBook {
               }
               if (a[o + N] === 0) clearAcc(a, o);
             }
+            if (w === LONGEST && p.ts > this.since[slot]!) this.since[slot] = p.ts;
             next++;
           }
         };
@@ -280,6 +290,7 @@ export class WindowBook {
             a[o + LT] = p.ts;
             figures.added++;
           }
+          if (w === LONGEST && this.since[slot] === 0) this.since[slot] = p.ts - 1;
         }
         removeUntil(cut, true);
       }
@@ -409,6 +420,9 @@ export function setExact(book: WindowBook, market: string, rows: readonly ExactR
     }
   }
   book.exactAt[slot] = tick;
+  const longest = Math.max(...WINDOW_MS);
+  const first = rows.find((r) => r.ts > tick - longest);
+  book.since[slot] = first ? first.ts - 1 : tick;
 }
 
 function twoPass(values: readonly number[]): { mean: number; m2: number } {
