@@ -16,7 +16,7 @@ await runJob('collect-markets', async ({ config, data, signal, post, onMessage, 
       type: 'tick-result',
       tick: message.tick,
       result: { ...result, tick: result.tick.toISOString() },
-      pipeline: { ...figures, memoryBytes: pipeline.memoryBytes },
+      pipeline: { ...figures, memoryBytes: pipeline.memoryBytes, heapBytes: process.memoryUsage().heapUsed },
     });
   });
   await untilCancelled();

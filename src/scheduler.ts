@@ -295,6 +295,7 @@ export async function startScheduler(config: Config, opts: SchedulerOptions): Pr
             alerts: message.pipeline.detect?.alerts ?? 0,
             alertsAtMs: message.pipeline.alertsAtMs,
             memoryBytes: message.pipeline.memoryBytes,
+            heapBytes: message.pipeline.heapBytes,
           },
           'tick done',
         );

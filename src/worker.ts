@@ -37,7 +37,11 @@ export type WorkerMessage =
 export type SchedulerMessage = { type: 'tick'; tick: string };
 
 export type WireTickResult = Omit<TickResult, 'tick'> & { tick: string };
-export type WirePipelineFigures = Omit<PipelineTickResult, 'result'> & { memoryBytes: number };
+export type WirePipelineFigures = Omit<PipelineTickResult, 'result'> & {
+  /** What the pipeline holds (book and cached frames), and the worker's whole V8 heap. */
+  memoryBytes: number;
+  heapBytes: number;
+};
 
 export interface JobContext {
   config: Config;
