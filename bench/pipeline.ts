@@ -7,7 +7,8 @@
  * the same server; the process's peak RSS (main thread and workers). First, the CPU the process
  * spends per tick with 24 markets. The last four lines are the headline figures at 5,000 markets.
  *
- * BENCH_TICKS (default 30) and BENCH_SIZES (default 1000,5000,10000) shorten a run.
+ * BENCH_TICKS (default 30), BENCH_SIZES (default 1000,5000,10000) and BENCH_IDLE=0 (no 24-market run)
+ * shorten a run.
  */
 import { spawn, execFileSync } from 'node:child_process';
 import { existsSync, readFileSync } from 'node:fs';
@@ -180,8 +181,10 @@ async function runBot(markets: number, ticks: number, dbName: string, trackAll: 
 }
 
 // The fixed cost of a tick: 24 markets, nothing to alert on.
-const idle = await runBot(24, Math.min(TICKS, 10), `bench_pipeline_idle_${Date.now()}`, false);
-console.log(`cpu per tick at 24 markets s: ${round(idle.cpuPerTick, 3)}`);
+if (process.env.BENCH_IDLE !== '0') {
+  const idle = await runBot(24, Math.min(TICKS, 10), `bench_pipeline_idle_${Date.now()}`, false);
+  console.log(`cpu per tick at 24 markets s: ${round(idle.cpuPerTick, 3)}`);
+}
 
 const bySize = new Map<
   number,

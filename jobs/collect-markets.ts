@@ -11,7 +11,13 @@ await runJob('collect-markets', async ({ config, data, signal, post, onMessage, 
   const pipeline = new Pipeline(config, data.source as SourceName, { owner: data.owner ?? 'local' });
   onMessage(async (message) => {
     if (message.type !== 'tick' || signal.aborted) return;
-    const { result, ...figures } = await pipeline.tick(new Date(message.tick), { signal });
+    const { result, ...figures } = await pipeline.tick(new Date(message.tick), { signal }, (collected) =>
+      post({
+        type: 'tick-collected',
+        tick: message.tick,
+        result: { ...collected, tick: collected.tick.toISOString() },
+      }),
+    );
     post({
       type: 'tick-result',
       tick: message.tick,

@@ -67,6 +67,11 @@ const compiled = import.meta.url.endsWith('.js');
 const jobsDir = resolve(here, '..', 'jobs');
 const bootstrap = join(here, 'worker-bootstrap.mjs');
 const PRUNE_EVERY_MS = 3_600_000;
+/**
+ * A worker's young generation is capped: V8's default (up to 48 MB per isolate) is room a job's
+ * short-lived objects do not need, and it counts in the process's RSS (docs/operations.md, "Memory").
+ */
+const WORKER_LIMITS = { maxYoungGenerationSizeMb: 8 };
 /** Kinds that mean the source cannot be reached at all, as opposed to one bad answer. */
 const UNREACHABLE = new Set(['network', 'timeout', 'http_5xx', 'rate_limited', 'http_4xx', 'api_error', 'malformed']);
 
@@ -110,7 +115,7 @@ export async function startScheduler(config: Config, opts: SchedulerOptions): Pr
       return {
         name,
         path: compiled ? file : bootstrap,
-        worker: { workerData: { ...baseData, entry: pathToFileURL(file).href } },
+        worker: { workerData: { ...baseData, entry: pathToFileURL(file).href }, resourceLimits: WORKER_LIMITS },
       };
     }),
     workerMessageHandler: ({ name, message }: { name: string; message: unknown }) => onMessage(name, message),
@@ -122,6 +127,8 @@ export async function startScheduler(config: Config, opts: SchedulerOptions): Pr
   await (bree as unknown as { init(): Promise<void> }).init();
 
   const pendingTicks = new Map<string, { tick: string; resolve(m: TickMessage | undefined): void }>();
+  /** Ticks whose collect step was already reported (name|tick). */
+  const collectedTicks = new Map<string, boolean>();
   const reachable = new Map<string, boolean>();
   let stopping = false;
   const timers = new Set<NodeJS.Timeout>();
@@ -131,6 +138,11 @@ export async function startScheduler(config: Config, opts: SchedulerOptions): Pr
     if (!raw || typeof raw !== 'object' || !('type' in raw)) return;
     const message = raw as WorkerMessage;
     switch (message.type) {
+      case 'tick-collected':
+        // The samples are written: the source's state is known before statistics and detection.
+        collectedTicks.set(`${name}|${message.tick}`, true);
+        reportReachability(message.result);
+        return;
       case 'tick-result': {
         relayMetrics(message.result);
         if (message.pipeline?.detect) countDetectedAlerts(message.pipeline.detect.alertsByPlatform);
@@ -268,7 +280,7 @@ export async function startScheduler(config: Config, opts: SchedulerOptions): Pr
         ticksTotal.inc({ source, status: 'failed' });
         if (!stopping) logger.error({ source, tick }, 'collect worker ended without a result');
       }
-      reportReachability(r);
+      if (!collectedTicks.delete(`${name}|${tick}`)) reportReachability(r);
       if ((r.status === 'ok' || r.status === 'partial') && !stopping) {
         for (const after of afterTick) {
           if (stopping) break;

@@ -29,6 +29,7 @@ export interface JobData {
 
 /** What jobs post to the scheduler: one union, handled by one exhaustive switch there. */
 export type WorkerMessage =
+  | { type: 'tick-collected'; tick: string; result: WireTickResult }
   | { type: 'tick-result'; tick: string; result: WireTickResult; pipeline?: WirePipelineFigures }
   | { type: 'prune-result'; samples: number; runs: number; frames: number }
   | { type: 'job-error'; name: string; error: string };

@@ -118,6 +118,19 @@ export async function readFrames(source: string, ticks: readonly number[]): Prom
   return out;
 }
 
+/** Which of these ticks already have a stored frame (ids only, nothing decoded). */
+export async function storedFrameTicks(source: string, ticks: readonly number[]): Promise<Set<number>> {
+  const out = new Set<number>();
+  for (let i = 0; i < ticks.length; i += 1_000) {
+    const ids = ticks.slice(i, i + 1_000).map((t) => frameId(source, t));
+    const docs = await tickFrames()
+      .find({ _id: { $in: ids } }, { projection: { tick: 1 } })
+      .toArray();
+    for (const d of docs) out.add(d.tick.getTime());
+  }
+  return out;
+}
+
 /** Frames of one source between two times, for an interval grid: (from, to]. */
 export function gridTicks(from: number, to: number, intervalMs: number): number[] {
   const out: number[] = [];

@@ -93,7 +93,15 @@ export class Pipeline {
     return (this.book?.bytes ?? 0) + frames;
   }
 
-  async tick(tick: Date, tickOptions: Pick<TickOptions, 'signal' | 'deadline' | 'backoffMs' | 'maxBackoffMs'> = {}) {
+  /**
+   * One tick. `onCollected` hears the collect step's result as soon as the samples are written,
+   * before statistics and detection (the scheduler reports a source's reachability from it).
+   */
+  async tick(
+    tick: Date,
+    tickOptions: Pick<TickOptions, 'signal' | 'deadline' | 'backoffMs' | 'maxBackoffMs'> = {},
+    onCollected?: (result: TickResult) => void,
+  ) {
     const T = tick.getTime();
     // The edges are read while the exchange answers: they do not depend on this tick's data.
     const edges = this.book ? this.prefetchEdges(this.book.asOf, T).catch(() => undefined) : undefined;
@@ -104,6 +112,7 @@ export class Pipeline {
       source: this.source,
     });
     const out: PipelineTickResult = { result: collected.result };
+    onCollected?.(collected.result);
     if (collected.result.status === 'skipped' && collected.result.reason === 'standby') {
       // Another replica collects: what this one holds goes stale; it is rebuilt on takeover.
       this.book = undefined;

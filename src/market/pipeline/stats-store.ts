@@ -7,7 +7,7 @@
 import type mongoose from 'mongoose';
 import { frameLists, marketStats, samples } from '../../db/collections.js';
 import { METRICS, METRIC_ORDER, WINDOWS, WINDOW_NAMES, type MetricName, type WindowName } from '../metrics.js';
-import { ensureList, toFrame, writeFrames, type Frame, WIDTH } from './frames.js';
+import { ensureList, storedFrameTicks, toFrame, writeFrames, type Frame, WIDTH } from './frames.js';
 import { FIELDS, WindowBook, metricIndex, setExact, windowIndex, type ExactRow } from './window-book.js';
 
 /** A marker document bumped by every write: readers keep answers while it is unchanged. */
@@ -36,42 +36,39 @@ export async function statsVersion(): Promise<number> {
 export async function saveBook(book: WindowBook): Promise<void> {
   const list = await ensureList(book.markets);
   const asOf = new Date(book.asOf);
-  const ops: Array<{ replaceOne: { filter: { _id: string }; replacement: Record<string, unknown>; upsert: true } }> = [
-    {
+  // One window's seven columns a write: each column is built just before its batch is sent, so
+  // a tick holds a few megabytes of them at once at 5,000 markets, not all 28.
+  for (const w of WINDOW_NAMES) {
+    const ops = METRIC_ORDER.map((m) => ({
       replaceOne: {
-        filter: { _id: indexId(book.source) },
+        filter: { _id: columnId(book.source, w, m) },
         replacement: {
-          kind: 'index',
+          kind: 'acc' as const,
           source: book.source,
+          window: w,
+          metric: m,
           list,
           asOf,
-          exactAt: bytes(book.exactAt.subarray(0, book.size)),
-          since: bytes(book.since.subarray(0, book.size)),
+          a: bytes(book.column(windowIndex(w), metricIndex(m))),
         },
         upsert: true,
       },
-    },
-  ];
-  for (const w of WINDOW_NAMES) {
-    for (const m of METRIC_ORDER) {
-      ops.push({
-        replaceOne: {
-          filter: { _id: columnId(book.source, w, m) },
-          replacement: {
-            kind: 'acc',
-            source: book.source,
-            window: w,
-            metric: m,
-            list,
-            asOf,
-            a: bytes(book.column(windowIndex(w), metricIndex(m))),
-          },
-          upsert: true,
-        },
-      });
-    }
+    }));
+    await marketStats().bulkWrite(ops, { ordered: false });
   }
-  await marketStats().bulkWrite(ops, { ordered: false });
+  // The index last: a reader that finds it finds every column of the same asOf.
+  await marketStats().replaceOne(
+    { _id: indexId(book.source) },
+    {
+      kind: 'index',
+      source: book.source,
+      list,
+      asOf,
+      exactAt: bytes(book.exactAt.subarray(0, book.size)),
+      since: bytes(book.since.subarray(0, book.size)),
+    },
+    { upsert: true },
+  );
   await marketStats().updateOne({ _id: VERSION_ID }, { $set: { at: new Date() } }, { upsert: true });
 }
 
@@ -221,7 +218,9 @@ export async function rebuildBook(
     setExact(book, market, rows, tick);
   }
   book.asOf = tick;
-  const frames: Frame[] = [...byTick].map(([ts, rows]) => toFrame(ts, rows));
+  // Frames for the ticks that have none (written before frames existed, or samples stored directly).
+  const stored = await storedFrameTicks(source, [...byTick.keys()]);
+  const frames: Frame[] = [...byTick].filter(([ts]) => !stored.has(ts)).map(([ts, rows]) => toFrame(ts, rows));
   await writeFrames(source, frames, signal);
   return { book, samplesRead, framesWritten: frames.length };
 }
