@@ -62,6 +62,8 @@ export async function startApp(config: Config, options: AppOptions = {}): Promis
     embedded: config.mongo.embedded,
     dataDir: config.mongo.dataDir,
     mongodBinary: config.mongo.mongodBinary,
+    searchPath: config.mongo.searchPath,
+    terminal: process.stderr.isTTY ? process.stderr : undefined,
   });
   stops.push({ name: 'database server', stop: () => database.stop() });
   logger.info(

@@ -7,6 +7,7 @@ import { ConfigError, loadConfig, type Config } from './config.js';
 import { startApp, type RunningApp } from './app.js';
 import { initLogger, log } from './logger.js';
 import { DatabaseUnavailableError } from './db/connection.js';
+import { NoDatabaseError } from './db/embedded.js';
 
 const args = new Set(process.argv.slice(2));
 const demo = args.has('--demo');
@@ -79,6 +80,12 @@ async function main(): Promise<void> {
       prompt: interactive ? undefined : '',
     });
   } catch (err) {
+    if (err instanceof NoDatabaseError) {
+      // A machine without a database is a setup question, not a crash: the next step, no stack.
+      logger.fatal({ exitCode: err.exitCode }, 'no database could be started');
+      process.stderr.write(`${err.message}\n`);
+      process.exit(err.exitCode);
+    }
     if (err instanceof DatabaseUnavailableError) logger.fatal(err.message);
     else logger.fatal({ err }, 'could not start');
     process.exit(1);
