@@ -240,10 +240,12 @@ async function tryMongod(
   const { MongoMemoryServer } = await library();
   const dbPath = options.dataDir ? prepareFolder(options.dataDir, 'mongod', log) : undefined;
   try {
-    const server = await MongoMemoryServer.create({
-      binary: { systemBinary: binary.path, version: binary.version },
-      instance: dbPath ? { dbPath, storageEngine: 'wiredTiger' } : {},
-    });
+    const server = await withoutConsoleWarnings(() =>
+      MongoMemoryServer.create({
+        binary: { systemBinary: binary.path, version: binary.version },
+        instance: dbPath ? { dbPath, storageEngine: 'wiredTiger' } : {},
+      }),
+    );
     log.info({ mongod: binary.path }, `started mongod ${binary.version}`);
     return {
       uri: server.getUri(),
@@ -258,6 +260,20 @@ async function tryMongod(
     log.info({ mongod: binary.path, detail: why }, `the mongod at ${binary.path} did not start (${why})`);
     reasons.push(`the mongod at ${binary.path} did not start (${why})`);
     return undefined;
+  }
+}
+
+/**
+ * mongodb-memory-server prints a failed start with its stack through console.warn; here a failed start
+ * is one step of the chain, told in one sentence, so those prints are held back while it starts.
+ */
+async function withoutConsoleWarnings<T>(run: () => Promise<T>): Promise<T> {
+  const warn = console.warn;
+  console.warn = () => {};
+  try {
+    return await run();
+  } finally {
+    console.warn = warn;
   }
 }
 
@@ -291,6 +307,8 @@ async function downloadMongod(
   let url: string;
   try {
     plan = await downloadPlan();
+    // Already in the cache: findMongod offered it, and downloading it again would change nothing.
+    if (plan.cached) return undefined;
     const { MongoBinaryDownloadUrl } = await import('mongodb-memory-server-core/lib/util/MongoBinaryDownloadUrl.js');
     url = await new MongoBinaryDownloadUrl(plan).getDownloadUrl();
   } catch (err) {
