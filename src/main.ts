@@ -4,10 +4,9 @@
  */
 import { join } from 'node:path';
 import { ConfigError, loadConfig, type Config } from './config.js';
-import { startApp, type RunningApp } from './app.js';
+import type { RunningApp } from './app.js';
 import { initLogger, log } from './logger.js';
-import { DatabaseUnavailableError } from './db/connection.js';
-import { NoDatabaseError } from './db/embedded.js';
+import { type DatabaseHandle, NoDatabaseError, openConfiguredDatabase } from './db/embedded.js';
 
 const args = new Set(process.argv.slice(2));
 const demo = args.has('--demo');
@@ -45,7 +44,7 @@ function banner(app: RunningApp, logFile: string | undefined): string {
   const db =
     database.kind === 'external'
       ? `MongoDB at MONGODB_URI`
-      : `embedded ${database.kind === 'java' ? 'mongo-java-server' : 'mongod'}, data in ${config.mongo.dataDir}`;
+      : `embedded ${database.kind === 'java' ? 'mongo-java-server' : 'mongod'}, data in ${database.storage}`;
   const sources = config.market.sources.join(', ');
   const lines = [
     demo ? 'crypto-chatops demo is running (offline, no accounts needed)' : 'crypto-chatops is running',
@@ -72,13 +71,11 @@ async function main(): Promise<void> {
   initLogger(config, { file: logFile });
   const logger = log('main');
   if (demo) logger.info('demo mode: simulated source, embedded database, console');
-  let app: RunningApp;
+  // The database comes first, before the rest of the app is even loaded, so that a machine without one
+  // hears so within seconds.
+  let database: DatabaseHandle;
   try {
-    app = await startApp(config, {
-      console: demo || args.has('--console'),
-      logFile,
-      prompt: interactive ? undefined : '',
-    });
+    database = await openConfiguredDatabase(config);
   } catch (err) {
     if (err instanceof NoDatabaseError) {
       // A machine without a database is a setup question, not a crash: the next step, no stack.
@@ -86,7 +83,20 @@ async function main(): Promise<void> {
       process.stderr.write(`${err.message}\n`);
       process.exit(err.exitCode);
     }
-    if (err instanceof DatabaseUnavailableError) logger.fatal(err.message);
+    logger.fatal({ err }, 'could not start');
+    process.exit(1);
+  }
+  const { startApp } = await import('./app.js');
+  let app: RunningApp;
+  try {
+    app = await startApp(config, {
+      console: demo || args.has('--console'),
+      logFile,
+      prompt: interactive ? undefined : '',
+      database,
+    });
+  } catch (err) {
+    if (err instanceof Error && err.name === 'DatabaseUnavailableError') logger.fatal(err.message);
     else logger.fatal({ err }, 'could not start');
     process.exit(1);
   }

@@ -365,7 +365,8 @@ describe('mongo-java-server, the offline fallback', { skip: javaBin ? false : 'n
       assert.ok(doc, 'the data of the earlier version is there');
     } finally {
       const stopped = await app.stop('SIGTERM');
-      assert.equal(stopped.code, 0);
+      const problems = app.lines.filter((l) => l.level === 'error' || l.level === 'fatal' || l.level === 'warn');
+      assert.equal(stopped.code, 0, `${JSON.stringify(problems)}\n${app.stderr.join('\n')}`);
       await refusing.close();
     }
     assert.equal(readFileSync(join(dataDir, 'mongod', 'WiredTiger'), 'utf8'), 'kept');

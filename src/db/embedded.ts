@@ -18,6 +18,7 @@ import { spawnSync } from 'node:child_process';
 import { copyFileSync, existsSync, mkdirSync, readdirSync, statSync } from 'node:fs';
 import { dirname, join, relative, resolve } from 'node:path';
 import { findJava, findOnPath, startJavaServer, type StepLog } from './java-server.js';
+import type { Config } from '../config.js';
 import { log as componentLog } from '../logger.js';
 
 export type DatabaseKind = 'external' | 'mongod' | 'java';
@@ -67,6 +68,18 @@ export class NoDatabaseError extends Error {
     );
     this.name = 'NoDatabaseError';
   }
+}
+
+/** The database the configuration asks for, progress drawn on stderr when it is a terminal. */
+export function openConfiguredDatabase(config: Config): Promise<DatabaseHandle> {
+  return openDatabase({
+    uri: config.mongo.uri,
+    embedded: config.mongo.embedded,
+    dataDir: config.mongo.dataDir,
+    mongodBinary: config.mongo.mongodBinary,
+    searchPath: config.mongo.searchPath,
+    terminal: process.stderr.isTTY ? process.stderr : undefined,
+  });
 }
 
 export async function openDatabase(options: EmbeddedOptions): Promise<DatabaseHandle> {
@@ -327,10 +340,10 @@ async function downloadMongod(
     return undefined;
   }
   const size = reach.bytes ? mb(reach.bytes) : 'size unknown';
-  log.info(
-    { url, bytes: reach.bytes, into: plan.downloadDir },
-    `downloading MongoDB ${plan.version} once (${size}) from ${url} into ${plan.downloadDir}`,
-  );
+  const announce = `downloading MongoDB ${plan.version} once (${size}) from ${url} into ${plan.downloadDir}`;
+  log.info({ url, bytes: reach.bytes, into: plan.downloadDir }, announce);
+  // With the console, log lines go to a file: the person at the terminal is told here too.
+  options.terminal?.write(`${announce[0]!.toUpperCase()}${announce.slice(1)}\n`);
   const { MongoBinaryDownload } = await import('mongodb-memory-server-core/lib/util/MongoBinaryDownload.js');
   const terminal = options.terminal;
   let drawnAt = 0;

@@ -73,6 +73,8 @@ export interface PrepareOptions {
   log?: StepLog;
   /** Maven repository base URL (tests point it at a local server). */
   repository?: string;
+  /** 'source' runs the launcher from its source file even when it could be compiled (to measure both). */
+  launcher?: 'auto' | 'source';
 }
 
 export interface JavaLaunch {
@@ -97,6 +99,7 @@ export async function prepareJavaServer(options: PrepareOptions = {}): Promise<J
     );
   }
   const classpath = JAVA_SERVER_JARS.map((a) => join(JAR_DIR, jarName(a))).join(delimiter);
+  if (options.launcher === 'source') return { args: ['-cp', classpath, SOURCE], mode: 'source' };
   const compiled = join(CLASS_DIR, 'EmbeddedMongo.class');
   const fresh = existsSync(compiled) && statSync(compiled).mtimeMs >= statSync(SOURCE).mtimeMs;
   if (!fresh) {
