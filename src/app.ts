@@ -10,7 +10,7 @@ import { startChat, type RunningChat } from './chat/index.js';
 import { startDeliverer } from './alerts/deliver.js';
 import { startWebhooks } from './alerts/webhook.js';
 import { connectDatabase, disconnectDatabase, safeUri } from './db/connection.js';
-import { openDatabase, type DatabaseHandle } from './db/embedded.js';
+import { openConfiguredDatabase, type DatabaseHandle } from './db/embedded.js';
 import { buildServer } from './http/server.js';
 import { log } from './logger.js';
 import { replicaId } from './market/lease.js';
@@ -30,6 +30,8 @@ export interface AppOptions {
   owner?: string;
   /** The main thread logs to this file (interactive console); job workers follow it. */
   logFile?: string;
+  /** A database already opened (src/main.ts opens it before loading the rest); stopped with the app. */
+  database?: DatabaseHandle;
 }
 
 export interface RunningApp {
@@ -57,12 +59,7 @@ export async function startApp(config: Config, options: AppOptions = {}): Promis
     }
   };
 
-  const database = await openDatabase({
-    uri: config.mongo.uri,
-    embedded: config.mongo.embedded,
-    dataDir: config.mongo.dataDir,
-    mongodBinary: config.mongo.mongodBinary,
-  });
+  const database = options.database ?? (await openConfiguredDatabase(config));
   stops.push({ name: 'database server', stop: () => database.stop() });
   logger.info(
     { database: database.kind, uri: safeUri(database.uri), storage: database.storage },

@@ -285,6 +285,8 @@ export interface Config {
     readonly embedded: Parsed['MONGO_EMBEDDED'];
     readonly dataDir: string;
     readonly mongodBinary?: string;
+    /** The OS's PATH (not a setting): where the embedded mode looks for mongod, java and javac. */
+    readonly searchPath?: string;
   };
   readonly market: {
     readonly sources: readonly SourceName[];
@@ -387,6 +389,7 @@ export function loadConfig(env?: Record<string, string | undefined>, overrides: 
       embedded: e.MONGO_EMBEDDED,
       dataDir: e.DATA_DIR,
       mongodBinary: e.MONGOMS_SYSTEM_BINARY,
+      searchPath: env.PATH,
     },
     market: {
       sources: e.MARKET_SOURCE,

@@ -1,4 +1,4 @@
-import mongoose from 'mongoose';
+
 import { bulkWriteKeyed, isDuplicateKey } from '../../db/errors.js';
 import { CollectorRun } from '../../db/models/index.js';
 import { toFrame, writeFrames } from '../pipeline/frames.js';
