@@ -47,6 +47,7 @@ function html(files: Record<string, string>): string {
 <meta charset="utf-8">
 <meta name="viewport" content="width=device-width, initial-scale=1">
 <meta name="color-scheme" content="light dark">
+<link rel="icon" href="data:,">
 <title>crypto-chatops markets</title>
 <link rel="stylesheet" href="/assets/${files['app.css']}">
 <script type="module" src="/assets/${files['app.js']}"></script>

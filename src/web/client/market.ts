@@ -225,7 +225,8 @@ export function renderMarket(main: HTMLElement, id: string, state: LiveState): P
       position: 'aboveBar',
       color: cssVar('--chart-spike'),
       shape: 'arrowDown',
-      text: 'spike',
+      // Labels overlap when spikes are dense; the arrows and the note below say it.
+      text: spikes.length <= 12 ? 'spike' : undefined,
     }));
     createSeriesMarkers(volumeSeries, markers);
     if (threshold !== null) {

@@ -169,7 +169,7 @@ export function renderMarkets(main: HTMLElement, state: LiveState): Page {
           h('td', { 'data-col': 'last' }, num(r[1])),
           h('td', { class: trendClass(r[2]) }, signedPct(r[2])),
           h('td', { class: 'hide-narrow' }, r[3] === null ? '–' : `#${r[3]}`),
-          h('td', {}, sparkSvg(sparks.get(r[0]))),
+          h('td', { class: 'spark' }, sparkSvg(sparks.get(r[0]))),
         ),
       );
     }
