@@ -3,7 +3,8 @@ import { createServer, type Server } from 'node:http';
 import { after, before, describe, it } from 'node:test';
 import { brotliDecompressSync, gunzipSync } from 'node:zlib';
 import type { FastifyInstance } from 'fastify';
-import { loadConfig } from '../src/config.js';
+import { CommandRegistry, loadRegistry, type CommandContext } from '../src/chat/registry.js';
+import { loadConfig, type Config } from '../src/config.js';
 import { Alert } from '../src/db/models/index.js';
 import { buildServer } from '../src/http/server.js';
 import { log } from '../src/logger.js';
@@ -114,6 +115,35 @@ describe('dashboard: pages, assets, alerts and the live stream', () => {
     // 90 minutes of history: the hourly points that have data.
     assert.equal(body['sim:btc-usd']!.length, 2);
     assert.ok(body['sim:btc-usd']!.some((v) => typeof v === 'number' && v > 1_000));
+  });
+
+  it("/metric links to the market's page when PUBLIC_URL is set, and not otherwise", async () => {
+    const ctx = (config: Config): CommandContext => ({
+      platform: 'console',
+      channel: 'console:local',
+      user: 'u',
+      mayManageChannel: true,
+      config,
+    });
+    const linked = loadConfig({ PUBLIC_URL: 'https://bot.example.test/' });
+    const reply = await (await loadRegistry(linked)).run(
+      'metric',
+      CommandRegistry.parseLine('metric sim:btc-usd')!.raw,
+      ctx(linked),
+    );
+    const field = reply.fields?.find((f) => f.name === 'Dashboard');
+    assert.equal(field?.value, 'https://bot.example.test/market/sim:btc-usd');
+    assert.equal((await fetch(`${base}/market/sim:btc-usd`)).status, 200, 'the linked path is a page');
+    const plain = loadConfig({});
+    const without = await (await loadRegistry(plain)).run(
+      'metric',
+      CommandRegistry.parseLine('metric sim:btc-usd')!.raw,
+      ctx(plain),
+    );
+    assert.equal(
+      without.fields?.some((f) => f.name === 'Dashboard'),
+      false,
+    );
   });
 
   it('streams a snapshot, then each tick once ready, and resumes from Last-Event-ID', async () => {
