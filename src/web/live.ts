@@ -4,9 +4,10 @@
  *
  * The process serving viewers may not be the one collecting (replicas), so nothing here listens to
  * the collector's worker messages. One poller per process watches what every replica can see in
- * the database - a new `collector_runs` record with status ok or partial, then the `market_stats`
- * documents reaching that tick - reads the tick's figures once through queries.ts, serialises the
- * changes once, and writes the same bytes to every viewer.
+ * the database: the window statistics' version, bumped once a tick's statistics are all written
+ * (queries.ts `readStatsVersion`), and the `collector_runs` records (status ok or partial) for the
+ * status strip. On a new version it reads the figures once through queries.ts, serialises the
+ * rows that changed once, and writes the same bytes to every viewer.
  *
  * Event ids are tick times, so a viewer that reconnects with `Last-Event-ID` gets the events it
  * missed from a small ring buffer, or a full snapshot when it was away longer than the ring holds.
@@ -14,9 +15,9 @@
  * rather than buffered without limit; its browser reconnects and resumes.
  */
 import type { ServerResponse } from 'node:http';
-import { CollectorRun, MarketStat } from '../db/models/index.js';
+import { CollectorRun } from '../db/models/index.js';
 import type { Logger } from '../logger.js';
-import { getMarketOverview, type MarketOverview, type OverviewRow } from '../market/queries.js';
+import { getMarketOverview, readStatsVersion, type MarketOverview, type OverviewRow } from '../market/queries.js';
 
 /** A row as it travels: [market, last, 24h change %, rank, rsd]. Short, because every viewer gets it. */
 export type WireRow = [string, number | null, number | null, number | null, number | null];
@@ -94,10 +95,10 @@ export class LiveStream {
   private snapshotBytes: Buffer | undefined;
   private status: StreamStatus = { database: true, sources: [], at: Date.now() };
   private statusBytes: Buffer | undefined;
-  /** Newest tick seen per source, and the ticks seen but whose statistics are not yet written. */
+  /** Newest tick seen per source. */
   private readonly seenTick = new Map<string, number>();
-  private readonly pending = new Map<string, number>();
   private newestSeen = 0;
+  private statsVersion = 0;
   private statusReadAt = 0;
   private pollTimer: NodeJS.Timeout | undefined;
   private heartbeatTimer: NodeJS.Timeout | undefined;
@@ -127,6 +128,7 @@ export class LiveStream {
   start(): Promise<void> {
     this.started ??= (async () => {
       await this.readStatus().catch((err: unknown) => this.logger.warn({ err }, 'dashboard status read failed'));
+      this.statsVersion = await readStatsVersion().catch(() => 0);
       await this.reload(true).catch((err: unknown) => this.logger.warn({ err }, 'dashboard overview read failed'));
       for (const s of this.status.sources) if (s.tick !== null) this.seenTick.set(s.source, s.tick);
       this.newestSeen = Math.max(0, ...this.seenTick.values());
@@ -210,31 +212,25 @@ export class LiveStream {
     if (this.polling || this.stopped) return;
     this.polling = true;
     try {
-      const runs = (await CollectorRun.find(
-        { status: { $in: SUCCESSFUL }, tick: { $gt: new Date(this.newestSeen) } },
-        { source: 1, tick: 1, status: 1 },
-      )
-        .sort({ tick: 1 })
-        .lean()) as Array<{ source: string; tick: Date; status: string }>;
+      const [version, runs] = await Promise.all([
+        readStatsVersion(),
+        CollectorRun.find(
+          { status: { $in: SUCCESSFUL }, tick: { $gt: new Date(this.newestSeen) } },
+          { source: 1, tick: 1, status: 1 },
+        ).lean() as Promise<Array<{ source: string; tick: Date; status: string }>>,
+      ]);
       for (const run of runs) {
         const t = run.tick.getTime();
-        if (t > (this.seenTick.get(run.source) ?? 0)) {
-          this.seenTick.set(run.source, t);
-          this.pending.set(run.source, t);
-        }
+        if (t > (this.seenTick.get(run.source) ?? 0)) this.seenTick.set(run.source, t);
         this.newestSeen = Math.max(this.newestSeen, t);
       }
-      let ready = false;
-      for (const [source, tick] of this.pending) {
-        // The statistics of that tick are written after its run record: wait for them.
-        if (await MarketStat.exists({ source, asOf: { $gte: new Date(tick) } })) {
-          this.pending.delete(source);
-          ready = true;
-        }
+      if (version !== this.statsVersion) {
+        this.statsVersion = version;
+        await this.reload(false);
       }
-      const statusDue = runs.length > 0 || Date.now() - this.statusReadAt >= this.statusMs || !this.status.database;
-      if (ready) await this.reload(false);
-      if (statusDue) await this.readStatus();
+      if (runs.length > 0 || Date.now() - this.statusReadAt >= this.statusMs || !this.status.database) {
+        await this.readStatus();
+      }
     } catch (err) {
       if (this.stopped) return;
       if (this.status.database) this.logger.warn({ err }, 'dashboard poll failed');
