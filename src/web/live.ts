@@ -39,7 +39,7 @@ export interface StreamStatus {
 
 export interface LiveOptions {
   logger: Logger;
-  /** How often the database is asked whether a tick finished (default 200 ms). */
+  /** How often the statistics' version is read (default 100 ms): the most a push waits for the poller. */
   pollMs?: number;
   /** How often the per-source status is read again without a new tick (default 5 s). */
   statusMs?: number;
@@ -99,6 +99,7 @@ export class LiveStream {
   private readonly seenTick = new Map<string, number>();
   private newestSeen = 0;
   private statsVersion = 0;
+  private runsReadAt = 0;
   private statusReadAt = 0;
   private pollTimer: NodeJS.Timeout | undefined;
   private heartbeatTimer: NodeJS.Timeout | undefined;
@@ -112,7 +113,7 @@ export class LiveStream {
 
   constructor(opts: LiveOptions) {
     this.logger = opts.logger;
-    this.pollMs = opts.pollMs ?? 200;
+    this.pollMs = opts.pollMs ?? 100;
     this.statusMs = opts.statusMs ?? 5_000;
     this.heartbeatMs = opts.heartbeatMs ?? 15_000;
     this.ringSize = opts.ringSize ?? 30;
@@ -212,24 +213,27 @@ export class LiveStream {
     if (this.polling || this.stopped) return;
     this.polling = true;
     try {
-      const [version, runs] = await Promise.all([
-        readStatsVersion(),
-        CollectorRun.find(
-          { status: { $in: SUCCESSFUL }, tick: { $gt: new Date(this.newestSeen) } },
-          { source: 1, tick: 1, status: 1 },
-        ).lean() as Promise<Array<{ source: string; tick: Date; status: string }>>,
-      ]);
-      for (const run of runs) {
-        const t = run.tick.getTime();
-        if (t > (this.seenTick.get(run.source) ?? 0)) this.seenTick.set(run.source, t);
-        this.newestSeen = Math.max(this.newestSeen, t);
-      }
-      if (version !== this.statsVersion) {
+      const version = await readStatsVersion();
+      const changed = version !== this.statsVersion;
+      if (changed) {
         this.statsVersion = version;
         await this.reload(false);
       }
-      if (runs.length > 0 || Date.now() - this.statusReadAt >= this.statusMs || !this.status.database) {
-        await this.readStatus();
+      // New run records (for the status strip): after each push, and once a second otherwise.
+      if (changed || Date.now() - this.runsReadAt >= 1_000) {
+        this.runsReadAt = Date.now();
+        const runs = (await CollectorRun.find(
+          { status: { $in: SUCCESSFUL }, tick: { $gt: new Date(this.newestSeen) } },
+          { source: 1, tick: 1, status: 1 },
+        ).lean()) as Array<{ source: string; tick: Date; status: string }>;
+        for (const run of runs) {
+          const t = run.tick.getTime();
+          if (t > (this.seenTick.get(run.source) ?? 0)) this.seenTick.set(run.source, t);
+          this.newestSeen = Math.max(this.newestSeen, t);
+        }
+        if (runs.length > 0 || Date.now() - this.statusReadAt >= this.statusMs || !this.status.database) {
+          await this.readStatus();
+        }
       }
     } catch (err) {
       if (this.stopped) return;
