@@ -130,7 +130,11 @@ export class LiveStream {
     this.started ??= (async () => {
       await this.readStatus().catch((err: unknown) => this.logger.warn({ err }, 'dashboard status read failed'));
       this.statsVersion = await readStatsVersion().catch(() => 0);
-      await this.reload(true).catch((err: unknown) => this.logger.warn({ err }, 'dashboard overview read failed'));
+      await this.reload(true).catch((err: unknown) => {
+        this.logger.warn({ err }, 'dashboard overview read failed');
+        // Read again at the first poll rather than wait for the next tick.
+        this.statsVersion = -1;
+      });
       for (const s of this.status.sources) if (s.tick !== null) this.seenTick.set(s.source, s.tick);
       this.newestSeen = Math.max(0, ...this.seenTick.values());
       if (this.stopped) return;
@@ -178,6 +182,8 @@ export class LiveStream {
       res.write(this.snapshot());
     }
     res.write(this.statusFrame());
+    // Gone while the poller started: nothing to keep.
+    if (res.destroyed) return;
     this.viewers.add(res);
     res.on('close', () => this.viewers.delete(res));
   }
