@@ -9,6 +9,11 @@ import { METRICS } from '../src/market/metrics.js';
 import { getMarketReport } from '../src/market/queries.js';
 import { marketOption, metricOption, windowOption } from './options.js';
 
+/** The market's page on the web dashboard (the id's colon kept readable, as the dashboard writes it). */
+export function dashboardUrl(publicUrl: string, market: string): string {
+  return `${publicUrl}/market/${encodeURIComponent(market).replace(/%3A/gi, ':')}`;
+}
+
 export const metric = defineCommand({
   name: 'metric',
   description: 'Chart, statistics and std-dev rank of one market',
@@ -52,6 +57,8 @@ export const metric = defineCommand({
       ? `#${report.rank.position} of ${report.rank.of} by ${report.rank.method}${report.rank.tied ? ' (tied)' : ''}`
       : (report.rankNote ?? 'not ranked');
     fields.push({ name: 'Rank', value: rank, inline: false });
+    const publicUrl = ctx.config.http.publicUrl;
+    if (publicUrl) fields.push({ name: 'Dashboard', value: dashboardUrl(publicUrl, id), inline: false });
     const chart = buildChart({
       baseUrl: ctx.config.quickchartUrl,
       title,

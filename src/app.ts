@@ -88,7 +88,7 @@ export async function startApp(config: Config, options: AppOptions = {}): Promis
     const port = typeof address === 'object' && address ? address.port : config.http.port;
     const host = config.http.host === '0.0.0.0' || config.http.host === '::' ? '127.0.0.1' : config.http.host;
     const httpUrl = `http://${host.includes(':') ? `[${host}]` : host}:${port}`;
-    logger.info({ url: httpUrl, docs: `${httpUrl}/docs` }, 'REST API listening');
+    logger.info({ url: httpUrl, dashboard: `${httpUrl}/`, docs: `${httpUrl}/docs` }, 'REST API listening');
 
     const sinks = Object.keys(config.webhooks).length ? [startWebhooks(config.webhooks)] : [];
     const deliverer = startDeliverer({

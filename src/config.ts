@@ -231,6 +231,8 @@ const schema = z
     RATE_LIMIT_PER_MINUTE: integer(300, 1, 1_000_000),
     CORS_ORIGINS: list,
     TRUST_PROXY: list,
+    PUBLIC_URL: url(),
+    DASHBOARD_SHOW_CHANNELS: flag(false),
     COMMAND_RATE_LIMIT_PER_MINUTE: integer(20, 1, 10_000),
 
     WEBHOOKS: pairs('url'),
@@ -333,6 +335,10 @@ export interface Config {
     readonly corsOrigins: readonly string[];
     /** Proxy addresses/CIDRs whose X-Forwarded-For names the client (rate limits per client behind nginx). */
     readonly trustProxy: readonly string[];
+    /** The address people reach this server at (behind a proxy); chat replies link to the dashboard with it. */
+    readonly publicUrl?: string;
+    /** Show alert channel ids on the dashboard's alerts page. */
+    readonly dashboardShowChannels: boolean;
   };
   readonly commands: { readonly rateLimitPerMinute: number };
   readonly alerts: { readonly factor: number; readonly minPoints: number; readonly cooldownMs: number };
@@ -429,6 +435,8 @@ export function loadConfig(env?: Record<string, string | undefined>, overrides: 
       rateLimitPerMinute: e.RATE_LIMIT_PER_MINUTE,
       corsOrigins: e.CORS_ORIGINS,
       trustProxy: e.TRUST_PROXY,
+      publicUrl: e.PUBLIC_URL,
+      dashboardShowChannels: e.DASHBOARD_SHOW_CHANNELS,
     },
     commands: { rateLimitPerMinute: e.COMMAND_RATE_LIMIT_PER_MINUTE },
     alerts: { factor: e.SPIKE_FACTOR, minPoints: e.SPIKE_MIN_POINTS, cooldownMs: e.ALERT_COOLDOWN },

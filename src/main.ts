@@ -54,6 +54,7 @@ function banner(app: RunningApp, logFile: string | undefined): string {
     demo ? 'crypto-chatops demo is running (offline, no accounts needed)' : 'crypto-chatops is running',
     `  database   ${db}`,
     `  source     ${sources}${demo ? `: ${config.market.simulatedMarkets} markets, 24h of history, a volume spike per market every 5 minutes` : ''}`,
+    `  dashboard  ${config.http.publicUrl ?? app.httpUrl}/`,
     `  REST API   ${app.httpUrl}/api/v1/markets`,
     `  API docs   ${app.httpUrl}/docs`,
     `  logs       ${logFile ? `${logFile} (warnings show here too)` : 'standard output'}`,

@@ -63,6 +63,19 @@ describe('console REPL', () => {
     assert.match(out, /# Now tracking kraken:sol-usd volume per minute in this channel/);
   });
 
+  it("draws /metric's chart in text, and prints its URL on !chart", async () => {
+    assert.equal(await say('!chart'), 'No chart shown yet: /metric draws one.\n');
+    const out = await say('metric btc-usd');
+    assert.match(out, /┤/, 'a text chart with its axis');
+    assert.match(out, /\nChart link: !chart\n/);
+    assert.doesNotMatch(out, /https?:\/\//, 'no URL in the answer itself');
+    const plotted = out.split('\n').filter((l) => /[┤┼]/.test(l));
+    assert.equal(plotted.length, 9, 'eight rows and the top row of the axis');
+    assert.ok(Math.max(...out.split('\n').map((l) => l.length)) <= 80, 'fits an 80-column terminal');
+    const link = await say('!chart');
+    assert.match(link, /^Chart: https?:\/\/\S+chart\?\S+\n$/);
+  });
+
   it('prints alerts posted to console:local and refuses other channels', async () => {
     const start = text.length;
     const { ref } = await repl.post('console:local', {

@@ -35,6 +35,10 @@ describe('first run', () => {
       const docsUrl = text(docs).trim().split(/\s+/).pop()!;
       assert.match(docsUrl, /^http:\/\/127\.0\.0\.1:\d+\/docs$/);
       assert.equal((await fetch(docsUrl)).status, 200);
+      const dashboard = await app.waitFor((l) => text(l).includes('  dashboard  '), 5_000, 'the dashboard line');
+      const dashboardUrl = text(dashboard).trim().split(/\s+/).pop()!;
+      assert.equal(dashboardUrl, docsUrl.replace('/docs', '/'));
+      assert.match(await (await fetch(dashboardUrl)).text(), /<script type="module" src="\/assets\/app-/);
 
       await app.waitFor((l) => text(l) === 'collecting from simulated', 90_000, 'the first tick');
       // Statistics follow the tick (the pipeline's statistics step); ask until they are there. Between a

@@ -9,9 +9,11 @@ import type { FastifyInstance } from 'fastify';
 import { loadConfig } from '../src/config.js';
 import { startChat, type RunningChat } from '../src/chat/index.js';
 import { buildServer } from '../src/http/server.js';
+import { nextTick, seedMarkets, type Seeded } from './support/dashboard-data.js';
 import { useTestDatabase } from './support/db.js';
 import { until } from './support/wait.js';
 import { signSlackRequest, slashCommandBody, startFakeSlack, type FakeSlack } from './support/fake-slack.js';
+import { openSse } from './support/sse.js';
 
 const SECRET = 'nginx-test-signing-secret';
 
@@ -46,16 +48,18 @@ describe('deploy/nginx.conf in front of the API', { skip: haveNginx ? false : 'n
   let slack: FakeSlack;
   let nginx: ChildProcess;
   let base: string;
+  let seeded: Seeded;
   const dir = mkdtempSync(join(tmpdir(), 'chatops-nginx-'));
 
   before(async () => {
+    seeded = await seedMarkets(3, 20);
     slack = await startFakeSlack();
     const config = loadConfig({
       SLACK_BOT_TOKEN: 'xoxb-nginx',
       SLACK_SIGNING_SECRET: SECRET,
       SLACK_API_URL: slack.apiUrl,
     });
-    api = await buildServer({ config, collecting: false });
+    api = await buildServer({ config, collecting: false, livePollMs: 50 });
     chat = await startChat(config, { http: api });
     await api.listen({ host: '127.0.0.1', port: 0 });
     const apiPort = (api.server.address() as { port: number }).port;
@@ -117,6 +121,33 @@ describe('deploy/nginx.conf in front of the API', { skip: haveNginx ? false : 'n
       body,
     });
     assert.equal(forged.status, 401);
+  });
+
+  it('passes the dashboard page and its compressed, immutable assets through', async () => {
+    const page = await fetch(`${base}/`);
+    assert.equal(page.status, 200);
+    assert.equal(page.headers.get('cache-control'), 'no-cache');
+    const js = /src="(\/assets\/[^"]+\.js)"/.exec(await page.text())?.[1];
+    assert.ok(js, 'the page names its script');
+    const asset = await fetch(`${base}${js}`, { headers: { 'accept-encoding': 'br' } });
+    assert.equal(asset.status, 200);
+    assert.equal(asset.headers.get('content-encoding'), 'br');
+    assert.equal(asset.headers.get('cache-control'), 'public, max-age=31536000, immutable');
+    assert.ok((await asset.arrayBuffer()).byteLength > 1_000);
+  });
+
+  it('passes the live stream through unbuffered: a tick arrives while the stream stays open', async () => {
+    const stream = await openSse(`${base}/api/v1/stream`);
+    try {
+      assert.match(String(stream.response.headers['content-type']), /text\/event-stream/);
+      const snapshot = await stream.next((e) => e.event === 'snapshot', 10_000, 'the snapshot through nginx');
+      assert.equal((JSON.parse(snapshot.data) as { rows: unknown[] }).rows.length, 3);
+      const tick = await nextTick(seeded, 50);
+      const event = await stream.next((e) => e.event === 'tick', 10_000, 'the tick through nginx');
+      assert.equal(event.id, String(tick));
+    } finally {
+      stream.close();
+    }
   });
 
   it('refuses an oversized body before it reaches the bot', async () => {

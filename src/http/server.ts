@@ -19,6 +19,8 @@ import { httpLatency } from '../observability/metrics.js';
 import { marketRoutes } from './routes/markets.js';
 import { opsRoutes } from './routes/ops.js';
 import { rankingRoutes } from './routes/rankings.js';
+import { LiveStream } from '../web/live.js';
+import { dashboardApi, dashboardPages } from '../web/routes.js';
 
 export interface ServerDeps {
   /** Defaults to the built-in defaults (tests that need no particular setting). */
@@ -31,9 +33,18 @@ export interface ServerDeps {
   collecting?: boolean;
   /** How long after start /healthz waits for a first tick before calling it missing (default 3 intervals + 30 s). */
   healthGraceMs?: number;
+  /** Dashboard stream poll interval (default 200 ms; tests and benchmarks shorten it). */
+  livePollMs?: number;
 }
 
 const VERSION = '1';
+
+declare module 'fastify' {
+  interface FastifyInstance {
+    /** The dashboard's live stream (one per server). */
+    live: LiveStream;
+  }
+}
 
 export async function buildServer(deps: ServerDeps = {}): Promise<FastifyInstance> {
   const config = deps.config ?? loadConfig({});
@@ -105,11 +116,22 @@ export async function buildServer(deps: ServerDeps = {}): Promise<FastifyInstanc
       tags: [
         { name: 'markets', description: 'The market catalog and per-market reports' },
         { name: 'rankings', description: 'Markets ordered by volatility' },
+        { name: 'dashboard', description: 'What the web dashboard at / reads: the live stream, alerts, sparklines' },
         { name: 'operations', description: 'Health and metrics' },
       ],
     },
   });
   await app.register(swaggerUi, { routePrefix: '/docs', uiConfig: { docExpansion: 'list', deepLinking: false } });
+
+  const live = new LiveStream({
+    logger: logger.child({ component: 'dashboard' }),
+    pollMs: deps.livePollMs,
+    sources: config.market.sources,
+  });
+  app.decorate('live', live);
+  // Before the server waits for open connections to finish: a stream never finishes by itself.
+  app.addHook('preClose', async () => live.stop());
+  const dashboard = { live, showChannels: config.http.dashboardShowChannels };
 
   // The limiter lives in the API's own context: chat webhooks (/slack/events) mounted later come
   // from the platforms' few addresses and must not share a per-client budget; health probes neither.
@@ -118,6 +140,7 @@ export async function buildServer(deps: ServerDeps = {}): Promise<FastifyInstanc
       await api.register(rateLimit, { global: true, max: config.http.rateLimitPerMinute, timeWindow: 60_000 });
       await api.register(marketRoutes);
       await api.register(rankingRoutes);
+      await api.register(dashboardApi, dashboard);
       // A constant answer: for load comparisons and probes that must not touch the database.
       api.get(
         '/ping',
@@ -127,6 +150,7 @@ export async function buildServer(deps: ServerDeps = {}): Promise<FastifyInstanc
     },
     { prefix: '/api/v1' },
   );
+  await app.register(dashboardPages, dashboard);
   await app.register(opsRoutes, {
     intervalMs: config.market.intervalMs,
     collecting: deps.collecting ?? true,

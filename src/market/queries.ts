@@ -384,3 +384,61 @@ export async function getMarketReport(input: string, opts: ReportOptions = {}): 
     return report;
   });
 }
+
+/**
+ * When the window statistics last changed (epoch ms, 0 before the first pass), read now rather
+ * than through the once-a-second check the answer cache uses: for a poller that wants a tick's
+ * statistics as soon as they are all written.
+ */
+export function readStatsVersion(): Promise<number> {
+  return statsVersion();
+}
+
+/** One market's line on the dashboard's market list. */
+export interface OverviewRow {
+  market: string;
+  /** Last price. */
+  last: number | null;
+  /** The source's 24h change in percent. */
+  changePct: number | null;
+  /** Position among all markets by 24h relative std dev of the price; null when not ranked. */
+  rank: number | null;
+  /** 24h relative std dev of the price (std/mean). */
+  rsd: number | null;
+}
+
+export interface MarketOverview {
+  /** What `rank` orders by. */
+  method: string;
+  /** Markets ranked. */
+  ranked: number;
+  rows: OverviewRow[];
+  /** The newest tick the statistics are as of. */
+  asOf: Date | null;
+}
+
+/**
+ * Every market with its last price, 24h change and rank by 24h relative std dev, in id order,
+ * from the window statistics (no sample is read). `uncached` skips the answer cache: a caller that
+ * has just seen a tick finish wants the statistics of that tick, not the ones kept from before.
+ */
+export async function getMarketOverview(opts: { uncached?: boolean } = {}): Promise<MarketOverview> {
+  const fresh = !opts.uncached;
+  const [price, change] = await Promise.all([
+    rankedTable('price', '24h', 'rsd', fresh),
+    rankedTable('change', '24h', 'rsd', fresh),
+  ]);
+  const rows: OverviewRow[] = [];
+  for (const [market, e] of price.entries) {
+    const ranked = price.byMarket.get(market);
+    rows.push({
+      market,
+      last: e.last,
+      changePct: change.entries.get(market)?.last ?? null,
+      rank: ranked?.position ?? null,
+      rsd: relativeStd(e.std, e.mean),
+    });
+  }
+  rows.sort((a, b) => (a.market < b.market ? -1 : a.market > b.market ? 1 : 0));
+  return { method: methodOf('24h', 'rsd'), ranked: price.ranked.length, rows, asOf: price.asOf };
+}

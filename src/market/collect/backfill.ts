@@ -1,4 +1,3 @@
-
 import { bulkWriteKeyed, isDuplicateKey } from '../../db/errors.js';
 import { CollectorRun } from '../../db/models/index.js';
 import { toFrame, writeFrames } from '../pipeline/frames.js';

@@ -292,7 +292,7 @@ export class Pipeline {
     for (const slot of due.slice(0, perTick)) {
       if (done > 0 && Date.now() > budgetEnd) break;
       const market = book.markets[slot]!;
-      const from = Math.max(T - LONGEST, Math.max(book.since[slot]! , 0));
+      const from = Math.max(T - LONGEST, Math.max(book.since[slot]!, 0));
       const rows = (await readRows([market], from, T)).get(market) ?? [];
       setExact(book, market, rows, T);
       done++;
