@@ -5,7 +5,8 @@
  * relative std dev disagree, as they do between real markets.
  */
 import { upsertMarkets } from '../src/market/catalog.js';
-import { Sample } from '../src/db/models/index.js';
+import { collections } from '../src/db/collections.js';
+import type { SampleDoc } from '../src/db/models/index.js';
 import { updateWindowStats, type UpdateStatsResult } from '../src/market/window-stats.js';
 
 export interface Dataset {
@@ -40,8 +41,9 @@ export async function loadDataset(opts: {
   const started = Date.now();
   const batchMarkets = opts.batchMarkets ?? 25;
   for (let first = 0; first < markets; first += batchMarkets) {
-    const docs: object[] = [];
+    const docs: SampleDoc[] = [];
     for (let i = first; i < Math.min(markets, first + batchMarkets); i++) {
+      const market = ids[i]!;
       let price = 10 ** ((i % 9) - 4) * (1 + i / markets);
       const vol = 0.0002 + (i % 17) * 0.0003;
       let cum = 0;
@@ -50,7 +52,7 @@ export async function loadDataset(opts: {
         const volumeMinute = k % 97 === 0 ? null : rand() * 10;
         cum += volumeMinute ?? 0;
         docs.push({
-          market: ids[i],
+          market,
           ts: new Date(tick.getTime() - (samples - 1 - k) * 60_000),
           source: 'simulated',
           last: price,
@@ -63,7 +65,7 @@ export async function loadDataset(opts: {
         });
       }
     }
-    await Sample.collection.insertMany(docs as never[], { ordered: false });
+    await collections.samples().insertMany(docs, { ordered: false });
   }
   const insertMs = Date.now() - started;
   const statsStarted = Date.now();

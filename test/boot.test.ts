@@ -39,7 +39,7 @@ describe('npm start on embedded defaults', () => {
     assert.match(String(dbLine.storage), /embedded-mongo\.mv$/);
 
     const client = await mongoose.createConnection(first.uri, { dbName: 'crypto-chatops-boot-check' }).asPromise();
-    await client.collection('notes').insertOne({ _id: 'kept' as never, at: new Date() });
+    await client.collection<{ _id: string; at: Date }>('notes').insertOne({ _id: 'kept', at: new Date() });
     await client.close();
 
     const stopped = await first.app.stop('SIGINT');
@@ -51,7 +51,7 @@ describe('npm start on embedded defaults', () => {
     const second = await boot();
     try {
       const again = await mongoose.createConnection(second.uri, { dbName: 'crypto-chatops-boot-check' }).asPromise();
-      const doc = await again.collection('notes').findOne({ _id: 'kept' as never });
+      const doc = await again.collection<{ _id: string; at: Date }>('notes').findOne({ _id: 'kept' });
       await again.close();
       assert.ok(doc, 'the document written before the stop is there after a restart');
     } finally {

@@ -19,6 +19,7 @@ type QuickChartInstance = {
   getUrl(): string;
   toBinary(): Promise<Buffer>;
 };
+// The typings are wrong (not constructable under NodeNext) while the run-time value is the class.
 const QuickChart = QuickChartModule as unknown as new () => QuickChartInstance;
 
 /** Discord's embed URL limit, the stricter of the two platforms; one URL serves every platform. */

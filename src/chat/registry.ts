@@ -264,7 +264,7 @@ export class CommandRegistry {
           issue.code === 'unrecognized_keys'
             ? `unknown option ${issue.keys.map((k) => `"${quoteInput(k, 20)}"`).join(', ')}`
             : undefined,
-      }) as unknown as z.ZodType<Record<string, unknown>>;
+      });
       this.commands.set(def.name, { def, schema });
     }
     for (const a of actions) {
@@ -352,7 +352,7 @@ export class CommandRegistry {
       try {
         const options = this.validate(def, raw);
         this.checkPermission(def.permission, ctx);
-        const reply = await def.run(ctx, options as never);
+        const reply = await def.run(ctx, options);
         return def.ephemeral ? { ...reply, ephemeral: true } : reply;
       } catch (err) {
         if (isUserError(err) && !err.hint && err.status !== 429) {
