@@ -78,7 +78,8 @@ export function printLoad(d: Dataset, samples: number): void {
   const total = d.markets.length * samples;
   console.log(`dataset: ${d.markets.length} markets x ${samples} samples = ${total}`);
   console.log(
-    `load samples (bulk inserts): ${(d.insertMs / 1000).toFixed(1)} s (${Math.round(total / (d.insertMs / 1000))} samples/s)`,
+    `load samples (bulk inserts): ${(d.insertMs / 1000).toFixed(1)} s ` +
+      `(${Math.round(total / (d.insertMs / 1000))} samples/s)`,
   );
   console.log(`first stats pass (blocks + exact statistics of every market): ${(d.statsMs / 1000).toFixed(1)} s`);
 }

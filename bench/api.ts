@@ -86,11 +86,13 @@ async function measure(
     const bad = result.non2xx + result.errors + result.timeouts;
     if (bad > 0)
       throw new Error(
-        `${label}: ${bad} failed requests (non-2xx ${result.non2xx}, errors ${result.errors}, timeouts ${result.timeouts})`,
+        `${label}: ${bad} failed requests ` +
+          `(non-2xx ${result.non2xx}, errors ${result.errors}, timeouts ${result.timeouts})`,
       );
     if (seconds >= SECONDS) {
       console.log(
-        `${kind} ${label} rps: ${result.requests.average.toFixed(0)} (p50 ${result.latency.p50} ms, p99 ${result.latency.p99} ms)`,
+        `${kind} ${label} rps: ${result.requests.average.toFixed(0)} ` +
+          `(p50 ${result.latency.p50} ms, p99 ${result.latency.p99} ms)`,
       );
     }
     return result.requests.average;
@@ -105,7 +107,8 @@ async function measure(
     await res.arrayBuffer();
   }
   console.log(
-    `${kind} first answer of every market, one by one: ${((performance.now() - firstPass) / paths.length).toFixed(1)} ms each`,
+    `${kind} first answer of every market, one by one: ` +
+      `${((performance.now() - firstPass) / paths.length).toFixed(1)} ms each`,
   );
   await run('warm-up market', null, 3);
   const noop: number[] = [];

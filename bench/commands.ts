@@ -69,7 +69,8 @@ for (let k = 1; k <= 3; k++) {
   );
   const r = await updateWindowStats({ tick: t, source: 'simulated' });
   console.log(
-    `update-stats pass after tick ${k}: ${r.durationMs} ms (${r.incremental} slid, ${r.exact} recomputed exactly, ${r.samplesRead} samples read)`,
+    `update-stats pass after tick ${k}: ${r.durationMs} ms ` +
+      `(${r.incremental} slid, ${r.exact} recomputed exactly, ${r.samplesRead} samples read)`,
   );
 }
 console.log(`rss: ${Math.round(process.memoryUsage().rss / 1e6)} MB`);

@@ -38,7 +38,9 @@ export async function snoozeSubscription(ctx: CommandContext, value: string, ms:
   await Subscription.updateOne({ _id: sub._id }, { $set: { snoozedUntil: until } });
   return {
     title: `Snoozed ${sub.market} ${labelOf(sub.metric)} alerts for ${formatDuration(ms)}`,
-    text: `No alerts for it in this channel until ${utc(until)}${ctx.userName ? ` (snoozed by ${ctx.userName})` : ''}. /track ${sub.market} ${sub.metric} lifts the snooze.`,
+    text:
+      `No alerts for it in this channel until ${utc(until)}${ctx.userName ? ` (snoozed by ${ctx.userName})` : ''}. ` +
+      `/track ${sub.market} ${sub.metric} lifts the snooze.`,
     tone: 'success',
   };
 }

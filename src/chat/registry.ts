@@ -129,7 +129,8 @@ function optionSchema(def: OptionDefinition): z.ZodType<unknown> {
     case 'market':
       return text.refine((v) => MARKET_TEXT.test(v), {
         error: (issue) =>
-          `${def.name}: "${quoteInput(String(issue.input))}" is not a market name (letters, digits and - / : such as btc-usd or kraken:eth-eur)`,
+          `${def.name}: "${quoteInput(String(issue.input))}" is not a market name ` +
+          '(letters, digits and - / : such as btc-usd or kraken:eth-eur)',
       });
     case 'choice':
       return text.transform((v, ctx) => {
@@ -159,7 +160,9 @@ function optionSchema(def: OptionDefinition): z.ZodType<unknown> {
         if (!ok) {
           ctx.addIssue({
             code: 'custom',
-            message: `${def.name}: expected ${def.kind === 'integer' ? 'a whole number' : 'a number'}${bounds(def.min, def.max)}, got "${quoteInput(v)}"`,
+            message:
+              `${def.name}: expected ${def.kind === 'integer' ? 'a whole number' : 'a number'}` +
+              `${bounds(def.min, def.max)}, got "${quoteInput(v)}"`,
           });
           return z.NEVER;
         }

@@ -305,7 +305,9 @@ export async function startSlack(deps: {
     if (renamed) {
       await answer(respond, {
         title: `On Slack, /${renamed.name} is ${renamed.slackName}`,
-        text: `Slack keeps /${renamed.name} for its own channel mute. Try ${renamed.slackName} 1h, or ${renamed.slackName} off.`,
+        text:
+          `Slack keeps /${renamed.name} for its own channel mute. ` +
+          `Try ${renamed.slackName} 1h, or ${renamed.slackName} off.`,
         ephemeral: true,
       });
       return;
