@@ -124,7 +124,8 @@ const runs: Array<[string, boolean]> = [
 ];
 for (const [line, cold] of runs) {
   const r = await time(line, cold);
-  const key = `${line.slice(1).replace(/[^a-z0-9]+/gi, '_')}${cold ? '_cold' : line.startsWith('/rank') || line.startsWith('/metric') ? '_cached' : ''}`;
+  const cached = line.startsWith('/rank') || line.startsWith('/metric') ? '_cached' : '';
+  const key = `${line.slice(1).replace(/[^a-z0-9]+/gi, '_')}${cold ? '_cold' : cached}`;
   if (r.failed) console.log(`${key}: failed (no data or an error; see logs)`);
   else {
     console.log(`${key}_median_ms: ${r.median.toFixed(1)}`);

@@ -23,7 +23,8 @@ import { request, Agent } from 'node:http';
 import { join } from 'node:path';
 import autocannon from 'autocannon';
 import { connectDatabase } from '../src/db/connection.js';
-import { CollectorRun, Sample } from '../src/db/models/index.js';
+import { CollectorRun } from '../src/db/models/index.js';
+import { saveSamples } from '../src/market/samples.js';
 import { updateWindowStats } from '../src/market/window-stats.js';
 import { buildWeb, webBuildIsStale } from '../src/web/build.js';
 import { loadDataset, marketId, printLoad } from './_dataset.js';
@@ -169,7 +170,7 @@ async function writeTick(): Promise<{ id: string; readyAt: number; startedAt: nu
       volumeMinute: rand() * 10,
     };
   });
-  await Sample.collection.insertMany(docs as never[], { ordered: false });
+  await saveSamples(docs);
   await CollectorRun.create({ source: 'simulated', tick: new Date(tick), status: 'ok', finishedAt: new Date() });
   await updateWindowStats({ tick: new Date(tick), source: 'simulated' });
   return { id: String(tick), readyAt: performance.now(), startedAt };

@@ -18,7 +18,9 @@ async function snooze(ctx: CommandContext, value: string, ms: number): Promise<R
   const sub = await snoozeSubscription(ctx.channel, value, until);
   return {
     title: `Snoozed ${sub.market} ${labelOf(sub.metric)} alerts for ${formatDuration(ms)}`,
-    text: `No alerts for it in this channel until ${utc(until)}${ctx.userName ? ` (snoozed by ${ctx.userName})` : ''}. /track ${sub.market} ${sub.metric} lifts the snooze.`,
+    text:
+      `No alerts for it in this channel until ${utc(until)}${ctx.userName ? ` (snoozed by ${ctx.userName})` : ''}. ` +
+      `/track ${sub.market} ${sub.metric} lifts the snooze.`,
     tone: 'success',
   };
 }

@@ -35,7 +35,9 @@ export const metric = defineCommand({
     if (s.count === 0) {
       return {
         title,
-        text: `No samples for ${id} in the last ${report.window} yet. The collector records one a minute; try again shortly or pick a longer window.`,
+        text:
+          `No samples for ${id} in the last ${report.window} yet. ` +
+          'The collector records one a minute; try again shortly or pick a longer window.',
         tone: 'warning',
         footer: `latest sample ${utc(report.latestTs)}`,
       };

@@ -63,7 +63,9 @@ export const mute = defineCommand({
     await setChannelMute(ctx.channel, until, now);
     return {
       title: `Alerts muted in this channel for ${formatDuration(ms)}`,
-      text: `No spike alerts here until ${utc(until)}${ctx.userName ? ` (muted by ${ctx.userName})` : ''}. /mute off resumes them sooner.`,
+      text:
+        `No spike alerts here until ${utc(until)}${ctx.userName ? ` (muted by ${ctx.userName})` : ''}. ` +
+        '/mute off resumes them sooner.',
       tone: 'success',
     };
   },

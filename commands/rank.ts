@@ -42,7 +42,8 @@ export const rank = defineCommand({
       now: ctx.now?.(),
     });
     const title = `Volatility ranking · ${METRICS[ranking.metric].label} · ${ranking.window}`;
-    const method = `Ranked by ${ranking.method}; ${ranking.total} markets${ranking.excluded ? `, ${ranking.excluded} left out for too few samples` : ''}.`;
+    const left = ranking.excluded ? `, ${ranking.excluded} left out for too few samples` : '';
+    const method = `Ranked by ${ranking.method}; ${ranking.total} markets${left}.`;
     if (ranking.top.length === 0) {
       return { title, text: `${method}\nNo market has enough samples in this window yet.`, tone: 'warning' };
     }

@@ -53,7 +53,8 @@ export const tracking = defineCommand({
         : s.snoozedUntil && s.snoozedUntil > now
           ? ` · snoozed until ${utc(s.snoozedUntil)}`
           : '';
-      return `• ${s.market} ${s.metric}${dest}: ${s.factor}x, cooldown ${formatDuration(s.cooldownMs)}, last alert ${utc(s.lastAlertAt)}${state}`;
+      const settings = `${s.factor}x, cooldown ${formatDuration(s.cooldownMs)}`;
+      return `• ${s.market} ${s.metric}${dest}: ${settings}, last alert ${utc(s.lastAlertAt)}${state}`;
     });
     if (subs.length > SHOWN) lines.push(`…and more; /untrack what you no longer need.`);
     return {

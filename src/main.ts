@@ -13,6 +13,7 @@ tuneHeap();
 import { type DatabaseHandle, NoDatabaseError, openConfiguredDatabase } from './db/embedded.js';
 
 const args = new Set(process.argv.slice(2));
+const DEMO_SOURCE = '24h of history, a volume spike per market every 5 minutes';
 const demo = args.has('--demo');
 
 /** The demo's fixed settings: offline, embedded, simulated, console only, with a day of history. */
@@ -53,7 +54,7 @@ function banner(app: RunningApp, logFile: string | undefined): string {
   const lines = [
     demo ? 'crypto-chatops demo is running (offline, no accounts needed)' : 'crypto-chatops is running',
     `  database   ${db}`,
-    `  source     ${sources}${demo ? `: ${config.market.simulatedMarkets} markets, 24h of history, a volume spike per market every 5 minutes` : ''}`,
+    `  source     ${sources}${demo ? `: ${config.market.simulatedMarkets} markets, ${DEMO_SOURCE}` : ''}`,
     `  dashboard  ${config.http.publicUrl ?? app.httpUrl}/`,
     `  REST API   ${app.httpUrl}/api/v1/markets`,
     `  API docs   ${app.httpUrl}/docs`,

@@ -120,7 +120,7 @@ describe('spike alerts end to end', () => {
     await discordFake?.close();
   });
 
-  it('posts exactly one alert to each channel tracking the spiking market, within the tick, with the right numbers', async () => {
+  it('posts one alert to each channel tracking the spiking market, within the tick, with its numbers', async () => {
     const d = deliverer('replica-1');
     const delivered: Promise<number>[] = [];
     scheduler.events.on('tick', (e: TickEvent) => {
@@ -161,7 +161,7 @@ describe('spike alerts end to end', () => {
     assert.ok(embed.image!.url.length <= 2_048);
   });
 
-  it('delivers once across a restart between detection and delivery, and a rerun of detection adds nothing', async () => {
+  it('delivers once across a restart between detection and delivery; a rerun of detection adds nothing', async () => {
     const before = { slack: slackPosts(SLACK_A).length, discord: discordPosts().length };
     // No deliverer listens to this tick: the process "went down" after detection.
     scheduler.events.removeAllListeners('tick');

@@ -12,6 +12,7 @@ import { saveSamples, type SampleInput } from '../src/market/samples.js';
 import { updateWindowStats } from '../src/market/window-stats.js';
 import type { FromFlatSchema } from '../src/http/type-provider.js';
 import { useTestDatabase } from './support/db.js';
+import { sampleAt } from './support/samples.js';
 
 const MIN = 60_000;
 const tick = Math.floor(Date.now() / MIN) * MIN;
@@ -25,20 +26,8 @@ const paths: Record<string, (i: number) => number> = {
   'eth-usd': (i) => (i === 60 ? SPIKE : 3_000 + (rand() - 0.5) * 6), // one spike
 };
 
-function sample(base: string, ts: number, last: number): SampleInput {
-  return {
-    market: `sim:${base}`,
-    ts: new Date(ts),
-    source: 'simulated',
-    last,
-    high: last,
-    low: last,
-    changePct: 1,
-    volume24h: 10,
-    quoteVolume24h: 10 * last,
-    volumeMinute: 1,
-  };
-}
+const sample = (base: string, ts: number, last: number): SampleInput =>
+  sampleAt(`sim:${base}`, ts, { last, changePct: 1, volume24h: 10, quoteVolume24h: 10 * last });
 
 describe('REST API', () => {
   useTestDatabase('api');

@@ -40,7 +40,7 @@ describe('npm start on embedded defaults', () => {
     assert.ok(String(dbLine.storage).startsWith(join(dataDir, String(dbLine.database))), String(dbLine.storage));
 
     const client = await mongoose.createConnection(first.uri, { dbName: 'crypto-chatops-boot-check' }).asPromise();
-    await client.collection('notes').insertOne({ _id: 'kept' as never, at: new Date() });
+    await client.collection<{ _id: string; at: Date }>('notes').insertOne({ _id: 'kept', at: new Date() });
     await client.close();
 
     const stopped = await first.app.stop('SIGINT');
@@ -52,7 +52,7 @@ describe('npm start on embedded defaults', () => {
     const second = await boot();
     try {
       const again = await mongoose.createConnection(second.uri, { dbName: 'crypto-chatops-boot-check' }).asPromise();
-      const doc = await again.collection('notes').findOne({ _id: 'kept' as never });
+      const doc = await again.collection<{ _id: string; at: Date }>('notes').findOne({ _id: 'kept' });
       await again.close();
       assert.ok(doc, 'the document written before the stop is there after a restart');
     } finally {

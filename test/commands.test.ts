@@ -144,7 +144,9 @@ describe('registry', () => {
     assert.equal(reply.ephemeral, true);
     assert.equal(
       reply.title,
-      '/rank: metric: "volumee" is not one of price, high, low, change, volume, volume24h, quoteVolume; window: "3d" is not one of 1h, 6h, 24h, 7d; by: "median" is not one of rsd, std, logret; n: expected a whole number from 1 to 20, got "99".',
+      '/rank: metric: "volumee" is not one of price, high, low, change, volume, volume24h, quoteVolume; ' +
+        'window: "3d" is not one of 1h, 6h, 24h, 7d; by: "median" is not one of rsd, std, logret; ' +
+        'n: expected a whole number from 1 to 20, got "99".',
     );
     assert.match(reply.text!, /^Usage: \/rank \[metric\] \[window\] \[by\] \[n\]/);
     const extra = await line(registry, '/help track now please');

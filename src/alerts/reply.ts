@@ -70,7 +70,8 @@ export function alertReply(alert: AlertView, options: AlertReplyOptions = {}): R
   const unit = unitOf(alert.market, alert.metric);
   const more = alert.more ?? 0;
   const lines = [
-    `${withUnit(alert.value, unit)} at ${utc(alert.ts)}: ${ratioText(alert.ratio)} the 1h average of ${withUnit(alert.baseline, unit)}` +
+    `${withUnit(alert.value, unit)} at ${utc(alert.ts)}: ` +
+      `${ratioText(alert.ratio)} the 1h average of ${withUnit(alert.baseline, unit)}` +
       ` (alerts above ${alert.factor}x).`,
   ];
   if (more > 0)
@@ -115,7 +116,9 @@ export function alertReply(alert: AlertView, options: AlertReplyOptions = {}): R
 export function undeliveredReply(count: number): Reply {
   return {
     title: `Could not deliver ${count} alert${count === 1 ? '' : 's'} to this channel`,
-    text: 'The chat platform refused or timed out on every retry. Alerts are flowing again; /tracking lists what this channel follows.',
+    text:
+      'The chat platform refused or timed out on every retry. ' +
+      'Alerts are flowing again; /tracking lists what this channel follows.',
     tone: 'warning',
   };
 }

@@ -19,6 +19,7 @@ type QuickChartInstance = {
   getUrl(): string;
   toBinary(): Promise<Buffer>;
 };
+// The typings are wrong (not constructable under NodeNext) while the run-time value is the class.
 const QuickChart = QuickChartModule as unknown as new () => QuickChartInstance;
 
 /** Discord's embed URL limit, the stricter of the two platforms; one URL serves every platform. */
@@ -178,8 +179,8 @@ export interface BuiltChart extends ReplyChart {
 
 /**
  * Builds a chart URL no longer than `maxLength`: first fewer significant digits (down to 4), then
- * fewer buckets (down to 8, where 3 digits are allowed). Returns undefined when there is nothing to draw or nothing fits (a
- * very long QuickChart base URL).
+ * fewer buckets (down to 8, where 3 digits are allowed). Returns undefined when there is nothing to
+ * draw or nothing fits (a very long QuickChart base URL).
  */
 export function buildChart(req: ChartRequest): BuiltChart | undefined {
   const maxLength = req.maxLength ?? CHART_URL_LIMIT;

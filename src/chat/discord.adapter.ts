@@ -81,7 +81,8 @@ export function trackPermissionBit(name: string): bigint | null {
   const bit = (PermissionFlagsBits as Record<string, bigint>)[name];
   if (bit === undefined) {
     throw new Error(
-      `DISCORD_TRACK_PERMISSION: "${name}" is not a Discord permission (e.g. ManageChannels, ManageGuild, Administrator) or "everyone"`,
+      `DISCORD_TRACK_PERMISSION: "${name}" is not a Discord permission ` +
+        '(e.g. ManageChannels, ManageGuild, Administrator) or "everyone"',
     );
   }
   return bit;

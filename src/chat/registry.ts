@@ -140,7 +140,8 @@ function optionSchema(def: OptionDefinition): z.ZodType<unknown> {
     case 'market':
       return text.refine((v) => MARKET_TEXT.test(v), {
         error: (issue) =>
-          `${def.name}: "${quoteInput(String(issue.input))}" is not a market name (letters, digits and - / : such as btc-usd or kraken:eth-eur)`,
+          `${def.name}: "${quoteInput(String(issue.input))}" is not a market name ` +
+          '(letters, digits and - / : such as btc-usd or kraken:eth-eur)',
       });
     case 'choice':
       return text.transform((v, ctx) => {
@@ -170,7 +171,9 @@ function optionSchema(def: OptionDefinition): z.ZodType<unknown> {
         if (!ok) {
           ctx.addIssue({
             code: 'custom',
-            message: `${def.name}: expected ${def.kind === 'integer' ? 'a whole number' : 'a number'}${bounds(def.min, def.max)}, got "${quoteInput(v)}"`,
+            message:
+              `${def.name}: expected ${def.kind === 'integer' ? 'a whole number' : 'a number'}` +
+              `${bounds(def.min, def.max)}, got "${quoteInput(v)}"`,
           });
           return z.NEVER;
         }
@@ -275,7 +278,7 @@ export class CommandRegistry {
           issue.code === 'unrecognized_keys'
             ? `unknown option ${issue.keys.map((k) => `"${quoteInput(k, 20)}"`).join(', ')}`
             : undefined,
-      }) as unknown as z.ZodType<Record<string, unknown>>;
+      });
       this.commands.set(def.name, { def, schema });
     }
     for (const a of actions) {
@@ -376,7 +379,7 @@ export class CommandRegistry {
       try {
         const options = this.validate(def, raw);
         this.checkPermission(def.permission, ctx);
-        const reply = await def.run(ctx, options as never);
+        const reply = await def.run(ctx, options);
         return def.ephemeral ? { ...reply, ephemeral: true } : reply;
       } catch (err) {
         if (isUserError(err) && !err.hint && err.status !== 429) {

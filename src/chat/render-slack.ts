@@ -4,7 +4,7 @@
  */
 import type { Reply } from './reply.js';
 
-export type SlackBlock = Record<string, unknown>;
+export type SlackBlock = { type: string } & Record<string, unknown>;
 
 export interface SlackMessage {
   /** Fallback for notifications and clients without blocks. */

@@ -9,7 +9,7 @@
  * deliverer sees RateLimitedError / ChannelGoneError and owns the retry policy.
  */
 import bolt from '@slack/bolt';
-import type { App as BoltApp, Receiver, ReceiverEvent, Logger as BoltLogger } from '@slack/bolt';
+import type { App as BoltApp, Receiver, ReceiverEvent, RespondFn, Logger as BoltLogger } from '@slack/bolt';
 import type { FastifyInstance } from 'fastify';
 import type { Config } from '../config.js';
 import { UserError } from '../errors.js';
@@ -295,11 +295,7 @@ export async function startSlack(deps: {
     fields: reply.fields?.map((f) => ({ ...f, name: mentions(f.name), value: mentions(f.value) })),
   });
 
-  const answer = async (
-    respond: (m: Record<string, unknown>) => Promise<unknown>,
-    reply: Reply,
-    extra: Record<string, unknown> = {},
-  ) => {
+  const answer = async (respond: RespondFn, reply: Reply, extra: Record<string, unknown> = {}) => {
     const message = renderSlack(reply);
     await respond({ response_type: reply.ephemeral ? 'ephemeral' : 'in_channel', ...extra, ...message });
   };
@@ -327,7 +323,7 @@ export async function startSlack(deps: {
         filename: CHART_FILE,
         title: alt,
         alt_text: alt,
-        blocks: blocks as never,
+        blocks,
       });
       const completed = res.files as Array<{ files?: Array<{ id?: string }> }>;
       return completed[0]?.files?.[0]?.id ?? 'uploaded';
@@ -341,9 +337,11 @@ export async function startSlack(deps: {
     await ack();
     const renamed = commandTable.has(command.command) ? undefined : renamedOnSlack(command.command, prefix);
     if (renamed) {
-      await answer(respond as never, {
+      await answer(respond, {
         title: `On Slack, /${renamed.name} is ${renamed.slackName}`,
-        text: `Slack keeps /${renamed.name} for its own channel mute. Try ${renamed.slackName} 1h, or ${renamed.slackName} off.`,
+        text:
+          `Slack keeps /${renamed.name} for its own channel mute. ` +
+          `Try ${renamed.slackName} 1h, or ${renamed.slackName} off.`,
         ephemeral: true,
       });
       return;
@@ -351,7 +349,7 @@ export async function startSlack(deps: {
     const name = commandTable.get(command.command);
     if (name === undefined) {
       // Not in this app's table (a prefix changed, say): never run a command under a name Slack was not given.
-      await answer(respond as never, {
+      await answer(respond, {
         title: `Unknown command "${quoteInput(command.command, 40)}"`,
         text: `Commands: ${[...commandTable.keys()].join(', ')}.`,
         ephemeral: true,
@@ -364,7 +362,7 @@ export async function startSlack(deps: {
       await registry.run(name, raw, context(command.team_id, command.channel_id, command.user_id, command.user_name)),
     );
     if (await uploadAnswer(command.channel_id, reply, { command: name })) return;
-    await answer(respond as never, reply);
+    await answer(respond, reply);
   });
 
   app.action(/.*/, async ({ ack, body, action, respond }) => {
@@ -381,7 +379,7 @@ export async function startSlack(deps: {
       ),
     );
     if (await uploadAnswer(channelId, reply, { action: action.action_id })) return;
-    await answer(respond as never, reply, { replace_original: false });
+    await answer(respond, reply, { replace_original: false });
   });
 
   app.error(async (err) => {
@@ -419,7 +417,7 @@ export async function startSlack(deps: {
           token: botToken,
           channel: channelId,
           text: message.text,
-          blocks: message.blocks as never,
+          blocks: message.blocks,
           unfurl_links: false,
         });
         return { ref: `${channelId}:${res.ts ?? ''}` };

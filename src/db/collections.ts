@@ -1,10 +1,61 @@
 /**
- * The driver's collections behind the models, typed with the documents the pipeline writes to
- * them. The pipeline writes through the driver (no per-document mongoose casting at thousands of
- * rows a tick); these types are the one place that says what those documents hold.
+ * Each model's collection for the driver's own calls (bulk writes, projections, updates that skip
+ * mongoose's document construction), typed once with what is stored in it. Mongoose types
+ * `Model.collection` as a collection of any document, which is how `_id: channel as never` crept in.
+ * The pipeline's collections (frames, statistics, samples, the collector state) are typed with the
+ * records it writes, since their `_id`s are strings and their numbers packed buffers.
  */
 import type mongoose from 'mongoose';
-import { CollectorState, FrameList, MarketStat, Sample, TickFrame } from './models/index.js';
+import {
+  Alert,
+  type AlertDoc,
+  Channel,
+  type ChannelDoc,
+  CollectorRun,
+  type CollectorRunDoc,
+  CollectorState,
+  type CollectorStateDoc,
+  FrameList,
+  Lease,
+  type LeaseDoc,
+  Market,
+  type MarketDoc,
+  MarketStat,
+  type MarketStatDoc,
+  Sample,
+  type SampleBlockDoc,
+  SampleBlock,
+  type SampleDoc,
+  SpikeBaseline,
+  type SpikeBaselineDoc,
+  Subscription,
+  TickFrame,
+  type SubscriptionDoc,
+} from './models/index.js';
+
+interface HasCollection {
+  readonly db: mongoose.Connection;
+  readonly collection: { readonly collectionName: string };
+}
+
+/** The model's own collection object (the connection keeps one per name), typed with `T`. */
+function typedModel<T extends mongoose.mongo.Document>(model: HasCollection): mongoose.mongo.Collection<T> {
+  return model.db.collection<T>(model.collection.collectionName);
+}
+
+export const collections = {
+  alerts: () => typedModel<AlertDoc>(Alert),
+  channels: () => typedModel<ChannelDoc>(Channel),
+  collectorRuns: () => typedModel<CollectorRunDoc>(CollectorRun),
+  collectorStates: () => typedModel<CollectorStateDoc>(CollectorState),
+  leases: () => typedModel<LeaseDoc>(Lease),
+  markets: () => typedModel<MarketDoc>(Market),
+  marketStats: () => typedModel<MarketStatDoc>(MarketStat),
+  samples: () => typedModel<SampleDoc>(Sample),
+  sampleBlocks: () => typedModel<SampleBlockDoc>(SampleBlock),
+  spikeBaselines: () => typedModel<SpikeBaselineDoc>(SpikeBaseline),
+  subscriptions: () => typedModel<SubscriptionDoc>(Subscription),
+} as const;
 
 export interface FrameListRecord {
   _id: string;
@@ -53,7 +104,7 @@ export interface CollectorStateRecord {
   backfillPending?: boolean;
 }
 
-// mongoose types every model's collection with an ObjectId `_id`; these collections use strings.
+// The pipeline's collections, typed with the records it writes (string ids, packed buffers).
 const typed = <T extends mongoose.mongo.Document>(c: unknown) => c as mongoose.mongo.Collection<T>;
 
 export const frameLists = () => typed<FrameListRecord>(FrameList.collection);

@@ -110,7 +110,8 @@ export async function buildServer(deps: ServerDeps = {}): Promise<FastifyInstanc
         title: 'crypto-chatops API',
         version: VERSION,
         description:
-          'Minute samples of crypto markets: per-market statistics and charts series, and rankings by standard deviation. ' +
+          'Minute samples of crypto markets: per-market statistics and charts series, ' +
+          'and rankings by standard deviation. ' +
           'Rankings use the relative std dev (std/mean) by default, because a raw std dev grows with the price.',
       },
       tags: [

@@ -336,7 +336,8 @@ function rankNote(table: RankedTable, market: string, window: WindowName, by: Ra
   const enough = by === 'logret' ? e.returns >= MIN_RANK_POINTS - 1 : e.count >= MIN_RANK_POINTS;
   if (!enough) {
     const have = by === 'logret' ? `${e.returns} one-minute returns` : `${e.count} points`;
-    return `Not ranked: only ${have} in the last ${window}; at least ${by === 'logret' ? MIN_RANK_POINTS - 1 : MIN_RANK_POINTS} needed.`;
+    const needed = by === 'logret' ? MIN_RANK_POINTS - 1 : MIN_RANK_POINTS;
+    return `Not ranked: only ${have} in the last ${window}; at least ${needed} needed.`;
   }
   return by === 'rsd'
     ? 'Not ranked: the relative std dev is undefined when the mean is 0.'

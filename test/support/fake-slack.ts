@@ -8,7 +8,7 @@ import { createHmac, randomUUID } from 'node:crypto';
 import { WebSocketServer, type WebSocket } from 'ws';
 import { FakeHttp, sendJson, type RecordedRequest, type UploadedPart } from './fake-http.js';
 
-/** A file upload as the fake saw it through files.getUploadURLExternal, the upload URL and files.completeUploadExternal. */
+/** A file upload as the fake saw it: files.getUploadURLExternal, the upload URL, files.completeUploadExternal. */
 export interface FakeSlackUpload {
   fileId: string;
   filename: string;

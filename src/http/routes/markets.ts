@@ -73,7 +73,8 @@ export const marketRoutes: TypedRoutes = async (app) => {
         tags: ['markets'],
         summary: 'One market: statistics, chart series and rank',
         description:
-          'The market may be written as any alias (btc-usd, BTC/USD, kraken:btcusd). Statistics are exact over the window; ' +
+          'The market may be written as any alias (btc-usd, BTC/USD, kraken:btcusd). ' +
+          'Statistics are exact over the window; ' +
           'the rank is among all markets by `by`, and `rank.method` says which figure it uses.',
         params: {
           type: 'object',

@@ -23,7 +23,9 @@ export const opsRoutes: TypedRoutes<OpsOptions> = async (app, opts) => {
       schema: {
         tags: ['operations'],
         summary: 'Health: database reachable and collector ticking',
-        description: `503 when the database does not answer, or the last successful tick is older than 3 collect intervals (or none came within a grace period after start).`,
+        description:
+          '503 when the database does not answer, or the last successful tick is older than 3 collect intervals ' +
+          '(or none came within a grace period after start).',
       },
     },
     async (_req, reply) => {

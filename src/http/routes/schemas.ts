@@ -17,7 +17,9 @@ export const windowParam = {
 } as const;
 export const byParam = {
   type: 'string',
-  description: `Ranking figure: ${RANK_BY_NAMES.map((b) => `${b} = ${RANK_BY[b]}`).join('; ')}. Default rsd; logret applies to prices only.`,
+  description:
+    `Ranking figure: ${RANK_BY_NAMES.map((b) => `${b} = ${RANK_BY[b]}`).join('; ')}. ` +
+    'Default rsd; logret applies to prices only.',
   example: 'rsd',
 } as const;
 export const pointsParam = {

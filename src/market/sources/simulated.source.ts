@@ -1,16 +1,7 @@
 /**
  * The simulated source: a deterministic market generator for the offline demo and for tests that
- * need long histories fast. Every figure is a pure function of (SIMULATED_SEED, market, time), so
- * any past minute can be rebuilt exactly (backfill works, tests can predict values) without
- * replaying a walk from some origin.
- *
- * Prices: the log price is a sum of smoothly interpolated seeded noise at periods from minutes to
- * days, each octave's amplitude growing with the square root of its period as a random walk's does;
- * each market has its own volatility and a realistic price level (~0.00002 to ~60000), so a raw
- * std-dev ranking would be meaningless and a scale-free one is not.
- * Volumes: a per-market quote turnover with a daily cycle and bounded per-minute noise (0.7x-1.4x).
- * Spikes: every SIMULATED_SPIKE_EVERY each market has one minute at SIMULATED_SPIKE_MULTIPLIER times
- * its normal level, at a market-specific phase (isSimulatedSpike says which minute).
+ * need long histories fast. Every figure is a pure function of (SIMULATED_SEED, market, time), so any
+ * past minute can be rebuilt exactly. How prices, volumes and spikes are made: docs/collector.md.
  */
 import type { Config } from '../../config.js';
 import { aliasesFor, canonicalId, normaliseInput } from '../market-id.js';
