@@ -1,6 +1,6 @@
 /**
  * Spike alerts end to end: the scheduler's real Bree workers collect the simulated source and run
- * the pipeline worker's detection against the real wire-protocol database; the deliverer posts through the real Slack
+ * detect-spikes against the real wire-protocol database; the deliverer posts through the real Slack
  * and Discord adapters to the local fakes. The simulated source injects a volume spike at a minute
  * we can predict (isSimulatedSpike), so the test knows which tick must alert and where.
  */
@@ -14,10 +14,9 @@ import { startSlack, type SlackAdapter } from '../src/chat/slack.adapter.js';
 import { Alert, Sample, Subscription } from '../src/db/models/index.js';
 import { buildServer } from '../src/http/server.js';
 import { isSimulatedSpike, simulatedMarkets } from '../src/market/sources/index.js';
-import { startScheduler, type Scheduler, type TickEvent } from '../src/scheduler.js';
+import { startScheduler, type Scheduler } from '../src/scheduler.js';
 import { chatConfig } from './support/chat-fixtures.js';
 import { useTestDatabase } from './support/db.js';
-import { until } from './support/wait.js';
 import { FAKE_APP_ID, FAKE_GUILD_ID, startFakeDiscord, type FakeDiscord } from './support/fake-discord.js';
 import { FAKE_SLACK_TEAM, startFakeSlack, type FakeSlack } from './support/fake-slack.js';
 
@@ -101,6 +100,7 @@ describe('spike alerts end to end', () => {
       dbName: db.dbName,
       owner: 'e2e',
       autoStart: false,
+      afterTick: ['detect-spikes'],
     });
     await Subscription.create([
       { channel: SLACK_A, market: spiky, metric: 'volume' },
@@ -120,11 +120,11 @@ describe('spike alerts end to end', () => {
     await discordFake?.close();
   });
 
-  it('posts one alert to each channel tracking the spiking market, within the tick, with its numbers', async () => {
+  it('posts exactly one alert to each channel tracking the spiking market, within the tick, with the right numbers', async () => {
     const d = deliverer('replica-1');
     const delivered: Promise<number>[] = [];
-    scheduler.events.on('tick', (e: TickEvent) => {
-      if (e.alerts) delivered.push(d.deliverNow());
+    scheduler.events.on('job-done', (e: { name: string }) => {
+      if (e.name === 'detect-spikes') delivered.push(d.deliverNow());
     });
     await runTick(tick(-1)); // first tick: backfills 90 minutes, detection builds its baselines
     assert.equal(await Alert.countDocuments(), 0, 'no spike at the first tick');
@@ -161,17 +161,17 @@ describe('spike alerts end to end', () => {
     assert.ok(embed.image!.url.length <= 2_048);
   });
 
-  it('delivers once across a restart between detection and delivery; a rerun of detection adds nothing', async () => {
+  it('delivers once across a restart between detection and delivery, and a rerun of detection adds nothing', async () => {
     const before = { slack: slackPosts(SLACK_A).length, discord: discordPosts().length };
     // No deliverer listens to this tick: the process "went down" after detection.
-    scheduler.events.removeAllListeners('tick');
+    scheduler.events.removeAllListeners('job-done');
     await Promise.all(deliverers.splice(0).map((x) => x.stop()));
     await runTick(tick(30));
     assert.equal(await Alert.countDocuments({ status: 'pending', market: spiky, metric: 'volume' }), 2);
 
     const restarted = deliverer('replica-after-restart');
     await restarted.deliverNow();
-    await runTick(tick(30));
+    await scheduler.runJob('detect-spikes', { tick: tick(30).toISOString(), source: 'simulated' });
     await restarted.deliverNow();
     assert.equal(slackPosts(SLACK_A).length, before.slack + 1);
     assert.equal(discordPosts().length, before.discord + 1);
@@ -211,12 +211,16 @@ describe('spike alerts end to end', () => {
     const d = deliverer('replica-429');
     await d.deliverNow();
     assert.equal(discordPosts().length, discordBefore + 1, 'Discord is not held back by Slack');
-    await until('no alert pending', async () => (await Alert.countDocuments({ status: 'pending' })) === 0, 10_000);
+    const deadline = Date.now() + 10_000;
+    while ((await Alert.countDocuments({ status: 'pending' })) > 0 && Date.now() < deadline) {
+      await new Promise((r) => setTimeout(r, 20));
+    }
+    assert.equal(await Alert.countDocuments({ status: 'pending' }), 0);
     const tries = slackFake.http.find((r) => r.path === '/api/chat.postMessage').slice(slackBefore);
     assert.equal(tries.length, slackPending + 1, 'one 429, then each Slack alert posted once');
-    // The wait is per channel: another Slack channel may post meanwhile.
-    const limited = (tries[0]!.body as { channel?: string }).channel;
-    const retry = tries.slice(1).find((t) => (t.body as { channel?: string }).channel === limited)!;
+    // The limit holds back the channel that got it; the other Slack channel is not held back.
+    const limited = (tries[0]!.body as { channel: string }).channel;
+    const retry = tries.slice(1).find((r) => (r.body as { channel: string }).channel === limited)!;
     const waited = retry.at - tries[0]!.at;
     assert.ok(waited >= 990, `waited ${waited} ms after a Retry-After of 1 s`);
     assert.ok(waited < 1_000 + 2_500, `waited ${waited} ms: no longer than needed`);

@@ -177,15 +177,21 @@ describe('alert deliverer', () => {
     for (let m = 0; m < 30; m++) await pendingAlert(`discord:G1:C${m % 3}`, m);
     const a = new RecordingPlatform('discord');
     const b = new RecordingPlatform('discord');
-    // Posts that take a moment, so the two replicas' claims interleave.
+    // Replica a's first post waits until b has posted, and b starts only once a is blocked there,
+    // so both take part whatever the machine's load; the other posts take a moment, so the two
+    // replicas' claims interleave.
+    let bPosted!: () => void;
+    const gate = new Promise<void>((r) => (bPosted = r));
+    a.next(() => gate);
+    b.next(() => bPosted());
     for (let i = 0; i < 30; i++) {
       a.next(() => new Promise((r) => setTimeout(r, 2)));
       b.next(() => new Promise((r) => setTimeout(r, 2)));
     }
     // Small batches, so the two replicas' claims interleave.
     const one = deliverer([a], { owner: 'replica-a', batchSize: 2 });
+    await until('replica a to be blocked on its first post', () => a.attempts.length >= 1);
     const two = deliverer([b], { owner: 'replica-b', batchSize: 2 });
-    // Both started polling at once; deliverNow() resolves after the pass queued behind that one.
     await Promise.all([one.deliverNow(), two.deliverNow()]);
     const [n1, n2] = [a.posts.length, b.posts.length];
     assert.equal(n1 + n2, 30);

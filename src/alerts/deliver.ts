@@ -31,8 +31,8 @@ import type { Reply } from '../chat/reply.js';
 import { Alert, Channel, Subscription } from '../db/models/index.js';
 import { log } from '../logger.js';
 import { replicaId } from '../market/lease.js';
-import { parseMetric } from '../market/metrics.js';
-import { pointsOf, readRows } from '../market/window-stats.js';
+import { METRICS, METRIC_ORDER, type MetricName } from '../market/metrics.js';
+import { readRows, type Row } from '../market/window-stats.js';
 import { alertsTotal } from '../observability/metrics.js';
 import { claimBatch, release, settleMany, type OutboxAlert, type Settlement } from './outbox.js';
 import { alertReply, digestReply, undeliveredReply } from './reply.js';
@@ -56,7 +56,7 @@ export interface DelivererDeps {
   chartHours?: number;
   /** Alerts claimed per round trip (default 500). */
   batchSize?: number;
-  /** Channels posted to side by side (default 64). */
+  /** Channels posted to side by side (default 256; a paced lane mostly sleeps). */
   concurrency?: number;
   now?: () => number;
   logger?: Logger;
@@ -104,7 +104,7 @@ export function startDeliverer(deps: DelivererDeps): Deliverer {
   const leaseMs = deps.leaseMs ?? 60_000;
   const backoffMs = deps.backoffMs ?? 2_000;
   const batchSize = Math.max(1, deps.batchSize ?? 500);
-  const concurrency = Math.max(1, deps.concurrency ?? 64);
+  const concurrency = Math.max(1, deps.concurrency ?? 256);
   const now = deps.now ?? Date.now;
   const platforms = new Map(deps.platforms.map((p) => [p.name, p]));
   /** Platform -> time a global 429 lets us post again. */
@@ -153,32 +153,71 @@ export function startDeliverer(deps: DelivererDeps): Deliverer {
       sleepers.add(done);
     });
 
-  const history = new Map<string, Promise<Array<{ ts: Date; value: number | null }> | undefined>>();
-  /** The metric's last hours for an alert's chart; one query per market, metric and point in a pass. */
-  const historyOf = (alert: OutboxAlert) => {
-    const metric = parseMetric(alert.metric);
-    if (!deps.quickchartUrl || !metric) return Promise.resolve(undefined);
-    const key = `${alert.market}|${metric}|${alert.ts.getTime()}`;
-    let found = history.get(key);
-    if (!found) {
-      const hours = deps.chartHours ?? 3;
-      // Read by sample _id: a range query is a whole-collection scan on the embedded server.
-      found = readRows([alert.market], alert.ts.getTime() - hours * 3_600_000, alert.ts.getTime())
-        .then((rows) =>
-          pointsOf(rows.get(alert.market) ?? [], metric).map((p) => ({ ts: new Date(p.ts), value: p.value })),
-        )
-        .catch(() => undefined);
-      history.set(key, found);
+  type Point = { ts: Date; value: number | null };
+  /** Per market and metric field: the points a claimed batch's charts need, read in one query per batch. */
+  type History = Map<string, Point[]>;
+  const hours = deps.chartHours ?? 3;
+
+  /** Reads the chart history of every single-alert post of a batch at once, instead of a query per alert. */
+  const loadHistory = async (alerts: readonly OutboxAlert[]): Promise<History> => {
+    const history: History = new Map();
+    if (!deps.quickchartUrl || alerts.length === 0) return history;
+    const fields = new Set<string>();
+    let from = Infinity;
+    let to = -Infinity;
+    for (const a of alerts) {
+      const field = METRICS[a.metric as MetricName]?.field;
+      if (!field) continue;
+      fields.add(field);
+      from = Math.min(from, a.ts.getTime() - hours * 3_600_000);
+      to = Math.max(to, a.ts.getTime());
     }
-    return found;
+    if (fields.size === 0) return history;
+    // Read by sample _id: a range query is a whole-collection scan on the embedded server.
+    const byMarket = await readRows([...new Set(alerts.map((a) => a.market))], from, to).catch(
+      () => new Map<string, Row[]>(),
+    );
+    for (const [market, rows] of byMarket) {
+      for (const f of fields) {
+        const k = METRIC_ORDER.findIndex((m) => METRICS[m].field === f);
+        history.set(
+          `${market}|${f}`,
+          rows.map((r) => ({
+            ts: new Date(r.ts),
+            value: typeof r.values[k] === 'number' ? (r.values[k] as number) : null,
+          })),
+        );
+      }
+    }
+    return history;
   };
 
-  const replyFor = async (unit: Unit): Promise<Reply> => {
+  /** The metric's last hours up to an alert's point, from the batch's history. */
+  const historyOf = (history: History, alert: OutboxAlert): Point[] | undefined => {
+    const field = METRICS[alert.metric as MetricName]?.field;
+    const list = field ? history.get(`${alert.market}|${field}`) : undefined;
+    if (!list) return undefined;
+    const from = alert.ts.getTime() - hours * 3_600_000;
+    const to = alert.ts.getTime();
+    // Sorted by time: binary search for the first point after `from`.
+    let lo = 0;
+    let hi = list.length;
+    while (lo < hi) {
+      const mid = (lo + hi) >> 1;
+      if (list[mid]!.ts.getTime() <= from) lo = mid + 1;
+      else hi = mid;
+    }
+    const out: Point[] = [];
+    for (let i = lo; i < list.length && list[i]!.ts.getTime() <= to; i++) out.push(list[i]!);
+    return out;
+  };
+
+  const replyFor = async (unit: Unit, history: History): Promise<Reply> => {
     if (unit.alerts.length > 1) return digestReply(unit.alerts);
     const alert = unit.alerts[0]!;
     return alertReply(alert, {
       quickchartUrl: deps.quickchartUrl,
-      history: await historyOf(alert),
+      history: historyOf(history, alert),
       chartHours: deps.chartHours,
     });
   };
@@ -285,7 +324,12 @@ export function startDeliverer(deps: DelivererDeps): Deliverer {
   };
 
   /** Posts one channel's units in order, keeping the platform's pace; returns the alerts posted. */
-  const deliverChannel = async (channel: string, units: Unit[], undelivered: boolean): Promise<number> => {
+  const deliverChannel = async (
+    channel: string,
+    units: Unit[],
+    undelivered: boolean,
+    history: History,
+  ): Promise<number> => {
     const platformName = parseChannelId(channel).platform;
     const platform = platforms.get(platformName)!;
     const pace = platform.postIntervalMs ?? 0;
@@ -319,7 +363,7 @@ export function startDeliverer(deps: DelivererDeps): Deliverer {
         }
         if (pace > 0) nextPostAt.set(channel, now() + pace);
         try {
-          const reply = await replyFor(unit);
+          const reply = await replyFor(unit, history);
           const { ref } = await platform.post(channel, reply, unit.alerts.map(payloadOf));
           const sentAt = new Date(now());
           for (const alert of unit.alerts) {
@@ -466,10 +510,9 @@ export function startDeliverer(deps: DelivererDeps): Deliverer {
    */
   const runOnce = async (): Promise<number> => {
     let sent = 0;
-    history.clear();
     const lanes = new Map<string, Promise<void>>();
-    const startLane = (channel: string, units: Unit[], undelivered: boolean) => {
-      const lane = deliverChannel(channel, units, undelivered)
+    const startLane = (channel: string, units: Unit[], undelivered: boolean, history: History) => {
+      const lane = deliverChannel(channel, units, undelivered, history)
         .then((n) => {
           sent += n;
         })
@@ -479,6 +522,7 @@ export function startDeliverer(deps: DelivererDeps): Deliverer {
         .finally(() => lanes.delete(channel));
       lanes.set(channel, lane);
     };
+    for (const [channel, at] of nextPostAt) if (at <= now()) nextPostAt.delete(channel);
     try {
       while (!stopped) {
         const t = now();
@@ -497,6 +541,7 @@ export function startDeliverer(deps: DelivererDeps): Deliverer {
           continue;
         }
         const { keep, channelById } = await recheck(batch);
+        const history = await loadHistory(keep);
         const byChannel = new Map<string, OutboxAlert[]>();
         for (const a of keep) {
           const list = byChannel.get(a.channel);
@@ -512,7 +557,7 @@ export function startDeliverer(deps: DelivererDeps): Deliverer {
           slots--;
           const settings = channelById.get(channel);
           const units = await unitsFor(channel, alerts, settings?.digest === false);
-          startLane(channel, units, typeof settings?.undelivered === 'number' && settings.undelivered > 0);
+          startLane(channel, units, typeof settings?.undelivered === 'number' && settings.undelivered > 0, history);
         }
       }
       await Promise.all(lanes.values());
@@ -520,7 +565,6 @@ export function startDeliverer(deps: DelivererDeps): Deliverer {
       logger.error({ err }, 'alert delivery pass failed; the next poll retries');
       await Promise.allSettled(lanes.values());
     }
-    history.clear();
     return sent;
   };
 

@@ -65,6 +65,9 @@ export interface AlertReplyOptions {
   chartHours?: number;
 }
 
+/** Where the next alert chart's URL search starts (see buildChart's startPoints). */
+let chartPoints = 60;
+
 export function alertReply(alert: AlertView, options: AlertReplyOptions = {}): Reply {
   const label = METRICS[alert.metric as MetricName]?.label ?? alert.metric;
   const unit = unitOf(alert.market, alert.metric);
@@ -99,6 +102,7 @@ export function alertReply(alert: AlertView, options: AlertReplyOptions = {}): R
   if (options.quickchartUrl && options.history && options.history.length > 1) {
     const series: SeriesPoint[] = options.history.map((p) => ({ ts: p.ts, min: p.value, max: p.value, last: p.value }));
     const chart = spikeChart({
+      startPoints: chartPoints,
       baseUrl: options.quickchartUrl,
       market: alert.market,
       metric: label,
@@ -107,7 +111,11 @@ export function alertReply(alert: AlertView, options: AlertReplyOptions = {}): R
       factor: alert.factor,
       hours: options.chartHours ?? 3,
     });
-    if (chart) reply.chart = { url: chart.url, alt: chart.alt, render: chart.render };
+    if (chart) {
+      reply.chart = { url: chart.url, alt: chart.alt, render: chart.render };
+      // The next alert chart starts its search a few points above where this one fitted.
+      chartPoints = Math.min(60, chart.points + 4);
+    }
   }
   return reply;
 }

@@ -43,6 +43,11 @@ export interface ChartRequest {
   series: readonly SeriesPoint[];
   /** Buckets to aim for before shrinking to fit. */
   points?: number;
+  /**
+   * Where the search for a URL that fits starts, when a similar chart already needed fewer points
+   * (alerts are charted many times over in a burst): saves building the URLs that would not fit.
+   */
+  startPoints?: number;
   /** Largest URL accepted; defaults to CHART_URL_LIMIT. */
   maxLength?: number;
   /** Horizontal line drawn across the chart (an alert's threshold). */
@@ -184,7 +189,7 @@ export interface BuiltChart extends ReplyChart {
  */
 export function buildChart(req: ChartRequest): BuiltChart | undefined {
   const maxLength = req.maxLength ?? CHART_URL_LIMIT;
-  let points = Math.max(2, req.points ?? 90);
+  let points = Math.max(2, Math.min(req.points ?? 90, req.startPoints ?? Infinity));
   while (points >= 8) {
     const buckets = downsample(req.series, points);
     if (buckets.length === 0) return undefined;
@@ -212,6 +217,7 @@ export function spikeChart(input: {
   threshold?: number;
   factor?: number;
   hours?: number;
+  startPoints?: number;
 }): BuiltChart | undefined {
   const hours = input.hours ?? 3;
   const end = input.series.length ? tsOf(input.series[input.series.length - 1]!) : 0;
@@ -222,6 +228,7 @@ export function spikeChart(input: {
     label: input.metric,
     series: recent,
     points: 60,
+    startPoints: input.startPoints,
     mark: 'last',
     threshold:
       input.threshold !== undefined
