@@ -14,6 +14,7 @@ import { connectDatabase, disconnectDatabase, safeUri } from './db/connection.js
 import { openDatabase, type DatabaseHandle } from './db/embedded.js';
 import { buildServer } from './http/server.js';
 import { log } from './logger.js';
+import { setSourceOrder } from './market/catalog.js';
 import { startScheduler, type Scheduler } from './scheduler.js';
 
 export interface AppOptions {
@@ -75,6 +76,7 @@ export async function startApp(config: Config, options: AppOptions = {}): Promis
     await connectDatabase(database.uri);
     stops.push({ name: 'database connection', stop: () => disconnectDatabase() });
 
+    setSourceOrder(config.market.sources);
     const http = await buildServer({ config, logger: log('http'), collecting: options.collect !== false });
     stops.push({ name: 'http', stop: () => http.close() });
     const chat = await startChat(config, {

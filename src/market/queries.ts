@@ -345,6 +345,21 @@ export async function getMarketReport(input: string, opts: ReportOptions = {}): 
   const points = integerOption('points', opts.points, DEFAULT_POINTS, 2, MAX_POINTS);
   const market = await resolveMarket(input);
   const fresh = opts.now === undefined;
+  const report = await reportOf(market, metric, window, points, by, fresh, opts.now);
+  // A kept answer may have been asked by another name: the note belongs to this question.
+  return report.market.note === market.note ? report : { ...report, market };
+}
+
+function reportOf(
+  market: CatalogEntry,
+  metric: MetricName,
+  window: WindowName,
+  points: number,
+  by: RankBy,
+  fresh: boolean,
+  now: Date | undefined,
+): Promise<MarketReport> {
+  const opts = { now };
   return remembered(reports, `${market.id}|${metric}|${window}|${points}|${by}`, fresh, async () => {
     const end = (opts.now ?? new Date()).getTime();
     const start = end - WINDOWS[window];
