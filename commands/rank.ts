@@ -4,9 +4,11 @@
  */
 import { num, pctOfFraction, utc } from '../src/chat/format.js';
 import { defineCommand } from '../src/chat/registry.js';
-import { METRICS, type MetricName, type RankBy, type WindowName } from '../src/market/metrics.js';
+import { METRICS, parseMetric, type MetricName, type RankBy, type WindowName } from '../src/market/metrics.js';
 import { getRanking, type RankingRow } from '../src/market/queries.js';
 import { byOption, metricOption, windowOption } from './options.js';
+
+const EXCHANGE_WORD = /^[A-Za-z][A-Za-z0-9.-]{1,31}$/;
 
 function figure(row: RankingRow, by: RankBy): string {
   if (by === 'rsd') return `rsd ${pctOfFraction(row.rsd)} · std ${num(row.std, 4)}`;
@@ -21,7 +23,11 @@ export const rank = defineCommand({
   name: 'rank',
   description: 'Leaderboard of markets by volatility (relative std dev by default)',
   options: [
-    metricOption('Metric to rank on (default price)'),
+    {
+      ...metricOption('Metric to rank on (default price)'),
+      // `/rank binance` names an exchange where the metric goes: any word that is not a metric.
+      parse: (text: string) => parseMetric(text) ?? (EXCHANGE_WORD.test(text) ? `@${text.toLowerCase()}` : undefined),
+    },
     windowOption,
     byOption,
     {
@@ -31,18 +37,30 @@ export const rank = defineCommand({
       min: 1,
       max: 20,
     },
+    {
+      name: 'exchange',
+      description: 'Only this exchange’s markets, e.g. binance (default all)',
+      kind: 'choice',
+      parse: (text: string) => (EXCHANGE_WORD.test(text) ? text.toLowerCase() : undefined),
+    },
   ],
-  examples: ['rank', 'rank price 7d logret 5'],
+  examples: ['rank', 'rank binance', 'rank price 7d logret 5', 'rank price 24h rsd 10 exchange=coinbase'],
   async run(ctx, options) {
+    const shorthand = options.metric?.startsWith('@') ? options.metric.slice(1) : undefined;
     const ranking = await getRanking({
-      metric: (options.metric ?? 'price') as MetricName,
+      exchange: shorthand ?? options.exchange,
+      metric: (shorthand ? 'price' : (options.metric ?? 'price')) as MetricName,
       window: (options.window ?? '24h') as WindowName,
       by: (options.by ?? 'rsd') as RankBy,
       limit: options.n ?? 10,
       now: ctx.now?.(),
     });
-    const title = `Volatility ranking · ${METRICS[ranking.metric].label} · ${ranking.window}`;
-    const method = `Ranked by ${ranking.method}; ${ranking.total} markets${ranking.excluded ? `, ${ranking.excluded} left out for too few samples` : ''}.`;
+    const scope = ranking.exchange ? ranking.exchange : 'all exchanges';
+    const title = `Volatility ranking · ${METRICS[ranking.metric].label} · ${ranking.window} · ${scope}`;
+    const over = ranking.exchange
+      ? `${ranking.exchange}'s markets only`
+      : `all exchanges${ranking.exchanges.length ? ` (${ranking.exchanges.join(', ')})` : ''}`;
+    const method = `Ranked by ${ranking.method} over ${over}; ${ranking.total} markets${ranking.excluded ? `, ${ranking.excluded} left out for too few samples` : ''}.`;
     if (ranking.top.length === 0) {
       return { title, text: `${method}\nNo market has enough samples in this window yet.`, tone: 'warning' };
     }

@@ -4,8 +4,10 @@
  */
 import { formatDuration, defineAction, defineCommand, type CommandContext } from '../src/chat/registry.js';
 import type { Reply } from '../src/chat/reply.js';
-import { Subscription } from '../src/db/models/index.js';
-import { resolveMarket } from '../src/market/catalog.js';
+import { Market, Subscription } from '../src/db/models/index.js';
+import { UserError } from '../src/errors.js';
+import { resolveMarket, type CatalogEntry } from '../src/market/catalog.js';
+import { volumeSupport } from '../src/market/sources/ccxt-exchanges.js';
 import { METRICS, type MetricName } from '../src/market/metrics.js';
 import { marketOption, metricOption } from './options.js';
 
@@ -16,9 +18,22 @@ interface TrackRequest {
   cooldownMs?: number;
 }
 
+/** Volume alerts need an exact per-minute volume; a source that cannot give one says why. */
+async function ensurePerMinuteVolume(ctx: CommandContext, market: CatalogEntry): Promise<void> {
+  const count = await Market.countDocuments({ source: market.source, active: true });
+  const support = volumeSupport(market.source, ctx.config.market, count);
+  if (support.perMinuteVolume) return;
+  throw new UserError(
+    `Volume alerts are not available for ${market.id}: ${support.reason}.`,
+    `Price alerts still work: /track ${market.id} price`,
+    400,
+  );
+}
+
 export async function trackMarket(ctx: CommandContext, req: TrackRequest): Promise<Reply> {
   const market = await resolveMarket(req.market);
   const metric = (req.metric ?? 'volume') as MetricName;
+  if (metric === 'volume') await ensurePerMinuteVolume(ctx, market);
   const given: Record<string, unknown> = { disabled: false, snoozedUntil: null };
   if (req.factor !== undefined) given.factor = req.factor;
   if (req.cooldownMs !== undefined) given.cooldownMs = req.cooldownMs;
@@ -38,7 +53,7 @@ export async function trackMarket(ctx: CommandContext, req: TrackRequest): Promi
   if (!before) {
     return {
       title: `Now tracking ${market.id} ${label} in this channel`,
-      text: `An alert is posted when a new point exceeds ${settings}.`,
+      text: `${market.note ? `${market.note}\n` : ''}An alert is posted when a new point exceeds ${settings}.`,
       tone: 'success',
       footer: `/untrack ${market.id} ${metric} to stop`,
     };

@@ -17,6 +17,7 @@ import { loadConfig, type Config } from '../config.js';
 import { apology, errorReference, isUserError } from '../errors.js';
 import { log, type Logger } from '../logger.js';
 import { httpLatency } from '../observability/metrics.js';
+import { compareRoutes } from './routes/compare.js';
 import { marketRoutes } from './routes/markets.js';
 import { opsRoutes } from './routes/ops.js';
 import { rankingRoutes } from './routes/rankings.js';
@@ -131,6 +132,7 @@ export async function buildServer(deps: ServerDeps = {}): Promise<FastifyInstanc
       await api.register(rateLimit, { global: true, max: config.http.rateLimitPerMinute, timeWindow: 60_000 });
       await api.register(marketRoutes);
       await api.register(rankingRoutes);
+      await api.register(compareRoutes);
       // A constant answer: for load comparisons and probes that must not touch the database.
       api.get(
         '/ping',

@@ -4,7 +4,7 @@ import { getRanking } from '../../market/queries.js';
 import { byParam, errorSchema, limitParam, metricParam, rankingSchema, windowParam } from './schemas.js';
 
 export const rankingRoutes: FastifyPluginAsync = async (app) => {
-  app.get<{ Querystring: { metric?: string; window?: string; by?: string; limit?: number } }>(
+  app.get<{ Querystring: { exchange?: string; metric?: string; window?: string; by?: string; limit?: number } }>(
     '/rankings',
     {
       schema: {
@@ -15,14 +15,25 @@ export const rankingRoutes: FastifyPluginAsync = async (app) => {
           'Equal values share a position. Markets with fewer than 10 points in the window are counted in `excluded`.',
         querystring: {
           type: 'object',
-          properties: { metric: metricParam, window: windowParam, by: byParam, limit: limitParam },
+          properties: {
+            exchange: {
+              type: 'string',
+              maxLength: 40,
+              description:
+                'Only this exchange’s markets (binance); absent: every exchange. `exchange` in the answer says which.',
+            },
+            metric: metricParam,
+            window: windowParam,
+            by: byParam,
+            limit: limitParam,
+          },
         },
-        response: { 200: rankingSchema, 400: errorSchema },
+        response: { 200: rankingSchema, 400: errorSchema, 404: errorSchema },
       },
     },
     async (req) => {
-      const { metric, window, by, limit } = req.query;
-      return getRanking({ metric: metric as never, window: window as never, by: by as never, limit });
+      const { exchange, metric, window, by, limit } = req.query;
+      return getRanking({ exchange, metric: metric as never, window: window as never, by: by as never, limit });
     },
   );
 };

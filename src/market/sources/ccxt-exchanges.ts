@@ -134,3 +134,33 @@ export function volumePlan(exchange: string, markets: number, all: boolean, inte
       : `one-minute candles for ${markets} markets would cost ${Math.round(costPerMinute)} ${l.unit}/min, over half of ${exchange}'s ${l.perMinute} ${l.unit}/min; list fewer markets in MARKETS`,
   };
 }
+
+export interface VolumeSupport {
+  perMinuteVolume: boolean;
+  /** Why not, in words a user can act on. */
+  reason?: string;
+}
+
+/**
+ * Whether a source gives an exact per-minute volume for its markets, from the configuration and
+ * the number of markets it collects (the catalog's count): what /track checks before it accepts a
+ * volume alert, without asking the exchange.
+ */
+export function volumeSupport(
+  source: string,
+  settings: { markets: 'all' | readonly string[]; intervalMs: number },
+  marketCount: number,
+): VolumeSupport {
+  if (source === 'kraken' || source === 'simulated') return { perMinuteVolume: true };
+  if (source === 'cryptowatch') {
+    return settings.markets === 'all'
+      ? {
+          perMinuteVolume: false,
+          reason:
+            'the Cryptowatch-format source reads per-minute volume from candles only when MARKETS lists the markets',
+        }
+      : { perMinuteVolume: true };
+  }
+  const plan = volumePlan(source, marketCount, settings.markets === 'all', settings.intervalMs);
+  return plan.perMinuteVolume ? { perMinuteVolume: true } : { perMinuteVolume: false, reason: plan.reason };
+}
