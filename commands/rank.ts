@@ -4,7 +4,15 @@
  */
 import { num, pctOfFraction, utc } from '../src/chat/format.js';
 import { defineCommand } from '../src/chat/registry.js';
-import { METRICS, parseMetric, type MetricName, type RankBy, type WindowName } from '../src/market/metrics.js';
+import { editDistance } from '../src/market/market-id.js';
+import {
+  METRICS,
+  METRIC_NAMES,
+  parseMetric,
+  type MetricName,
+  type RankBy,
+  type WindowName,
+} from '../src/market/metrics.js';
 import { getRanking, type RankingRow } from '../src/market/queries.js';
 import { byOption, metricOption, windowOption } from './options.js';
 
@@ -26,7 +34,12 @@ export const rank = defineCommand({
     {
       ...metricOption('Metric to rank on (default price)'),
       // `/rank binance` names an exchange where the metric goes: any word that is not a metric.
-      parse: (text: string) => parseMetric(text) ?? (EXCHANGE_WORD.test(text) ? `@${text.toLowerCase()}` : undefined),
+      // A word a typo away from a metric is the metric misspelt, not an exchange.
+      parse: (text: string) =>
+        parseMetric(text) ??
+        (EXCHANGE_WORD.test(text) && METRIC_NAMES.every((m) => editDistance(m.toLowerCase(), text.toLowerCase()) > 2)
+          ? `@${text.toLowerCase()}`
+          : undefined),
     },
     windowOption,
     byOption,

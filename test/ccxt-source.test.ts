@@ -5,12 +5,12 @@
  */
 import assert from 'node:assert/strict';
 import { after, before, beforeEach, describe, it } from 'node:test';
-import { loadConfig } from '../src/config.js';
+import { ConfigError, loadConfig } from '../src/config.js';
 import { Market, Sample } from '../src/db/models/index.js';
 import { initLogger } from '../src/logger.js';
 import { invalidateCatalog, resolveMarket, setSourceOrder } from '../src/market/catalog.js';
 import { alignTick, collectTick } from '../src/market/collect.js';
-import { volumePlan } from '../src/market/sources/ccxt-exchanges.js';
+import { ccxtExchangeIds, volumePlan } from '../src/market/sources/ccxt-exchanges.js';
 import { ccxtCalls, ccxtSource, resetCcxtInstances } from '../src/market/sources/ccxt.source.js';
 import { SourceError } from '../src/market/sources/types.js';
 import { clearDatabase, useTestDatabase } from './support/db.js';
@@ -250,5 +250,28 @@ describe('a pair on two exchanges', () => {
     assert.equal(usd.note, undefined);
     setSourceOrder(['coinbase', 'binance']);
     assert.equal((await resolveMarket('btc-usdt')).id, 'coinbase:btc-usdt');
+  });
+});
+
+describe('MARKET_SOURCE with ccxt exchange ids', () => {
+  it('accepts ids ccxt offers beside the built-in sources, in order', () => {
+    const cfg = loadConfig({ MARKET_SOURCE: 'kraken, binance,coinbase,bitstamp' });
+    assert.deepEqual(cfg.market.sources, ['kraken', 'binance', 'coinbase', 'bitstamp']);
+    assert.ok(ccxtExchangeIds().length > 90, 'ccxt offers about a hundred exchanges');
+  });
+
+  it('refuses an unknown id at boot with a clear message', () => {
+    assert.throws(
+      () => loadConfig({ MARKET_SOURCE: 'kraken,binanse' }),
+      (err: unknown) =>
+        err instanceof ConfigError &&
+        /MARKET_SOURCE: "binanse" is not kraken, cryptowatch, simulated nor one of the \d+ exchange ids ccxt offers/.test(
+          err.message,
+        ),
+    );
+    assert.throws(
+      () => loadConfig({ CCXT_API_URLS: 'binance' }),
+      /CCXT_API_URLS: expected exchange=http\(s\):\/\/host pairs/,
+    );
   });
 });

@@ -71,6 +71,11 @@ export function resetCcxtInstances(): void {
   instances.clear();
 }
 
+/** The cached ccxt instance for this exchange and config (benchmarks, diagnostics). */
+export function ccxtExchange(id: string, config: Config): Exchange {
+  return instanceFor(id, config).exchange;
+}
+
 /** Calls made by the cached instance of this exchange, by method. */
 export function ccxtCalls(id: string): ReadonlyMap<string, number> {
   for (const [key, inst] of instances) if (key.startsWith(`${id}|`)) return inst.calls;
