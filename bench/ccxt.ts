@@ -10,6 +10,7 @@
 import { execFileSync } from 'node:child_process';
 import { dirname, join } from 'node:path';
 import { createRequire } from 'node:module';
+import { Worker } from 'node:worker_threads';
 import { loadConfig } from '../src/config.js';
 import { initLogger } from '../src/logger.js';
 import { ccxtExchange, ccxtLibrary, ccxtSource, quoteFromTicker } from '../src/market/sources/ccxt.source.js';
@@ -138,6 +139,39 @@ const depsBytes = deps.reduce((sum, d) => {
   }
 }, 0);
 
+// The scheduler runs one worker thread per source: each loads its own ccxt. Three workers, one
+// exchange each, markets loaded (bitstamp without a fake: its instance only).
+const workerCode = `
+const { parentPort, workerData } = require('node:worker_threads');
+const ccxt = require(workerData.ccxt);
+const ex = new ccxt[workerData.id]({ enableRateLimit: true, options: { defaultType: 'spot', fetchMarkets: { types: ['spot'] } } });
+ex.has = { ...ex.has, fetchCurrencies: false };
+const rehost = (v) => typeof v === 'string' ? v.replace(/^https?:\\/\\/[^/]+/, workerData.url) : Object.fromEntries(Object.entries(v).map(([k, x]) => [k, rehost(x)]));
+if (workerData.url) ex.urls = { ...ex.urls, api: rehost(ex.urls.api) };
+(workerData.url ? ex.loadMarkets() : Promise.resolve()).then(() => parentPort.postMessage('ready'), (e) => parentPort.postMessage(String(e)));
+setInterval(() => {}, 1000);
+`;
+const rssBeforeWorkers = rss();
+const workers = await Promise.all(
+  [
+    ['binance', binance.url],
+    ['coinbase', coinbase.url],
+    ['bitstamp', ''],
+  ].map(
+    ([id, url]) =>
+      new Promise<Worker>((resolve, reject) => {
+        const w = new Worker(workerCode, {
+          eval: true,
+          workerData: { id, url, ccxt: createRequire(import.meta.url).resolve('ccxt') },
+        });
+        w.once('message', (m) => (m === 'ready' ? resolve(w) : reject(new Error(String(m)))));
+        w.once('error', reject);
+      }),
+  ),
+);
+const rssWorkers = rss();
+await Promise.all(workers.map((w) => w.terminate()));
+
 await binance.stop();
 await coinbase.stop();
 
@@ -147,6 +181,7 @@ console.log(`ccxt_load_ms: ${loadMs.toFixed(0)}`);
 console.log(`rss_start_mb: ${mb(rssStart)}`);
 console.log(`rss_added_by_ccxt_module_mb: ${mb(rssCcxt - rssBeforeCcxt)}`);
 console.log(`rss_added_by_ccxt_and_three_exchanges_mb: ${mb(rssThree - rssBeforeCcxt)}`);
+console.log(`rss_added_by_three_workers_one_exchange_each_mb: ${mb(rssWorkers - rssBeforeWorkers)}`);
 console.log(`node_modules_ccxt_mb: ${mb(du(ccxtDir))}`);
 console.log(`node_modules_ccxt_with_deps_mb: ${mb(du(ccxtDir) + depsBytes)}`);
 console.log(`snapshot_2000_markets_local_fake_ms: ${median(snapshotTimes).toFixed(1)}`);
