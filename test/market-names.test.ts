@@ -5,6 +5,7 @@
  */
 import assert from 'node:assert/strict';
 import { after, before, beforeEach, describe, it } from 'node:test';
+import { marketChoices } from '../src/chat/discord.adapter.js';
 import { loadConfig } from '../src/config.js';
 import { Market } from '../src/db/models/index.js';
 import { initLogger } from '../src/logger.js';
@@ -103,6 +104,20 @@ describe('a pair that one source lists on three exchanges', () => {
       assert.equal(found.note, undefined, text);
     }
     assert.equal(normaliseInput('btc-usd@bit2c'), 'bit2c:btc-usd');
+  });
+
+  it('autocompletes a whole pair with every exchange that has it, first', async () => {
+    await collect();
+    const choices = await marketChoices('btc-usd');
+    assert.deepEqual(
+      choices.slice(0, 3).map((c) => c.value),
+      ['bit2c:btc-usd', 'coinbase-pro:btc-usd', 'kraken:btc-usd'],
+    );
+    assert.equal(choices[0]!.name, 'bit2c:btc-usd (btc-usd on bit2c)');
+    assert.deepEqual(
+      (await marketChoices('btc-usd@kraken')).map((c) => c.value),
+      ['kraken:btc-usd'],
+    );
   });
 
   it('names every exchange that has the pair in "did you mean"', async () => {
