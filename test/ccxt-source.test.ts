@@ -4,6 +4,9 @@
  * a pair on two exchanges, backfill after downtime, and the requests each fake receives.
  */
 import assert from 'node:assert/strict';
+import { mkdtemp } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { after, before, beforeEach, describe, it } from 'node:test';
 import { ConfigError, loadConfig } from '../src/config.js';
 import { Market, Sample } from '../src/db/models/index.js';
@@ -22,6 +25,8 @@ useTestDatabase('ccxt');
 const MINUTE = 60_000;
 let binance: FakeBinance;
 let coinbase: FakeCoinbase;
+/** Each test starts without a kept market list (DATA_DIR/ccxt-markets). */
+let dataDir = '';
 
 before(async () => {
   initLogger(loadConfig({ LOG_LEVEL: 'silent' }));
@@ -35,6 +40,7 @@ beforeEach(async () => {
   await clearDatabase();
   invalidateCatalog();
   resetCcxtInstances();
+  dataDir = await mkdtemp(join(tmpdir(), 'ccxt-test-'));
   binance.requests.length = 0;
   coinbase.requests.length = 0;
   binance.bannedUntil = 0;
@@ -48,6 +54,7 @@ function config(extra: Record<string, string> = {}) {
   return loadConfig({
     MARKET_SOURCE: 'binance,coinbase',
     CCXT_API_URLS: `binance=${binance.url},coinbase=${coinbase.url}`,
+    DATA_DIR: dataDir,
     ...extra,
   });
 }
@@ -95,12 +102,19 @@ describe('the ccxt source on Binance', () => {
     // A second source object for the same exchange (a new tick's) reuses the instance and its markets.
     await ccxtSource('binance', config()).snapshot({ tick: new Date(now) });
     assert.equal(binance.requestsTo('/api/v3/exchangeInfo'), 1);
+    // A new process (a worker thread started for one tick) within the hour: the markets come from
+    // the copy kept on disk, not from the exchange.
+    resetCcxtInstances();
+    await ccxtSource('binance', config()).snapshot({ tick: new Date(now) });
+    assert.equal(binance.requestsTo('/api/v3/exchangeInfo'), 1, 'no market listing in a new process');
+    assert.equal(ccxtCalls('binance').get('restoreMarkets'), 1);
     const weight = binance.requests.reduce((sum, r) => sum + binanceWeight(r.path, r.query), 0);
-    assert.ok(weight / 7 <= 6_000 * 0.5, `${weight / 7} weight per tick`);
+    assert.ok(weight / 8 <= 6_000 * 0.5, `${weight / 8} weight per tick`);
 
     // At 10 s, six ticks in one minute ask the candles once.
     binance.requests.length = 0;
     resetCcxtInstances();
+    dataDir = await mkdtemp(join(tmpdir(), 'ccxt-test-'));
     const fast = ccxtSource('binance', config({ COLLECT_INTERVAL: '10s' }));
     for (let i = 0; i < 6; i++) await fast.snapshot({ tick: new Date(now + i * 10_000) });
     assert.equal(binance.requestsTo('/api/v3/klines'), 5, 'candles once per closed minute');

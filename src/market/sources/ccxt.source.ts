@@ -12,7 +12,10 @@
  * instance lives in a module-level cache keyed by id and options, as ccxt's Manual asks: its
  * markets and its request throttle survive from one tick to the next.
  */
+import { createHash } from 'node:crypto';
+import { mkdir, readFile, rename, stat, writeFile } from 'node:fs/promises';
 import { createRequire } from 'node:module';
+import { dirname, join } from 'node:path';
 import type * as CcxtLib from 'ccxt';
 import type { Config } from '../../config.js';
 import { aliasesFor, canonicalId, normaliseAsset, normaliseInput } from '../market-id.js';
@@ -119,6 +122,44 @@ function instanceFor(id: string, config: Config): Instance {
   };
   instances.set(key, inst);
   return inst;
+}
+
+/**
+ * The markets as loaded, on disk beside the database files. A process (or a worker thread started
+ * per tick) that finds a copy younger than the hourly refresh starts from it instead of asking the
+ * exchange again: the market listing is the costliest call on most exchanges (Binance: weight 20).
+ */
+function marketsFile(id: string, config: Config): string {
+  const url = config.market.ccxtUrls[id];
+  const tag = url ? `-${createHash('sha1').update(url).digest('hex').slice(0, 8)}` : '';
+  return join(config.mongo.dataDir, 'ccxt-markets', `${id}${tag}.json`);
+}
+
+async function restoreMarkets(inst: Instance, id: string, config: Config): Promise<void> {
+  try {
+    const file = marketsFile(id, config);
+    const { mtimeMs } = await stat(file);
+    if (Date.now() - mtimeMs > MARKETS_MAX_AGE_MS) return;
+    const saved = JSON.parse(await readFile(file, 'utf8')) as { markets: CcxtLib.Dictionary<CcxtLib.MarketInterface> };
+    inst.exchange.setMarkets(saved.markets);
+    inst.loadedAt = mtimeMs;
+    inst.calls.set('restoreMarkets', (inst.calls.get('restoreMarkets') ?? 0) + 1);
+  } catch {
+    // No copy, or an unreadable one: the exchange is asked.
+  }
+}
+
+async function keepMarkets(inst: Instance, id: string, config: Config): Promise<void> {
+  try {
+    const file = marketsFile(id, config);
+    await mkdir(dirname(file), { recursive: true });
+    // Written whole then renamed: a reader never sees half a file.
+    const temp = `${file}.${process.pid}.${Date.now()}.tmp`;
+    await writeFile(temp, JSON.stringify({ markets: inst.exchange.markets }));
+    await rename(temp, file);
+  } catch {
+    // A read-only data folder costs a market listing per process, nothing more.
+  }
 }
 
 function header(headers: unknown, name: string): string | null {
@@ -230,11 +271,13 @@ export function ccxtSource(id: string, config: Config, _options: SourceOptions =
   }
 
   async function markets(refresh: boolean, signal?: AbortSignal): Promise<CcxtMarket[]> {
+    if (inst.loadedAt === 0) await restoreMarkets(inst, id, config);
     const stale = Date.now() - inst.loadedAt > MARKETS_MAX_AGE_MS;
     if (inst.loadedAt === 0 || (refresh && stale)) {
       inst.loading ??= call('loadMarkets', () => ex.loadMarkets(inst.loadedAt !== 0), signal)
-        .then(() => {
+        .then(async () => {
           inst.loadedAt = Date.now();
+          await keepMarkets(inst, id, config);
         })
         .finally(() => {
           inst.loading = undefined;
