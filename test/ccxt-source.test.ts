@@ -209,7 +209,13 @@ describe('the ccxt source on Binance', () => {
     const tick = alignTick(Date.now(), MINUTE);
     const cfg = config({ MARKETS: 'btc-usdt@binance,eth-usdt@binance' });
     await collectTick(cfg, 'binance', { tick: new Date(tick.getTime() - 31 * MINUTE), owner: 'a', backfillMaxMs: 0 });
-    const result = await collectTick(cfg, 'binance', { tick, owner: 'a', backfillMaxMs: 3_600_000 });
+    // A generous deadline: a tick collected late in its minute would otherwise stop the backfill early.
+    const result = await collectTick(cfg, 'binance', {
+      tick,
+      owner: 'a',
+      backfillMaxMs: 3_600_000,
+      deadline: Date.now() + 60_000,
+    });
     assert.equal(result.status, 'ok', result.error);
     assert.equal(result.backfilled, 60, '30 missed minutes x 2 markets');
     const rows = await Sample.find({ market: 'binance:eth-usdt' }).sort({ ts: 1 }).lean();
