@@ -36,7 +36,7 @@ export const metric = defineCommand({
       return {
         title,
         text:
-          `No samples for ${id} in the last ${report.window} yet. ` +
+          `${report.market.note ? `${report.market.note}\n` : ''}No samples for ${id} in the last ${report.window} yet. ` +
           'The collector records one a minute; try again shortly or pick a longer window.',
         tone: 'warning',
         footer: `latest sample ${utc(report.latestTs)}`,
@@ -70,6 +70,7 @@ export const metric = defineCommand({
     });
     return {
       title,
+      text: report.market.note,
       fields,
       chart,
       footer: `${s.count} samples · latest ${utc(report.latestTs)} (${ago(report.latestTs, now)})`,

@@ -6,6 +6,10 @@
 import { resolveTarget, trackSubscription } from '../src/alerts/subscriptions.js';
 import { formatDuration, defineAction, defineCommand, type CommandContext } from '../src/chat/registry.js';
 import type { Reply } from '../src/chat/reply.js';
+import { Market } from '../src/db/models/index.js';
+import { UserError } from '../src/errors.js';
+import { resolveMarket, type CatalogEntry } from '../src/market/catalog.js';
+import { volumeSupport } from '../src/market/sources/ccxt-exchanges.js';
 import { METRICS, type MetricName } from '../src/market/metrics.js';
 import { marketOption, metricOption, toOption } from './options.js';
 
@@ -17,14 +21,28 @@ interface TrackRequest {
   to?: string;
 }
 
+/** Volume alerts need an exact per-minute volume; a source that cannot give one says why. */
+async function ensurePerMinuteVolume(ctx: CommandContext, market: CatalogEntry): Promise<void> {
+  const count = await Market.countDocuments({ source: market.source, active: true });
+  const support = volumeSupport(market.source, ctx.config.market, count);
+  if (support.perMinuteVolume) return;
+  throw new UserError(
+    `Volume alerts are not available for ${market.id}: ${support.reason}.`,
+    `Price alerts still work: /track ${market.id} price`,
+    400,
+  );
+}
+
 export async function trackMarket(ctx: CommandContext, req: TrackRequest): Promise<Reply> {
   const now = ctx.now?.() ?? new Date();
+  const resolved = await resolveMarket(req.market);
+  if ((req.metric ?? 'volume') === 'volume') await ensurePerMinuteVolume(ctx, resolved);
   const target = await resolveTarget(ctx, req.to);
   const result = await trackSubscription(
     {
       ...target,
       user: ctx.user,
-      market: req.market,
+      market: resolved.id,
       metric: req.metric,
       factor: req.factor,
       cooldownMs: req.cooldownMs,
@@ -37,7 +55,7 @@ export async function trackMarket(ctx: CommandContext, req: TrackRequest): Promi
   if (!before) {
     return {
       title: `Now tracking ${market} ${label} ${target.where}`,
-      text: `An alert is posted when a new point exceeds ${settings}.`,
+      text: `${resolved.note ? `${resolved.note}\n` : ''}An alert is posted when a new point exceeds ${settings}.`,
       tone: 'success',
       footer: `/untrack ${market} ${metric}${req.to && req.to !== 'here' ? ` ${req.to}` : ''} to stop`,
     };

@@ -13,6 +13,7 @@ import { connectDatabase, disconnectDatabase, safeUri } from './db/connection.js
 import { openConfiguredDatabase, type DatabaseHandle } from './db/embedded.js';
 import { buildServer } from './http/server.js';
 import { log } from './logger.js';
+import { setSourceOrder } from './market/catalog.js';
 import { replicaId } from './market/lease.js';
 import { startScheduler, type Scheduler, type TickEvent } from './scheduler.js';
 
@@ -72,6 +73,7 @@ export async function startApp(config: Config, options: AppOptions = {}): Promis
     await connectDatabase(database.uri);
     stops.push({ name: 'database connection', stop: () => disconnectDatabase() });
 
+    setSourceOrder(config.market.sources);
     const http = await buildServer({ config, logger: log('http'), collecting: options.collect !== false });
     stops.push({ name: 'http', stop: () => http.close() });
     const chat = await startChat(config, {

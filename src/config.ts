@@ -5,8 +5,11 @@
 import { config as loadDotenv } from 'dotenv';
 import { z } from 'zod';
 
-export const SOURCE_NAMES = ['kraken', 'cryptowatch', 'simulated'] as const;
-export type SourceName = (typeof SOURCE_NAMES)[number];
+import { BUILT_IN_SOURCES, ccxtExchangeIds } from './market/sources/ccxt-exchanges.js';
+
+export const SOURCE_NAMES = BUILT_IN_SOURCES;
+/** A hand-written source, or any exchange id ccxt offers (`binance`, `coinbase`, `bitstamp`). */
+export type SourceName = (typeof SOURCE_NAMES)[number] | (string & {});
 
 const UNITS: Record<string, number> = { ms: 1, s: 1_000, m: 60_000, h: 3_600_000, d: 86_400_000 };
 
@@ -153,10 +156,15 @@ const schema = z
           .map((s) => s.trim().toLowerCase())
           .filter(Boolean);
         const bad = names.filter((n) => !(SOURCE_NAMES as readonly string[]).includes(n));
-        if (names.length === 0 || bad.length > 0) {
+        const exchanges = bad.length ? ccxtExchangeIds() : [];
+        const unknown = bad.filter((n) => !exchanges.includes(n));
+        if (names.length === 0 || unknown.length > 0) {
           ctx.addIssue({
             code: 'custom',
-            message: `expected a comma list of ${SOURCE_NAMES.join(', ')}, got "${text}"`,
+            message:
+              names.length === 0
+                ? `expected a comma list of ${SOURCE_NAMES.join(', ')} or ccxt exchange ids, got "${text}"`
+                : `${unknown.map((n) => `"${n}"`).join(', ')} is not ${SOURCE_NAMES.join(', ')} nor one of the ${exchanges.length || ccxtExchangeIds().length} exchange ids ccxt offers (such as binance, coinbase, bitstamp)`,
           });
           return z.NEVER;
         }
@@ -177,6 +185,30 @@ const schema = z
     KRAKEN_API_URL: url('https://api.kraken.com'),
     CRYPTOWATCH_API_URL: url('https://api.cryptowat.ch'),
     CRYPTOWATCH_API_KEY: optionalText,
+    CCXT_API_URLS: z
+      .string()
+      .optional()
+      .transform((text, ctx) => {
+        const out: Record<string, string> = {};
+        for (const item of (text ?? '').split(',').map((s) => s.trim())) {
+          if (!item) continue;
+          const eq = item.indexOf('=');
+          const id = item.slice(0, eq).trim().toLowerCase();
+          const base = item.slice(eq + 1).trim();
+          let ok = eq > 0;
+          try {
+            ok &&= /^https?:$/.test(new URL(base).protocol);
+          } catch {
+            ok = false;
+          }
+          if (!ok) {
+            ctx.addIssue({ code: 'custom', message: `expected exchange=http(s)://host pairs, got "${item}"` });
+            return z.NEVER;
+          }
+          out[id] = base.replace(/\/+$/, '');
+        }
+        return out;
+      }),
     SOURCE_TIMEOUT: duration('10s', 500, 120_000),
     SIMULATED_MARKETS: integer(24, 1, 20_000),
     SIMULATED_SEED: integer(42, 0, 2 ** 31 - 1),
@@ -299,6 +331,8 @@ export interface Config {
     readonly krakenUrl: string;
     readonly cryptowatchUrl: string;
     readonly cryptowatchKey?: string;
+    /** Replacement hosts for ccxt exchanges' API URLs, by exchange id (proxies, tests). */
+    readonly ccxtUrls: Readonly<Record<string, string>>;
     readonly simulatedMarkets: number;
     readonly simulatedSeed: number;
     /** Every how many ms each simulated market has one volume spike (0 = never). */
@@ -406,6 +440,7 @@ export function loadConfig(env?: Record<string, string | undefined>, overrides: 
       krakenUrl: e.KRAKEN_API_URL!,
       cryptowatchUrl: e.CRYPTOWATCH_API_URL!,
       cryptowatchKey: e.CRYPTOWATCH_API_KEY,
+      ccxtUrls: e.CCXT_API_URLS,
       simulatedMarkets: e.SIMULATED_MARKETS,
       simulatedSeed: e.SIMULATED_SEED,
       simulatedSpikeEveryMs: e.SIMULATED_SPIKE_EVERY,

@@ -169,7 +169,8 @@ describe('registry', () => {
     assert.deepEqual(names, registry.list().map(usageOf));
     for (const usage of [
       '/metric <market> [metric] [window]',
-      '/rank [metric] [window] [by] [n]',
+      '/rank [metric] [window] [by] [n] [exchange]',
+      '/compare <market>',
       '/track <market> [metric] [factor] [cooldown] [to]',
       '/untrack <market> [metric] [to]',
       '/tracking [digest]',

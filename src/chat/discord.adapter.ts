@@ -131,21 +131,33 @@ function interactionBody(reply: Reply, chartImage?: string) {
 
 const ATTACHED_CHART = `attachment://${CHART_FILE}`;
 
-async function marketChoices(typed: string): Promise<Array<{ name: string; value: string }>> {
+/**
+ * Catalog entries for what is typed. A pair typed whole (`btc-usd`) lists every exchange that has
+ * it first, each named with its exchange, so the choice between them is the user's.
+ */
+export async function marketChoices(typed: string): Promise<Array<{ name: string; value: string }>> {
   const key = normaliseInput(typed);
   const markets = await listMarkets();
-  const scored: Array<{ id: string; score: number }> = [];
+  const scored: Array<{ id: string; score: number; name: string }> = [];
   for (const m of markets) {
     if (!key) {
-      scored.push({ id: m.id, score: m.active ? 0 : 1 });
+      scored.push({ id: m.id, name: m.id, score: m.active ? 0 : 1 });
       continue;
     }
     const forms = [m.id, ...m.aliases];
-    const score = forms.some((f) => f.startsWith(key)) ? 0 : forms.some((f) => f.includes(key)) ? 1 : -1;
-    if (score >= 0) scored.push({ id: m.id, score: score + (m.active ? 0 : 2) });
+    const score = forms.includes(key)
+      ? 0
+      : forms.some((f) => f.startsWith(key))
+        ? 1
+        : forms.some((f) => f.includes(key))
+          ? 2
+          : -1;
+    if (score < 0) continue;
+    const name = score === 0 && m.id !== key ? `${m.id} (${m.base}-${m.quote} on ${m.exchange})` : m.id;
+    scored.push({ id: m.id, name, score: score + (m.active ? 0 : 3) });
   }
   scored.sort((a, b) => a.score - b.score || a.id.localeCompare(b.id));
-  return scored.slice(0, 25).map((s) => ({ name: s.id, value: s.id }));
+  return scored.slice(0, 25).map((s) => ({ name: s.name.slice(0, 100), value: s.id }));
 }
 
 export async function startDiscord(deps: { config: Config; registry: CommandRegistry }): Promise<DiscordAdapter> {

@@ -116,7 +116,7 @@ export interface RawOptions {
   named?: Readonly<Record<string, unknown>>;
 }
 
-const MARKET_TEXT = /^[A-Za-z0-9][A-Za-z0-9:/._-]{0,63}$/;
+const MARKET_TEXT = /^[A-Za-z0-9][A-Za-z0-9:/._@-]{0,63}$/;
 const MAX_RAW = 200;
 
 /** A user's text shown back to them: one line, bounded, no markup characters. */

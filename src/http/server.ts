@@ -16,6 +16,7 @@ import { loadConfig, type Config } from '../config.js';
 import { apology, errorReference, isUserError } from '../errors.js';
 import { log, type Logger } from '../logger.js';
 import { httpLatency } from '../observability/metrics.js';
+import { compareRoutes } from './routes/compare.js';
 import { marketRoutes } from './routes/markets.js';
 import { opsRoutes } from './routes/ops.js';
 import { rankingRoutes } from './routes/rankings.js';
@@ -142,6 +143,7 @@ export async function buildServer(deps: ServerDeps = {}): Promise<FastifyInstanc
       await api.register(marketRoutes);
       await api.register(rankingRoutes);
       await api.register(dashboardApi, dashboard);
+      await api.register(compareRoutes);
       // A constant answer: for load comparisons and probes that must not touch the database.
       api.get(
         '/ping',

@@ -3,7 +3,7 @@
  * Resolution reads an in-process alias map, refreshed when it is older than a few seconds or on a
  * miss, so a hot path (API, chat) costs no database round trip per request.
  */
-import { Market } from '../db/models/index.js';
+import { Market, Sample } from '../db/models/index.js';
 import { UserError } from '../errors.js';
 import { aliasesFor, canonicalId, editDistance, normaliseInput } from './market-id.js';
 
@@ -16,6 +16,8 @@ export interface CatalogEntry {
   symbol: string;
   aliases: string[];
   active: boolean;
+  /** Set when the name typed matched several exchanges: which one answers and how to pick another. */
+  note?: string;
 }
 
 export interface MarketDescriptor {
@@ -33,14 +35,17 @@ export async function upsertMarkets(markets: readonly MarketDescriptor[], now = 
   if (markets.length === 0) return 0;
   const ops = markets.map((m) => {
     const id = canonicalId(m.exchange, m.base, m.quote);
+    // The pair is what follows the exchange: an exchange name may itself hold a hyphen (coinbase-pro).
+    const pair = id.slice(id.indexOf(':') + 1);
+    const dash = pair.indexOf('-');
     return {
       updateOne: {
         filter: { _id: id },
         update: {
           $set: {
             exchange: m.exchange.toLowerCase(),
-            base: id.split(':')[1]!.split('-')[0]!,
-            quote: id.split('-').slice(1).join('-'),
+            base: pair.slice(0, dash),
+            quote: pair.slice(dash + 1),
             source: m.source,
             symbol: m.symbol,
             aliases: aliasesFor(m.exchange, m.base, m.quote, [m.symbol, ...(m.names ?? [])]),
@@ -105,15 +110,78 @@ export function invalidateCatalog(): void {
   cache.loadedAt = 0;
 }
 
-/** Prefers the exact id, then active markets, then live exchanges over the simulator. */
-function pick(found: CatalogEntry[], key: string): CatalogEntry {
-  return [...found].sort(
-    (a, b) =>
-      Number(b.id === key) - Number(a.id === key) ||
-      Number(b.active) - Number(a.active) ||
-      Number(a.exchange === 'sim') - Number(b.exchange === 'sim') ||
-      a.id.localeCompare(b.id),
-  )[0]!;
+/**
+ * The order of MARKET_SOURCE, set at boot: when several sources list a pair, the first configured
+ * one answers for the bare pair (`btc-usd`).
+ */
+let sourceOrder: readonly string[] = [];
+
+export function setSourceOrder(sources: readonly string[]): void {
+  sourceOrder = [...sources];
+}
+
+function sourceRank(source: string): number {
+  const i = sourceOrder.indexOf(source);
+  return i < 0 ? sourceOrder.length : i;
+}
+
+/**
+ * Latest 24h quote volume of each candidate (base volume x last where the source gives no quote
+ * volume): the tie-break among exchanges of one source. Read only when a bare pair is ambiguous.
+ */
+async function quoteVolumes(ids: readonly string[]): Promise<Map<string, number>> {
+  const latest = await Promise.all(
+    ids.map((id) =>
+      Sample.findOne({ market: id }, { quoteVolume24h: 1, volume24h: 1, last: 1, _id: 0 })
+        .sort({ ts: -1 })
+        .lean()
+        .catch(() => null),
+    ),
+  );
+  const out = new Map<string, number>();
+  ids.forEach((id, i) => {
+    const s = latest[i];
+    if (!s) return;
+    const v = s.quoteVolume24h ?? s.volume24h * s.last;
+    if (Number.isFinite(v)) out.set(id, v);
+  });
+  return out;
+}
+
+/**
+ * Picks one market for what was typed. The rule, in order: the exact id; an active market over an
+ * inactive one; a live exchange over the simulator; the source listed first in MARKET_SOURCE;
+ * within one source that lists the pair on several exchanges (a Cryptowatch-format API), the
+ * exchange with the highest 24h quote volume; then the id, alphabetically.
+ */
+async function pick(found: CatalogEntry[], key: string): Promise<CatalogEntry> {
+  const exact = found.find((e) => e.id === key);
+  if (exact) return exact;
+  const byRule = (a: CatalogEntry, b: CatalogEntry) =>
+    Number(b.active) - Number(a.active) ||
+    Number(a.exchange === 'sim') - Number(b.exchange === 'sim') ||
+    sourceRank(a.source) - sourceRank(b.source);
+  const sorted = [...found].sort((a, b) => byRule(a, b) || a.id.localeCompare(b.id));
+  const first = sorted[0]!;
+  const rivals = sorted.filter((e) => byRule(first, e) === 0);
+  if (rivals.length > 1) {
+    const volumes = await quoteVolumes(rivals.map((e) => e.id));
+    rivals.sort((a, b) => (volumes.get(b.id) ?? -1) - (volumes.get(a.id) ?? -1) || a.id.localeCompare(b.id));
+  }
+  const chosen = rivals[0]!;
+  const others = [...new Set(found.filter((e) => e.id !== chosen.id && e.active).map((e) => e.id))];
+  if (others.length === 0) return chosen;
+  const why =
+    rivals.length > 1
+      ? `the highest 24h quote volume among the exchanges ${chosen.source} lists it on`
+      : found.some((e) => e.active && e.exchange === 'sim') && chosen.exchange !== 'sim'
+        ? 'a live exchange before the simulator'
+        : `${chosen.source} comes first in MARKET_SOURCE`;
+  const also = others.map((id) => `${id.slice(0, id.indexOf(':'))}: use ${id}`).join('; ');
+  return {
+    ...chosen,
+    note: `"${key}" is listed on ${others.length + 1} exchanges; showing ${chosen.id} (${why}). Also on ${also}.`,
+  };
 }
 
 export async function findMarket(text: string): Promise<CatalogEntry | undefined> {
@@ -128,17 +196,30 @@ export async function findMarket(text: string): Promise<CatalogEntry | undefined
   return found ? pick(found, key) : undefined;
 }
 
-/** Closest known ids to what was typed, best first. */
+/**
+ * Closest known markets to what was typed, best first: the nearest pairs, each with every exchange
+ * that lists it (`btc-usd` typed as `btc-usdd` names kraken:btc-usd and binance:btc-usd).
+ */
 export async function suggestMarkets(text: string, limit = 3): Promise<string[]> {
   const key = normaliseInput(text);
   const c = await current();
-  const scored: Array<{ id: string; d: number }> = [];
+  const scored: Array<{ entry: CatalogEntry; d: number }> = [];
   for (const [alias, entries] of c.byAlias) {
     const d = editDistance(key, alias);
-    if (d <= Math.max(2, Math.floor(key.length / 3))) for (const e of entries) scored.push({ id: e.id, d });
+    if (d <= Math.max(2, Math.floor(key.length / 3))) for (const e of entries) scored.push({ entry: e, d });
   }
-  scored.sort((a, b) => a.d - b.d || a.id.localeCompare(b.id));
-  return [...new Set(scored.map((s) => s.id))].slice(0, limit);
+  scored.sort((a, b) => a.d - b.d || a.entry.id.localeCompare(b.entry.id));
+  const pairs: string[] = [];
+  for (const s of scored) {
+    const pair = `${s.entry.base}-${s.entry.quote}`;
+    if (!pairs.includes(pair)) pairs.push(pair);
+    if (pairs.length >= limit) break;
+  }
+  const ids: string[] = [];
+  for (const pair of pairs)
+    for (const s of scored)
+      if (`${s.entry.base}-${s.entry.quote}` === pair && !ids.includes(s.entry.id)) ids.push(s.entry.id);
+  return ids;
 }
 
 /** Resolves what a user typed, or throws a UserError that says what is known instead. */
@@ -149,7 +230,7 @@ export async function resolveMarket(text: string): Promise<CatalogEntry> {
   const suggestions = await suggestMarkets(text);
   throw new UserError(
     `Unknown market "${shown}".${suggestions.length ? ` Did you mean ${suggestions.join(', ')}?` : ''}`,
-    'Markets are written like btc-usd, BTC/USD or kraken:btc-usd; /rank lists the tracked ones.',
+    'Markets are written like btc-usd, BTC/USD, binance:btc-usdt or btc-usdt@binance; /rank lists the tracked ones.',
     404,
   );
 }

@@ -8,7 +8,7 @@
  * the same question costs one computation.
  */
 import { UserError } from '../errors.js';
-import { resolveMarket, type CatalogEntry } from './catalog.js';
+import { listMarkets, resolveMarket, type CatalogEntry } from './catalog.js';
 import {
   METRICS,
   METRIC_NAMES,
@@ -88,6 +88,10 @@ export interface Ranking {
   top: RankingRow[];
   bottom: RankingRow[];
   asOf: Date | null;
+  /** The one exchange ranked, or null when the ranking covers them all. */
+  exchange: string | null;
+  /** Every exchange in the ranking, for the reply to name them. */
+  exchanges: string[];
 }
 
 export interface ReportOptions {
@@ -99,6 +103,8 @@ export interface ReportOptions {
 }
 
 export interface RankingOptions {
+  /** Only this exchange's markets (`binance`); absent: every exchange. */
+  exchange?: string;
   metric?: MetricName;
   window?: WindowName;
   by?: RankBy;
@@ -314,20 +320,43 @@ export async function getRanking(opts: RankingOptions = {}): Promise<Ranking> {
   const { metric, window, by } = commonOptions(opts);
   const limit = integerOption('limit', opts.limit, DEFAULT_LIMIT, 1, MAX_LIMIT);
   const table = await rankedTable(metric, window, by, opts.now === undefined);
-  const { ranked } = table;
+  let { ranked, excluded } = table;
+  const exchange = opts.exchange === undefined || opts.exchange === '' ? null : await knownExchange(opts.exchange);
+  if (exchange) {
+    const prefix = `${exchange}:`;
+    ({ ranked, excluded } = rankEntries(
+      [...table.entries.values()].filter((e) => e.market.startsWith(prefix)),
+      by,
+    ));
+  }
+  const exchanges = [...new Set(ranked.map((r) => r.market.slice(0, r.market.indexOf(':'))))].sort();
   const top = ranked.slice(0, limit).map(publicRow);
   const bottom = ranked.slice(Math.max(limit, ranked.length - limit)).map(publicRow);
   return {
+    exchange,
+    exchanges,
     metric,
     window,
     by,
     method: methodOf(window, by),
     total: ranked.length,
-    excluded: table.excluded,
+    excluded,
     top,
     bottom,
     asOf: table.asOf,
   };
+}
+
+/** An exchange the catalog knows, or a UserError that lists them. */
+async function knownExchange(text: unknown): Promise<string> {
+  const name = typeof text === 'string' ? text.trim().toLowerCase() : '';
+  const known = [...new Set((await listMarkets()).map((m) => m.exchange))].sort();
+  if (known.includes(name)) return name;
+  throw new UserError(
+    `Unknown exchange "${name.slice(0, 40)}".`,
+    known.length ? `Exchanges with markets: ${known.join(', ')}.` : 'No market has been collected yet.',
+    404,
+  );
 }
 
 function rankNote(table: RankedTable, market: string, window: WindowName, by: RankBy): string {
@@ -352,6 +381,21 @@ export async function getMarketReport(input: string, opts: ReportOptions = {}): 
   const points = integerOption('points', opts.points, DEFAULT_POINTS, 2, MAX_POINTS);
   const market = await resolveMarket(input);
   const fresh = opts.now === undefined;
+  const report = await reportOf(market, metric, window, points, by, fresh, opts.now);
+  // A kept answer may have been asked by another name: the note belongs to this question.
+  return report.market.note === market.note ? report : { ...report, market };
+}
+
+function reportOf(
+  market: CatalogEntry,
+  metric: MetricName,
+  window: WindowName,
+  points: number,
+  by: RankBy,
+  fresh: boolean,
+  now: Date | undefined,
+): Promise<MarketReport> {
+  const opts = { now };
   return remembered(reports, `${market.id}|${metric}|${window}|${points}|${by}`, fresh, async () => {
     const end = (opts.now ?? new Date()).getTime();
     const start = end - WINDOWS[window];

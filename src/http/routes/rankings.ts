@@ -23,14 +23,26 @@ export const rankingRoutes: TypedRoutes = async (app) => {
           'Equal values share a position. Markets with fewer than 10 points in the window are counted in `excluded`.',
         querystring: {
           type: 'object',
-          properties: { metric: metricParam, window: windowParam, by: byParam, limit: limitParam },
+          properties: {
+            exchange: {
+              type: 'string',
+              maxLength: 40,
+              description:
+                'Only this exchange’s markets (binance); absent: every exchange. `exchange` in the answer says which.',
+            },
+            metric: metricParam,
+            window: windowParam,
+            by: byParam,
+            limit: limitParam,
+          },
         },
-        response: { 200: rankingSchema, 400: errorSchema },
+        response: { 200: rankingSchema, 400: errorSchema, 404: errorSchema },
       },
     },
     async (req) => {
-      const { metric, window, by, limit } = req.query;
+      const { exchange, metric, window, by, limit } = req.query;
       return getRanking({
+        exchange,
         metric: readChoice('metric', metric, parseMetric, METRIC_NAMES),
         window: readChoice('window', window, parseWindow, WINDOW_NAMES),
         by: readChoice('by', by, parseRankBy, RANK_BY_NAMES),
