@@ -9,9 +9,7 @@ import {
   METRICS,
   METRIC_NAMES,
   parseMetric,
-  type MetricName,
   type RankBy,
-  type WindowName,
 } from '../src/market/metrics.js';
 import { getRanking, type RankingRow } from '../src/market/queries.js';
 import { byOption, metricOption, windowOption } from './options.js';
