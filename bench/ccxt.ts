@@ -67,7 +67,7 @@ const bySymbolId = new Map(Object.values(exchange.markets ?? {}).map((m) => [m!.
 
 function parseAndNormalise(): number {
   const raw = JSON.parse(text) as unknown[];
-  const tickers = exchange.parseTickers(raw as never);
+  const tickers = exchange.parseTickers(raw as Parameters<typeof exchange.parseTickers>[0]);
   let n = 0;
   for (const [symbol, t] of Object.entries(tickers)) {
     const m = bySymbolId.get(symbol);

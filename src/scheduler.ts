@@ -104,6 +104,7 @@ export async function startScheduler(config: Config, opts: SchedulerOptions): Pr
   const brLog = log('bree');
   const bree = new Bree({
     root: false,
+    // Bree types its logger as a whole Console; it calls only info, warn and error.
     logger: {
       info: (...args: unknown[]) => brLog.debug({ detail: args.slice(1) }, String(args[0])),
       warn: (...args: unknown[]) => brLog.warn({ detail: String(args[1] ?? '') }, String(args[0])),
@@ -369,7 +370,7 @@ export async function startScheduler(config: Config, opts: SchedulerOptions): Pr
       scheduleTick(source);
     }
     const prune = setInterval(() => void runJob('prune-samples').catch(swallow('prune-samples')), PRUNE_EVERY_MS);
-    timers.add(prune as unknown as NodeJS.Timeout);
+    timers.add(prune);
     logger.info(
       { sources, intervalMs: interval, afterTick, owner, mode: compiled ? 'compiled' : 'tsx' },
       'scheduler started',

@@ -1,6 +1,7 @@
 import assert from 'node:assert/strict';
 import { after, before, beforeEach, describe, it } from 'node:test';
 import { loadConfig } from '../src/config.js';
+import { collectorState } from '../src/db/collections.js';
 import { initLogger } from '../src/logger.js';
 import { CollectorRun, CollectorState, Lease, Market, Sample } from '../src/db/models/index.js';
 import { invalidateCatalog, resolveMarket } from '../src/market/catalog.js';
@@ -309,9 +310,9 @@ describe('state', () => {
     /** Another replica's state write: btc's counter and the tick, with its own stamp or (an older version) none. */
     const writeAsOther = async (n: number, cum: number, stamp?: string) => {
       const state = (await CollectorState.findById('kraken').lean())!;
-      const cums = state.markets.map((m, i) => (m === 'kraken:btc-usd' ? cum : state.cums[i]));
-      await CollectorState.collection.updateOne(
-        { _id: 'kraken' as never },
+      const cums = state.markets.map((m, i) => (m === 'kraken:btc-usd' ? cum : (state.cums[i] ?? null)));
+      await collectorState().updateOne(
+        { _id: 'kraken' },
         { $set: { tick: min(n), cums, ...(stamp ? { stamp } : {}) } },
       );
     };

@@ -329,7 +329,7 @@ describe('mongo-java-server, the offline fallback', { skip: javaBin ? false : 'n
     const legacy = join(dataDir, 'embedded-mongo.mv');
     const old = await startJavaServer({ h2File: legacy, searchPath: javaBin });
     const oldClient = await mongoose.createConnection(old.uri, { dbName: 'crypto-chatops' }).asPromise();
-    await oldClient.collection('notes').insertOne({ _id: 'from-before' as never });
+    await oldClient.collection<{ _id: string }>('notes').insertOne({ _id: 'from-before' });
     await oldClient.close();
     await old.stop();
 
@@ -360,7 +360,7 @@ describe('mongo-java-server, the offline fallback', { skip: javaBin ? false : 'n
       );
 
       const client = await mongoose.createConnection(String(dbLine.uri), { dbName: 'crypto-chatops' }).asPromise();
-      const doc = await client.collection('notes').findOne({ _id: 'from-before' as never });
+      const doc = await client.collection<{ _id: string }>('notes').findOne({ _id: 'from-before' });
       await client.close();
       assert.ok(doc, 'the data of the earlier version is there');
     } finally {

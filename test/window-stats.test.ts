@@ -229,9 +229,12 @@ describe('window statistics after each tick', () => {
   });
 
   it('rejects bad options naming them', async () => {
-    await assert.rejects(getRanking({ metric: 'colour' as never }), { name: 'UserError', message: /metric "colour"/ });
-    await assert.rejects(getRanking({ window: '3d' as never }), { name: 'UserError', message: /window "3d"/ });
-    await assert.rejects(getRanking({ by: 'vibes' as never }), { name: 'UserError', message: /by "vibes"/ });
+    await assert.rejects(getRanking(JSON.parse('{"metric":"colour"}')), {
+      name: 'UserError',
+      message: /metric "colour"/,
+    });
+    await assert.rejects(getRanking(JSON.parse('{"window":"3d"}')), { name: 'UserError', message: /window "3d"/ });
+    await assert.rejects(getRanking(JSON.parse('{"by":"vibes"}')), { name: 'UserError', message: /by "vibes"/ });
     await assert.rejects(getRanking({ metric: 'volume', by: 'logret' }), { name: 'UserError', message: /prices only/ });
     await assert.rejects(getRanking({ limit: 0 }), { name: 'UserError', message: /limit/ });
     await assert.rejects(getMarketReport('btc-usd', { points: 1 }), { name: 'UserError', message: /points/ });

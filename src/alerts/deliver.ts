@@ -19,6 +19,7 @@
  * which is told "could not deliver N alerts" after the next post that gets through. A channel that
  * is gone (deleted, bot removed) has its subscriptions disabled: retrying would fail forever.
  */
+import mongoose from 'mongoose';
 import type { Logger } from 'pino';
 import {
   ChannelGoneError,
@@ -28,6 +29,7 @@ import {
   type ChatPlatform,
 } from '../chat/platform.js';
 import type { Reply } from '../chat/reply.js';
+import { collections } from '../db/collections.js';
 import { Alert, Channel, Subscription } from '../db/models/index.js';
 import { log } from '../logger.js';
 import { replicaId } from '../market/lease.js';
@@ -224,18 +226,20 @@ export function startDeliverer(deps: DelivererDeps): Deliverer {
 
   /** Tells a channel that just took a post about the alerts that never reached it. */
   const reportUndelivered = async (platform: ChatPlatform, channel: string) => {
-    const before = await Channel.collection.findOneAndUpdate(
-      { _id: channel as never, undelivered: { $gt: 0 } },
-      { $set: { undelivered: 0, updatedAt: new Date(now()) } },
-      { returnDocument: 'before' },
-    );
+    const before = await collections
+      .channels()
+      .findOneAndUpdate(
+        { _id: channel, undelivered: { $gt: 0 } },
+        { $set: { undelivered: 0, updatedAt: new Date(now()) } },
+        { returnDocument: 'before' },
+      );
     const count = typeof before?.undelivered === 'number' ? before.undelivered : 0;
     if (count === 0) return;
     try {
       await platform.post(channel, undeliveredReply(count));
       logger.info({ channel, count }, 'told channel about undelivered alerts');
     } catch (err) {
-      await Channel.collection.updateOne({ _id: channel as never }, { $inc: { undelivered: count } });
+      await collections.channels().updateOne({ _id: channel }, { $inc: { undelivered: count } });
       logger.warn(
         { channel, count, err: (err as Error).message },
         'could not post the undelivered-alerts warning; will try after the next post',
@@ -244,11 +248,13 @@ export function startDeliverer(deps: DelivererDeps): Deliverer {
   };
 
   const countUndelivered = (channel: string, count: number) =>
-    Channel.collection.updateOne(
-      { _id: channel as never },
-      { $inc: { undelivered: count }, $set: { updatedAt: new Date(now()) }, $setOnInsert: { mutedUntil: null } },
-      { upsert: true },
-    );
+    collections
+      .channels()
+      .updateOne(
+        { _id: channel },
+        { $inc: { undelivered: count }, $set: { updatedAt: new Date(now()) }, $setOnInsert: { mutedUntil: null } },
+        { upsert: true },
+      );
 
   const channelGone = async (channel: string, unit: Unit, platform: string, err: Error) => {
     const reason = `channel gone: ${err.message}`.slice(0, 300);
@@ -428,19 +434,23 @@ export function startDeliverer(deps: DelivererDeps): Deliverer {
   const recheck = async (batch: OutboxAlert[]) => {
     const t = new Date(now());
     const [subs, channels] = await Promise.all([
-      Subscription.collection
+      collections
+        .subscriptions()
         .find(
           {
             _id: {
-              $in: [...new Map(batch.map((a) => [String(a.subscriptionId), a.subscriptionId])).values()] as never[],
+              $in: [...new Set(batch.map((a) => String(a.subscriptionId)))]
+                .filter((id) => mongoose.isValidObjectId(id))
+                .map((id) => new mongoose.Types.ObjectId(id)),
             },
           },
           { projection: { disabled: 1, snoozedUntil: 1 } },
         )
         .toArray(),
-      Channel.collection
+      collections
+        .channels()
         .find(
-          { _id: { $in: [...new Set(batch.map((a) => a.channel))] as never[] } },
+          { _id: { $in: [...new Set(batch.map((a) => a.channel))] } },
           { projection: { mutedUntil: 1, digest: 1, undelivered: 1 } },
         )
         .toArray(),
