@@ -5,12 +5,7 @@
 import { num, pctOfFraction, utc } from '../src/chat/format.js';
 import { defineCommand } from '../src/chat/registry.js';
 import { editDistance } from '../src/market/market-id.js';
-import {
-  METRICS,
-  METRIC_NAMES,
-  parseMetric,
-  type RankBy,
-} from '../src/market/metrics.js';
+import { METRICS, METRIC_NAMES, parseMetric, type RankBy } from '../src/market/metrics.js';
 import { getRanking, type RankingRow } from '../src/market/queries.js';
 import { byOption, metricOption, windowOption } from './options.js';
 

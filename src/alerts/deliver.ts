@@ -30,7 +30,7 @@ import {
 } from '../chat/platform.js';
 import type { Reply } from '../chat/reply.js';
 import { collections } from '../db/collections.js';
-import { Alert, Channel, Subscription } from '../db/models/index.js';
+import { Alert } from '../db/models/index.js';
 import { log } from '../logger.js';
 import { replicaId } from '../market/lease.js';
 import { METRICS, METRIC_ORDER, type MetricName } from '../market/metrics.js';
