@@ -1,6 +1,6 @@
 /**
  * Spike alerts end to end: the scheduler's real Bree workers collect the simulated source and run
- * detect-spikes against the real wire-protocol database; the deliverer posts through the real Slack
+ * the pipeline worker's detection against the real wire-protocol database; the deliverer posts through the real Slack
  * and Discord adapters to the local fakes. The simulated source injects a volume spike at a minute
  * we can predict (isSimulatedSpike), so the test knows which tick must alert and where.
  */
@@ -14,7 +14,7 @@ import { startSlack, type SlackAdapter } from '../src/chat/slack.adapter.js';
 import { Alert, Sample, Subscription } from '../src/db/models/index.js';
 import { buildServer } from '../src/http/server.js';
 import { isSimulatedSpike, simulatedMarkets } from '../src/market/sources/index.js';
-import { startScheduler, type Scheduler } from '../src/scheduler.js';
+import { startScheduler, type Scheduler, type TickEvent } from '../src/scheduler.js';
 import { chatConfig } from './support/chat-fixtures.js';
 import { useTestDatabase } from './support/db.js';
 import { FAKE_APP_ID, FAKE_GUILD_ID, startFakeDiscord, type FakeDiscord } from './support/fake-discord.js';
@@ -100,7 +100,6 @@ describe('spike alerts end to end', () => {
       dbName: db.dbName,
       owner: 'e2e',
       autoStart: false,
-      afterTick: ['detect-spikes'],
     });
     await Subscription.create([
       { channel: SLACK_A, market: spiky, metric: 'volume' },
@@ -123,8 +122,8 @@ describe('spike alerts end to end', () => {
   it('posts exactly one alert to each channel tracking the spiking market, within the tick, with the right numbers', async () => {
     const d = deliverer('replica-1');
     const delivered: Promise<number>[] = [];
-    scheduler.events.on('job-done', (e: { name: string }) => {
-      if (e.name === 'detect-spikes') delivered.push(d.deliverNow());
+    scheduler.events.on('tick', (e: TickEvent) => {
+      if (e.alerts) delivered.push(d.deliverNow());
     });
     await runTick(tick(-1)); // first tick: backfills 90 minutes, detection builds its baselines
     assert.equal(await Alert.countDocuments(), 0, 'no spike at the first tick');
@@ -164,14 +163,14 @@ describe('spike alerts end to end', () => {
   it('delivers once across a restart between detection and delivery, and a rerun of detection adds nothing', async () => {
     const before = { slack: slackPosts(SLACK_A).length, discord: discordPosts().length };
     // No deliverer listens to this tick: the process "went down" after detection.
-    scheduler.events.removeAllListeners('job-done');
+    scheduler.events.removeAllListeners('tick');
     await Promise.all(deliverers.splice(0).map((x) => x.stop()));
     await runTick(tick(30));
     assert.equal(await Alert.countDocuments({ status: 'pending', market: spiky, metric: 'volume' }), 2);
 
     const restarted = deliverer('replica-after-restart');
     await restarted.deliverNow();
-    await scheduler.runJob('detect-spikes', { tick: tick(30).toISOString(), source: 'simulated' });
+    await runTick(tick(30));
     await restarted.deliverNow();
     assert.equal(slackPosts(SLACK_A).length, before.slack + 1);
     assert.equal(discordPosts().length, before.discord + 1);
