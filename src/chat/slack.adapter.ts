@@ -1,15 +1,14 @@
 /**
  * Slack through Bolt. Socket Mode when SLACK_APP_TOKEN is set (no public URL needed), otherwise
  * Slack's HTTP requests arrive at `/slack/events` on the product's own Fastify server through the
- * small receiver below, which verifies each request's signature within a 5-minute replay window
- * before Bolt sees it. Handlers acknowledge first (Slack allows 3 s), then answer via response_url,
- * or, with CHART_UPLOAD, as a file share of the chart PNG carrying the answer's blocks.
+ * receiver in slack.receiver.ts. Handlers acknowledge first (Slack allows 3 s), then answer via
+ * response_url, or, with CHART_UPLOAD, as a file share of the chart PNG carrying the answer's blocks.
  *
  * Alert delivery posts with Bolt's WebClient with its retries off and 429s rejected, so the
  * deliverer sees RateLimitedError / ChannelGoneError and owns the retry policy.
  */
 import bolt from '@slack/bolt';
-import type { App as BoltApp, Receiver, ReceiverEvent, Logger as BoltLogger } from '@slack/bolt';
+import type { Logger as BoltLogger } from '@slack/bolt';
 import type { FastifyInstance } from 'fastify';
 import type { Config } from '../config.js';
 import { log, type Logger } from '../logger.js';
@@ -17,14 +16,11 @@ import { CHART_FILE, CHART_PNG_TIMEOUT_MS, chartPngFor } from './chart.js';
 import { ChannelGoneError, RateLimitedError, parseChannelId, type ChatPlatform } from './platform.js';
 import { CommandRegistry, type CommandContext } from './registry.js';
 import { renderSlack, stripActionSuffix } from './render-slack.js';
+import { FastifyReceiver, SLACK_EVENTS_PATH } from './slack.receiver.js';
 import type { Reply } from './reply.js';
 
-const { App, LogLevel, verifySlackRequest, webApi } = bolt;
+const { App, LogLevel, webApi } = bolt;
 
-export const SLACK_EVENTS_PATH = '/slack/events';
-const REPLAY_WINDOW_S = 5 * 60;
-/** Bolt answers Slack itself if a handler never acks; Slack gives up after 3 s anyway. */
-const ACK_TIMEOUT_MS = 3_500;
 /** Slack errors meaning the bot can no longer post there: retrying will not help. */
 const CHANNEL_GONE = new Set([
   'channel_not_found',
@@ -55,126 +51,6 @@ function boltLogger(logger: Logger): BoltLogger {
     getLevel: () => level,
     setName: () => {},
   };
-}
-
-/**
- * A Bolt receiver mounted on an existing Fastify server. Raw bodies are kept for the signature, so
- * the route lives in its own encapsulated scope with a string body parser.
- */
-export class FastifyReceiver implements Receiver {
-  private bolt?: BoltApp;
-
-  constructor(
-    private readonly opts: {
-      http: FastifyInstance;
-      signingSecret: string;
-      path?: string;
-      logger: Logger;
-      now?: () => number;
-    },
-  ) {}
-
-  init(app: BoltApp): void {
-    this.bolt = app;
-  }
-
-  /** Adds the route; call before the server starts listening. */
-  async register(): Promise<void> {
-    const path = this.opts.path ?? SLACK_EVENTS_PATH;
-    await this.opts.http.register(async (scope) => {
-      scope.removeAllContentTypeParsers();
-      scope.addContentTypeParser('*', { parseAs: 'string', bodyLimit: 1_048_576 }, (_req, body, done) =>
-        done(null, body),
-      );
-      scope.post(path, async (request, reply) => {
-        const raw = typeof request.body === 'string' ? request.body : '';
-        const result = await this.handle(raw, request.headers);
-        reply.code(result.status);
-        if (result.body === undefined) return reply.send('');
-        return reply.send(result.body);
-      });
-    });
-  }
-
-  async start(): Promise<void> {}
-  async stop(): Promise<void> {}
-
-  /** Verifies and dispatches one request; returns what Slack gets back. */
-  async handle(
-    raw: string,
-    headers: Record<string, string | string[] | undefined>,
-  ): Promise<{ status: number; body?: unknown }> {
-    const header = (name: string) => {
-      const v = headers[name];
-      return Array.isArray(v) ? v[0] : v;
-    };
-    const contentType = header('content-type') ?? '';
-    const form = contentType.includes('application/x-www-form-urlencoded') ? new URLSearchParams(raw) : undefined;
-    // Slack's ssl_check carries no signature and needs only a 200.
-    if (form?.get('ssl_check') === '1') return { status: 200 };
-
-    const nowMs = (this.opts.now ?? Date.now)();
-    const timestamp = Number(header('x-slack-request-timestamp'));
-    const signature = header('x-slack-signature') ?? '';
-    // Bolt's helper rejects old timestamps only; a request dated in the future is refused here too.
-    if (!Number.isFinite(timestamp) || Math.abs(nowMs / 1000 - timestamp) > REPLAY_WINDOW_S) {
-      this.opts.logger.warn(
-        { timestamp: header('x-slack-request-timestamp') },
-        'slack request outside the replay window',
-      );
-      return { status: 401, body: { error: 'stale or missing timestamp' } };
-    }
-    try {
-      verifySlackRequest({
-        signingSecret: this.opts.signingSecret,
-        body: raw,
-        headers: { 'x-slack-signature': signature, 'x-slack-request-timestamp': timestamp },
-        nowMilliseconds: nowMs,
-      });
-    } catch {
-      this.opts.logger.warn('slack request with a bad signature');
-      return { status: 401, body: { error: 'invalid signature' } };
-    }
-
-    let body: Record<string, unknown>;
-    try {
-      if (form) {
-        const payload = form.get('payload');
-        body = payload !== null ? (JSON.parse(payload) as Record<string, unknown>) : Object.fromEntries(form);
-      } else {
-        body = JSON.parse(raw) as Record<string, unknown>;
-      }
-    } catch {
-      return { status: 400, body: { error: 'unreadable body' } };
-    }
-    if (body === null || typeof body !== 'object') return { status: 400, body: { error: 'unreadable body' } };
-    if (body.type === 'url_verification') return { status: 200, body: { challenge: body.challenge } };
-    if (!this.bolt) return { status: 503 };
-
-    let settle!: (r: { status: number; body?: unknown }) => void;
-    const answered = new Promise<{ status: number; body?: unknown }>((resolve) => (settle = resolve));
-    let acked = false;
-    const event: ReceiverEvent = {
-      body,
-      retryNum: Number(header('x-slack-retry-num')) || undefined,
-      retryReason: header('x-slack-retry-reason'),
-      ack: async (response?: unknown) => {
-        if (acked) return;
-        acked = true;
-        settle({ status: 200, body: response === undefined || response === '' ? undefined : response });
-      },
-    };
-    this.bolt.processEvent(event).catch((err: unknown) => {
-      this.opts.logger.error({ err }, 'slack event processing failed');
-      if (!acked) settle({ status: 500 });
-    });
-    const timer = setTimeout(() => settle({ status: 404 }), ACK_TIMEOUT_MS);
-    try {
-      return await answered;
-    } finally {
-      clearTimeout(timer);
-    }
-  }
 }
 
 function toPlatformError(err: unknown): unknown {
