@@ -7,6 +7,7 @@ import { ConfigError, loadConfig, type Config } from './config.js';
 import { startApp, type RunningApp } from './app.js';
 import { initLogger, log } from './logger.js';
 import { DatabaseUnavailableError } from './db/connection.js';
+import { signalPolicy } from './signals.js';
 
 const args = new Set(process.argv.slice(2));
 const demo = args.has('--demo');
@@ -87,10 +88,14 @@ async function main(): Promise<void> {
   if (app.chat.platforms.some((p) => p.name === 'console'))
     process.stdout.write(`\n${banner(app, logFile)}${interactive ? '> ' : ''}`);
 
-  let signals = 0;
+  const stopping = signalPolicy();
   const onSignal = (signal: NodeJS.Signals) => {
-    signals += 1;
-    if (signals > 1) {
+    const action = stopping(signal);
+    if (action === 'ignore') {
+      logger.info({ signal }, 'signal repeated within a second (relayed by npm or tsx): one stop');
+      return;
+    }
+    if (action === 'exit') {
       logger.warn({ signal }, 'second signal: exiting now');
       process.exit(130);
     }
