@@ -11,6 +11,7 @@ import {
   Client,
   DiscordAPIError,
   Events,
+  HTTPError,
   GatewayIntentBits,
   InteractionContextType,
   MessageFlags,
@@ -102,7 +103,26 @@ function toPlatformError(err: unknown): unknown {
     if (err.status === 404 || CHANNEL_GONE_CODES.has(Number(err.code)))
       return new ChannelGoneError(`discord: ${err.message}`);
   }
-  return err;
+  return withoutRequest(err);
+}
+
+/** A Discord REST error as an Error that no longer holds the request's URL or body. */
+function withoutRequest(err: unknown): unknown {
+  if (!(err instanceof DiscordAPIError || err instanceof HTTPError)) return err;
+  const code = err instanceof DiscordAPIError ? ` ${err.code}` : '';
+  return new Error(`discord: ${err.method.toUpperCase()} answered ${err.status}${code}: ${err.message}`);
+}
+
+/**
+ * What a log line carries of an error. Discord REST errors hold the request URL (with the
+ * interaction token) and the request body (with the PNG bytes), so only their code, status and
+ * message are logged; anything else keeps its stack.
+ */
+export function errorFields(err: unknown): Record<string, unknown> {
+  if (err instanceof DiscordAPIError)
+    return { code: err.code, status: err.status, method: err.method, error: err.message };
+  if (err instanceof HTTPError) return { status: err.status, method: err.method, error: err.message };
+  return { err };
 }
 
 /** The body discord.js expects for interaction replies (camelCase allowedMentions). */
@@ -174,7 +194,10 @@ export async function startDiscord(deps: { config: Config; registry: CommandRegi
         });
         return;
       } catch (err) {
-        logger.warn({ err, interaction: i.id }, 'discord chart upload failed; answering with the chart URL');
+        logger.warn(
+          { ...errorFields(err), interaction: i.id },
+          'discord chart upload failed; answering with the chart URL',
+        );
       }
     }
     await i.editReply(interactionBody(reply));
@@ -211,9 +234,11 @@ export async function startDiscord(deps: { config: Config; registry: CommandRegi
         : i.isButton()
           ? onButton(i)
           : Promise.resolve();
-    work.catch((err: unknown) => logger.error({ err, interaction: i.id, type: i.type }, 'discord interaction failed'));
+    work.catch((err: unknown) =>
+      logger.error({ ...errorFields(err), interaction: i.id, type: i.type }, 'discord interaction failed'),
+    );
   });
-  client.on(Events.Error, (err) => logger.error({ err }, 'discord client error'));
+  client.on(Events.Error, (err) => logger.error(errorFields(err), 'discord client error'));
 
   const ready = new Promise<void>((resolve, reject) => {
     const timer = setTimeout(() => reject(new Error('discord: no READY within 30 s')), READY_TIMEOUT_MS);
@@ -251,7 +276,7 @@ export async function startDiscord(deps: { config: Config; registry: CommandRegi
           const mapped = toPlatformError(err);
           // The URL version would meet the same limit or missing channel; the deliverer decides.
           if (mapped instanceof RateLimitedError || mapped instanceof ChannelGoneError) throw mapped;
-          logger.warn({ err, channel }, 'discord chart upload failed; posting with the chart URL');
+          logger.warn({ ...errorFields(err), channel }, 'discord chart upload failed; posting with the chart URL');
         }
       }
       const { flags: _ephemeral, ...body } = renderDiscord(reply);
