@@ -13,6 +13,7 @@ import { startDeliverer } from './chat/deliver.js';
 import { connectDatabase, disconnectDatabase, safeUri } from './db/connection.js';
 import { openDatabase, type DatabaseHandle } from './db/embedded.js';
 import { buildServer } from './http/server.js';
+import { configureReportCache } from './market/queries.js';
 import { log } from './logger.js';
 import { startScheduler, type Scheduler } from './scheduler.js';
 
@@ -75,6 +76,7 @@ export async function startApp(config: Config, options: AppOptions = {}): Promis
     await connectDatabase(database.uri);
     stops.push({ name: 'database connection', stop: () => disconnectDatabase() });
 
+    configureReportCache(config.http.reportCacheBytes);
     const http = await buildServer({ config, logger: log('http'), collecting: options.collect !== false });
     stops.push({ name: 'http', stop: () => http.close() });
     const chat = await startChat(config, {

@@ -197,6 +197,7 @@ const schema = z
     RATE_LIMIT_PER_MINUTE: integer(300, 1, 1_000_000),
     CORS_ORIGINS: list,
     TRUST_PROXY: list,
+    REPORT_CACHE_MB: integer(64, 1, 16_384),
     COMMAND_RATE_LIMIT_PER_MINUTE: integer(20, 1, 10_000),
 
     SPIKE_FACTOR: number(3, 1, 1_000),
@@ -274,6 +275,8 @@ export interface Config {
     readonly corsOrigins: readonly string[];
     /** Proxy addresses/CIDRs whose X-Forwarded-For names the client (rate limits per client behind nginx). */
     readonly trustProxy: readonly string[];
+    /** Bound of the market report cache, in (estimated) bytes. */
+    readonly reportCacheBytes: number;
   };
   readonly commands: { readonly rateLimitPerMinute: number };
   readonly alerts: { readonly factor: number; readonly minPoints: number; readonly cooldownMs: number };
@@ -365,6 +368,7 @@ export function loadConfig(env?: Record<string, string | undefined>, overrides: 
       rateLimitPerMinute: e.RATE_LIMIT_PER_MINUTE,
       corsOrigins: e.CORS_ORIGINS,
       trustProxy: e.TRUST_PROXY,
+      reportCacheBytes: e.REPORT_CACHE_MB * 1024 * 1024,
     },
     commands: { rateLimitPerMinute: e.COMMAND_RATE_LIMIT_PER_MINUTE },
     alerts: { factor: e.SPIKE_FACTOR, minPoints: e.SPIKE_MIN_POINTS, cooldownMs: e.ALERT_COOLDOWN },
