@@ -38,6 +38,8 @@ import type { Reply } from './reply.js';
 /** Discord error codes meaning the bot cannot post there any more. */
 const CHANNEL_GONE_CODES = new Set([10003, 50001, 50013, 10004]);
 const READY_TIMEOUT_MS = 30_000;
+/** discord.js aborts a REST request after this long (its own default, stated here on purpose). */
+export const DISCORD_REST_TIMEOUT_MS = 15_000;
 
 export interface DiscordAdapter extends ChatPlatform {
   readonly client: Client;
@@ -161,6 +163,7 @@ export async function startDiscord(deps: { config: Config; registry: CommandRegi
     rest: {
       ...(d.apiUrl ? { api: d.apiUrl } : {}),
       retries: 1,
+      timeout: DISCORD_REST_TIMEOUT_MS,
       rejectOnRateLimit: (data) => data.route.startsWith('/channels'),
     },
   });

@@ -30,6 +30,12 @@ const CHANNEL_GONE = new Set([
   'team_access_not_granted',
 ]);
 
+/**
+ * Longest wait for a Slack Web API call or a response_url post before it is aborted: well under
+ * the deliverer's 60 s lease, so a hung post cannot outlive it.
+ */
+export const SLACK_API_TIMEOUT_MS = 10_000;
+
 export interface SlackAdapter extends ChatPlatform {
   readonly mode: 'socket' | 'http';
   stop(): Promise<void>;
@@ -68,6 +74,8 @@ export async function startSlack(deps: {
   config: Config;
   registry: CommandRegistry;
   http?: FastifyInstance;
+  /** Overrides SLACK_API_TIMEOUT_MS (tests). */
+  apiTimeoutMs?: number;
 }): Promise<SlackAdapter> {
   const { config, registry } = deps;
   const s = config.slack;
@@ -75,11 +83,17 @@ export async function startSlack(deps: {
   const logger = log('chat', { platform: 'slack' });
   const botToken = s.botToken;
   const slackApiUrl = s.apiUrl ? `${s.apiUrl}/` : undefined;
+  const timeout = deps.apiTimeoutMs ?? SLACK_API_TIMEOUT_MS;
   const clientOptions = {
     ...(slackApiUrl ? { slackApiUrl } : {}),
     // The deliverer owns retries: a 429 or a failure surfaces at once.
     retryConfig: { retries: 0 },
     rejectRateLimitedCalls: true,
+    // The Web API client aborts its request after this long.
+    timeout,
+    // Bolt posts to response_url with this fetch, which has no timeout of its own.
+    fetch: (input: string | URL | Request, init?: RequestInit) =>
+      fetch(input, { ...init, signal: init?.signal ?? AbortSignal.timeout(timeout) }),
   };
   // Uploads get their own client so that a stalled upload is aborted, never the answer after it.
   const uploads = config.chartUpload

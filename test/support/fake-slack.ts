@@ -38,6 +38,10 @@ export interface FakeSlack {
   rateLimitPost(retryAfterS: number, times?: number): void;
   /** Next chat.postMessage answers ok:false with this error (channel_not_found, not_in_channel, ...). */
   failPost(error: string, times?: number): void;
+  /** The next `times` chat.postMessage and response_url requests are never answered. */
+  stallPosts(times?: number): void;
+  /** Stalled requests whose client closed the connection (aborted). */
+  abortedByClient(): number;
   /** Uploads that files.completeUploadExternal accepted. */
   uploads(): FakeSlackUpload[];
   waitForUpload(count?: number): Promise<FakeSlackUpload>;
@@ -58,7 +62,16 @@ export async function startFakeSlack(): Promise<FakeSlack> {
   let fileSeq = 0;
   const issued = new Map<string, { filename: string; length: number }>();
   const completed: Array<{ params: Record<string, unknown> }> = [];
+  let stalls = 0;
+  let aborted = 0;
   const http: FakeHttp = await new FakeHttp((r, res): void => {
+    if (stalls > 0 && (r.path.startsWith('/response/') || r.path === '/api/chat.postMessage')) {
+      stalls -= 1;
+      res.once('close', () => {
+        aborted += 1;
+      });
+      return;
+    }
     if (r.path.startsWith('/response/')) return sendJson(res, 200, { ok: true });
     if (r.path.startsWith('/upload/')) {
       res.writeHead(200, { 'content-type': 'text/plain' });
@@ -167,6 +180,10 @@ export async function startFakeSlack(): Promise<FakeSlack> {
     rateLimitPost: (retryAfterS, times = 1) =>
       http.fail(isPost, { status: 429, retryAfter: retryAfterS, body: { ok: false, error: 'ratelimited' } }, times),
     failPost: (error, times = 1) => http.fail(isPost, { status: 200, body: { ok: false, error } }, times),
+    stallPosts: (times = 1) => {
+      stalls += times;
+    },
+    abortedByClient: () => aborted,
     uploads,
     waitForUpload: async (count = 1) => {
       await http.waitFor((r) => r.path === '/api/files.completeUploadExternal' && uploads().length >= count);
