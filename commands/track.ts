@@ -5,6 +5,7 @@
 import { formatDuration, defineAction, defineCommand, type CommandContext } from '../src/chat/registry.js';
 import type { Reply } from '../src/chat/reply.js';
 import { Subscription } from '../src/db/models/index.js';
+import { UserError } from '../src/errors.js';
 import { resolveMarket } from '../src/market/catalog.js';
 import { METRICS, type MetricName } from '../src/market/metrics.js';
 import { marketOption, metricOption } from './options.js';
@@ -19,6 +20,17 @@ interface TrackRequest {
 export async function trackMarket(ctx: CommandContext, req: TrackRequest): Promise<Reply> {
   const market = await resolveMarket(req.market);
   const metric = (req.metric ?? 'volume') as MetricName;
+  const cap = ctx.config.alerts.maxPerChannel;
+  if (!(await Subscription.exists({ channel: ctx.channel, market: market.id, metric }))) {
+    const held = await Subscription.countDocuments({ channel: ctx.channel });
+    if (held >= cap) {
+      throw new UserError(
+        `This channel already tracks ${held} markets and metrics, the most it may (${cap}).`,
+        '/tracking lists them; /untrack one to make room.',
+        403,
+      );
+    }
+  }
   const given: Record<string, unknown> = { disabled: false, snoozedUntil: null };
   if (req.factor !== undefined) given.factor = req.factor;
   if (req.cooldownMs !== undefined) given.cooldownMs = req.cooldownMs;

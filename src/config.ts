@@ -176,11 +176,13 @@ const schema = z
     SLACK_APP_TOKEN: optionalText,
     SLACK_API_URL: url(),
     SLACK_TRACK_ALLOWLIST: list,
+    SLACK_TEAM_ALLOWLIST: list,
 
     DISCORD_TOKEN: optionalText,
     DISCORD_APPLICATION_ID: optionalText,
     DISCORD_GUILD_ID: optionalText,
     DISCORD_API_URL: url(),
+    DISCORD_GUILD_ALLOWLIST: list,
     DISCORD_TRACK_PERMISSION: z
       .string()
       .default('ManageChannels')
@@ -203,6 +205,7 @@ const schema = z
     SPIKE_FACTOR: number(3, 1, 1_000),
     SPIKE_MIN_POINTS: integer(30, 1, 1_000),
     ALERT_COOLDOWN: duration('15m', 0 + 1, 7 * 86_400_000),
+    MAX_SUBSCRIPTIONS_PER_CHANNEL: integer(50, 1, 10_000),
   })
   .superRefine((env, ctx) => {
     if (env.SLACK_BOT_TOKEN && !env.SLACK_APP_TOKEN && !env.SLACK_SIGNING_SECRET) {
@@ -256,6 +259,8 @@ export interface Config {
     readonly appToken?: string;
     readonly apiUrl?: string;
     readonly trackAllowlist: readonly string[];
+    /** Workspaces (team ids) the bot answers; empty answers every workspace it is in. */
+    readonly teamAllowlist: readonly string[];
   };
   readonly discord: {
     readonly token?: string;
@@ -264,6 +269,8 @@ export interface Config {
     readonly apiUrl?: string;
     /** Permission needed for /track and /untrack (a PermissionFlagsBits name), or 'everyone'. */
     readonly trackPermission: string;
+    /** Servers (guild ids) the bot answers; empty answers every server it is in. */
+    readonly guildAllowlist: readonly string[];
   };
   readonly quickchartUrl: string;
   /** Render charts to PNG on this server and upload them, instead of sending the QuickChart URL. */
@@ -279,7 +286,12 @@ export interface Config {
     readonly reportCacheBytes: number;
   };
   readonly commands: { readonly rateLimitPerMinute: number };
-  readonly alerts: { readonly factor: number; readonly minPoints: number; readonly cooldownMs: number };
+  readonly alerts: {
+    readonly factor: number;
+    readonly minPoints: number;
+    readonly cooldownMs: number;
+    readonly maxPerChannel: number;
+  };
   /** Every secret value present, so the logger can scrub it wherever it appears. */
   readonly secrets: readonly string[];
 }
@@ -352,6 +364,7 @@ export function loadConfig(env?: Record<string, string | undefined>, overrides: 
       appToken: e.SLACK_APP_TOKEN,
       apiUrl: e.SLACK_API_URL,
       trackAllowlist: e.SLACK_TRACK_ALLOWLIST,
+      teamAllowlist: e.SLACK_TEAM_ALLOWLIST,
     },
     discord: {
       token: e.DISCORD_TOKEN,
@@ -359,6 +372,7 @@ export function loadConfig(env?: Record<string, string | undefined>, overrides: 
       guildId: e.DISCORD_GUILD_ID,
       apiUrl: e.DISCORD_API_URL,
       trackPermission: e.DISCORD_TRACK_PERMISSION,
+      guildAllowlist: e.DISCORD_GUILD_ALLOWLIST,
     },
     quickchartUrl: e.QUICKCHART_URL!,
     chartUpload: e.CHART_UPLOAD,
@@ -371,7 +385,12 @@ export function loadConfig(env?: Record<string, string | undefined>, overrides: 
       reportCacheBytes: e.REPORT_CACHE_MB * 1024 * 1024,
     },
     commands: { rateLimitPerMinute: e.COMMAND_RATE_LIMIT_PER_MINUTE },
-    alerts: { factor: e.SPIKE_FACTOR, minPoints: e.SPIKE_MIN_POINTS, cooldownMs: e.ALERT_COOLDOWN },
+    alerts: {
+      factor: e.SPIKE_FACTOR,
+      minPoints: e.SPIKE_MIN_POINTS,
+      cooldownMs: e.ALERT_COOLDOWN,
+      maxPerChannel: e.MAX_SUBSCRIPTIONS_PER_CHANNEL,
+    },
     secrets,
   });
 }

@@ -158,6 +158,8 @@ export async function startDiscord(deps: { config: Config; registry: CommandRegi
   if (!d.token) throw new Error('startDiscord needs DISCORD_TOKEN');
   const logger = log('chat', { platform: 'discord' });
   const manageBit = trackPermissionBit(d.trackPermission);
+  const guilds = new Set(d.guildAllowlist);
+  const guildAllowed = (i: Interaction) => guilds.size === 0 || (i.guildId !== null && guilds.has(i.guildId));
   const client = new Client({
     intents: [GatewayIntentBits.Guilds],
     rest: {
@@ -174,6 +176,7 @@ export async function startDiscord(deps: { config: Config; registry: CommandRegi
     user: `discord:${i.user.id}`,
     userName: i.user.username,
     mayManageChannel: Boolean(i.guildId && (manageBit === null || i.memberPermissions?.has(manageBit))),
+    tenantAllowed: guildAllowed(i),
     config,
   });
 
@@ -225,7 +228,7 @@ export async function startDiscord(deps: { config: Config; registry: CommandRegi
     const focused = i.options.getFocused(true);
     const def = registry.get(i.commandName);
     const option = (def?.options as readonly OptionDefinition[] | undefined)?.find((o) => o.name === focused.name);
-    const choices = option?.kind === 'market' ? await marketChoices(String(focused.value)) : [];
+    const choices = option?.kind === 'market' && guildAllowed(i) ? await marketChoices(String(focused.value)) : [];
     await i.respond(choices);
   };
 

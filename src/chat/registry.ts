@@ -49,6 +49,11 @@ export interface CommandContext {
   userName?: string;
   /** Discord: Manage Channels; Slack: on SLACK_TRACK_ALLOWLIST, or anyone when the list is empty. */
   mayManageChannel: boolean;
+  /**
+   * False when the workspace or server is not on SLACK_TEAM_ALLOWLIST / DISCORD_GUILD_ALLOWLIST:
+   * every command and click then gets a refusal. Absent means allowed.
+   */
+  tenantAllowed?: boolean;
   config: Config;
   now?: () => Date;
 }
@@ -338,6 +343,7 @@ export class CommandRegistry {
         );
       }
       const def = compiled.def;
+      this.checkTenant(ctx);
       this.checkRate(ctx);
       try {
         const options = this.validate(def, raw);
@@ -366,6 +372,7 @@ export class CommandRegistry {
     const { reply, outcome } = await this.guard(ctx, { action: label }, async () => {
       if (!def)
         throw new UserError('That button is no longer supported.', 'Run the command again for a fresh message.');
+      this.checkTenant(ctx);
       this.checkRate(ctx);
       this.checkPermission(def.permission, ctx);
       if (typeof value !== 'string' || value.length > 500) throw new UserError('That button carries no usable value.');
@@ -402,6 +409,17 @@ export class CommandRegistry {
         reply: { title: apology(ref), ephemeral: true, tone: 'error', footer: `reference ${ref}` },
         outcome: 'error',
       };
+    }
+  }
+
+  private checkTenant(ctx: CommandContext): void {
+    if (ctx.tenantAllowed === false) {
+      const where = ctx.platform === 'discord' ? 'server' : 'workspace';
+      throw new UserError(
+        `This bot is not enabled for this ${where}.`,
+        `Its operator answers only the ${where}s on its allow-list; ask them to add this one.`,
+        403,
+      );
     }
   }
 

@@ -124,12 +124,14 @@ export async function startSlack(deps: {
   });
 
   const allow = new Set(s.trackAllowlist.map((u) => u.replace(/^slack:/, '')));
+  const teams = new Set(s.teamAllowlist);
   const context = (teamId: string, channelId: string, userId: string, userName?: string): CommandContext => ({
     platform: 'slack',
     channel: `slack:${teamId}:${channelId}`,
     user: `slack:${userId}`,
     userName,
     mayManageChannel: allow.size === 0 || allow.has(userId),
+    tenantAllowed: teams.size === 0 || teams.has(teamId),
     config,
   });
 
