@@ -16,6 +16,7 @@ import { CHART_FILE, CHART_PNG_TIMEOUT_MS, chartPngFor } from './chart.js';
 import { ChannelGoneError, RateLimitedError, parseChannelId, type ChatPlatform } from './platform.js';
 import { CommandRegistry, type CommandContext } from './registry.js';
 import { renderSlack, stripActionSuffix } from './render-slack.js';
+import { migrateSlackChannelIds, slackChannelId } from './slack-channels.js';
 import { FastifyReceiver, SLACK_EVENTS_PATH } from './slack.receiver.js';
 import type { Reply } from './reply.js';
 
@@ -125,9 +126,12 @@ export async function startSlack(deps: {
 
   const allow = new Set(s.trackAllowlist.map((u) => u.replace(/^slack:/, '')));
   const teams = new Set(s.teamAllowlist);
+  // The installing workspace keys every channel (slack-channels.ts); until auth.test answers, the
+  // invoking user's team stands in.
+  let installTeam: string | undefined;
   const context = (teamId: string, channelId: string, userId: string, userName?: string): CommandContext => ({
     platform: 'slack',
-    channel: `slack:${teamId}:${channelId}`,
+    channel: slackChannelId(installTeam ?? teamId, channelId),
     user: `slack:${userId}`,
     userName,
     mayManageChannel: allow.size === 0 || allow.has(userId),
@@ -213,6 +217,12 @@ export async function startSlack(deps: {
   try {
     const who = await app.client.auth.test({ token: botToken });
     identity = { botUserId: who.user_id, botId: who.bot_id };
+    installTeam = who.team_id;
+    if (installTeam) {
+      const moved = await migrateSlackChannelIds(installTeam);
+      if (moved.channels)
+        logger.info({ ...moved, team: installTeam }, 'slack channel ids moved to the installing team');
+    }
     logger.info({ team: who.team, bot: who.user }, 'slack token accepted');
   } catch (err) {
     // A wrong token shows here first; commands will fail the same way, so say it loudly but run on.
