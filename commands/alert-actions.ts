@@ -28,6 +28,9 @@ async function subscriptionOf(ctx: CommandContext, value: string) {
   return sub;
 }
 
+/** How a change's author is shown: the display name with the platform id, or the id. */
+export const whoOf = (ctx: CommandContext) => (ctx.userName ? `${ctx.userName} (${ctx.user})` : ctx.user);
+
 const labelOf = (metric: string) => METRICS[metric as MetricName]?.label ?? metric;
 
 /** Quiets one subscription until now + `ms`; detection skips its spikes until then. */
@@ -35,7 +38,7 @@ export async function snoozeSubscription(ctx: CommandContext, value: string, ms:
   const sub = await subscriptionOf(ctx, value);
   const now = ctx.now?.() ?? new Date();
   const until = new Date(now.getTime() + ms);
-  await Subscription.updateOne({ _id: sub._id }, { $set: { snoozedUntil: until } });
+  await Subscription.updateOne({ _id: sub._id }, { $set: { snoozedUntil: until, snoozedBy: whoOf(ctx) } });
   return {
     title: `Snoozed ${sub.market} ${labelOf(sub.metric)} alerts for ${formatDuration(ms)}`,
     text: `No alerts for it in this channel until ${utc(until)}${ctx.userName ? ` (snoozed by ${ctx.userName})` : ''}. /track ${sub.market} ${sub.metric} lifts the snooze.`,

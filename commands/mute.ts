@@ -8,6 +8,7 @@ import { defineCommand, formatDuration, type CommandContext } from '../src/chat/
 import type { Reply } from '../src/chat/reply.js';
 import { Channel } from '../src/db/models/index.js';
 import { UserError } from '../src/errors.js';
+import { whoOf } from './alert-actions.js';
 
 const MAX_MUTE_MS = 30 * 86_400_000;
 const OFF = new Set(['off', 'none', 'unmute', 'stop', '0']);
@@ -20,16 +21,22 @@ export function parseMuteArgument(text: string): string | undefined {
   return ms !== undefined && ms >= 60_000 && ms <= MAX_MUTE_MS ? key : undefined;
 }
 
-/** Mutes a channel until `until`, or unmutes it with null. */
-export async function setChannelMute(channel: string, until: Date | null, now: Date): Promise<void> {
-  await Channel.updateOne({ _id: channel }, { $set: { mutedUntil: until, updatedAt: now } }, { upsert: true });
+/** Mutes a channel until `until`, or unmutes it with null; `by` says who. */
+export async function setChannelMute(channel: string, until: Date | null, now: Date, by?: string): Promise<void> {
+  await Channel.updateOne(
+    { _id: channel },
+    { $set: { mutedUntil: until, updatedAt: now, ...(by ? { mutedBy: by } : {}) } },
+    { upsert: true },
+  );
 }
 
 async function muteStatus(ctx: CommandContext, now: Date): Promise<Reply> {
   const doc = await Channel.findById(ctx.channel).lean();
   const until = doc?.mutedUntil && doc.mutedUntil > now ? doc.mutedUntil : null;
   return {
-    title: until ? `Alerts are muted in this channel until ${utc(until)}` : 'Alerts are not muted in this channel',
+    title: until
+      ? `Alerts are muted in this channel until ${utc(until)}${doc?.mutedBy ? ` (muted by ${doc.mutedBy})` : ''}`
+      : 'Alerts are not muted in this channel',
     text: until ? '/mute off resumes them now.' : '/mute 1h quiets every alert here for an hour; /mute off resumes.',
     ephemeral: true,
   };
@@ -50,12 +57,14 @@ export const mute = defineCommand({
   ],
   examples: ['mute 1h', 'mute off'],
   permission: 'manageChannel',
+  // Anyone may ask whether the channel is muted; changing it needs the permission.
+  needsPermission: (options) => options.duration !== undefined,
   async run(ctx, options) {
     const now = ctx.now?.() ?? new Date();
     if (options.duration === undefined) return muteStatus(ctx, now);
     if (options.duration === 'off') {
       const before = await Channel.findById(ctx.channel).lean();
-      await setChannelMute(ctx.channel, null, now);
+      await setChannelMute(ctx.channel, null, now, whoOf(ctx));
       const wasMuted = Boolean(before?.mutedUntil && before.mutedUntil > now);
       return {
         title: wasMuted ? 'Alerts resumed in this channel' : 'Alerts were not muted in this channel',
@@ -65,7 +74,7 @@ export const mute = defineCommand({
     const ms = parseDuration(options.duration);
     if (ms === undefined) throw new UserError(`Cannot read "${options.duration}" as a duration.`);
     const until = new Date(now.getTime() + ms);
-    await setChannelMute(ctx.channel, until, now);
+    await setChannelMute(ctx.channel, until, now, whoOf(ctx));
     return {
       title: `Alerts muted in this channel for ${formatDuration(ms)}`,
       text: `No spike alerts here until ${utc(until)}${ctx.userName ? ` (muted by ${ctx.userName})` : ''}. /mute off resumes them sooner.`,

@@ -177,6 +177,7 @@ const schema = z
     SLACK_API_URL: url(),
     SLACK_TRACK_ALLOWLIST: list,
     SLACK_TEAM_ALLOWLIST: list,
+    SLACK_ALERTING_PERMISSION: z.enum(['admins', 'members']).default('admins'),
 
     DISCORD_TOKEN: optionalText,
     DISCORD_APPLICATION_ID: optionalText,
@@ -261,6 +262,8 @@ export interface Config {
     readonly trackAllowlist: readonly string[];
     /** Workspaces (team ids) the bot answers; empty answers every workspace it is in. */
     readonly teamAllowlist: readonly string[];
+    /** Who may change alerting when SLACK_TRACK_ALLOWLIST is empty: workspace admins and owners, or every member. */
+    readonly alertingPermission: 'admins' | 'members';
   };
   readonly discord: {
     readonly token?: string;
@@ -365,6 +368,7 @@ export function loadConfig(env?: Record<string, string | undefined>, overrides: 
       apiUrl: e.SLACK_API_URL,
       trackAllowlist: e.SLACK_TRACK_ALLOWLIST,
       teamAllowlist: e.SLACK_TEAM_ALLOWLIST,
+      alertingPermission: e.SLACK_ALERTING_PERMISSION,
     },
     discord: {
       token: e.DISCORD_TOKEN,

@@ -66,6 +66,8 @@ export interface CommandDefinition<O extends readonly OptionDefinition[] = reado
   readonly examples: readonly string[];
   /** `manageChannel`: changes what the channel receives (/track, /untrack). */
   readonly permission?: 'manageChannel';
+  /** When the permission applies, if not always (e.g. `/mute` alone only reads the status). */
+  readonly needsPermission?: (options: ParsedOptions<O>) => boolean;
   /** Answer only to the caller (help). */
   readonly ephemeral?: boolean;
   run(ctx: CommandContext, options: ParsedOptions<O>): Promise<Reply>;
@@ -347,8 +349,10 @@ export class CommandRegistry {
       this.checkRate(ctx);
       try {
         const options = this.validate(def, raw);
-        this.checkPermission(def.permission, ctx);
+        const changes = Boolean(def.permission) && (def.needsPermission?.(options as never) ?? true);
+        if (changes) this.checkPermission(def.permission, ctx);
         const reply = await def.run(ctx, options as never);
+        if (changes) this.logChange(ctx, { cmd: def.name, args: raw }, reply);
         return def.ephemeral ? { ...reply, ephemeral: true } : reply;
       } catch (err) {
         if (isUserError(err) && !err.hint && err.status !== 429) {
@@ -376,7 +380,9 @@ export class CommandRegistry {
       this.checkRate(ctx);
       this.checkPermission(def.permission, ctx);
       if (typeof value !== 'string' || value.length > 500) throw new UserError('That button carries no usable value.');
-      return def.run(ctx, value);
+      const reply = await def.run(ctx, value);
+      if (def.permission) this.logChange(ctx, { action, value }, reply);
+      return reply;
     });
     commandLatency.observe(
       { command: label, platform: ctx.platform, outcome },
@@ -412,6 +418,14 @@ export class CommandRegistry {
     }
   }
 
+  /** Every change of alerting state (track, untrack, mute, snooze) is logged with who made it. */
+  private logChange(ctx: CommandContext, what: Record<string, unknown>, reply: Reply): void {
+    log('alerting', { platform: ctx.platform, channel: ctx.channel }).info(
+      { ...what, user: ctx.user, userName: ctx.userName, result: reply.title },
+      'alerting changed',
+    );
+  }
+
   private checkTenant(ctx: CommandContext): void {
     if (ctx.tenantAllowed === false) {
       const where = ctx.platform === 'discord' ? 'server' : 'workspace';
@@ -429,7 +443,7 @@ export class CommandRegistry {
         ctx.platform === 'discord'
           ? 'On Discord this needs the Manage Channels permission.'
           : ctx.platform === 'slack'
-            ? 'On this Slack workspace only the users on the bot’s allow-list may change tracking.'
+            ? 'On this Slack workspace only its admins and owners, or the users on the bot’s allow-list, may change alerting.'
             : '';
       throw new UserError('You may not change what this channel tracks.', how || undefined, 403);
     }

@@ -36,6 +36,8 @@ const CHANNEL_GONE = new Set([
  * the deliverer's 60 s lease, so a hung post cannot outlive it.
  */
 export const SLACK_API_TIMEOUT_MS = 10_000;
+/** How long a member's admin status (users.info) is trusted before it is asked again. */
+const ADMIN_STATUS_TTL_MS = 5 * 60_000;
 
 export interface SlackAdapter extends ChatPlatform {
   readonly mode: 'socket' | 'http';
@@ -129,12 +131,41 @@ export async function startSlack(deps: {
   // The installing workspace keys every channel (slack-channels.ts); until auth.test answers, the
   // invoking user's team stands in.
   let installTeam: string | undefined;
-  const context = (teamId: string, channelId: string, userId: string, userName?: string): CommandContext => ({
+  // Admin status from users.info, kept a few minutes per user.
+  const admins = new Map<string, { at: number; admin: boolean }>();
+  const isAdmin = async (userId: string): Promise<boolean> => {
+    const known = admins.get(userId);
+    if (known && Date.now() - known.at < ADMIN_STATUS_TTL_MS) return known.admin;
+    try {
+      const { user } = await app.client.users.info({ token: botToken, user: userId });
+      const admin = Boolean(user?.is_admin || user?.is_owner || user?.is_primary_owner);
+      if (admins.size >= 10_000) admins.clear();
+      admins.set(userId, { at: Date.now(), admin });
+      return admin;
+    } catch (err) {
+      // Refusing is the safe answer; the usual cause is the missing users:read scope.
+      logger.warn(
+        { err: (err as Error).message, user: userId },
+        'slack users.info failed: alerting changes refused (the app needs the users:read scope)',
+      );
+      return false;
+    }
+  };
+  const mayManage = async (userId: string): Promise<boolean> => {
+    if (allow.size > 0) return allow.has(userId);
+    return s.alertingPermission === 'members' || isAdmin(userId);
+  };
+  const context = async (
+    teamId: string,
+    channelId: string,
+    userId: string,
+    userName?: string,
+  ): Promise<CommandContext> => ({
     platform: 'slack',
     channel: slackChannelId(installTeam ?? teamId, channelId),
     user: `slack:${userId}`,
     userName,
-    mayManageChannel: allow.size === 0 || allow.has(userId),
+    mayManageChannel: await mayManage(userId),
     tenantAllowed: teams.size === 0 || teams.has(teamId),
     config,
   });
@@ -188,7 +219,7 @@ export async function startSlack(deps: {
     const reply = await registry.run(
       name,
       raw,
-      context(command.team_id, command.channel_id, command.user_id, command.user_name),
+      await context(command.team_id, command.channel_id, command.user_id, command.user_name),
     );
     if (await uploadAnswer(command.channel_id, reply, { command: name })) return;
     await answer(respond as never, reply);
@@ -203,7 +234,7 @@ export async function startSlack(deps: {
     const reply = await registry.runAction(
       stripActionSuffix(action.action_id),
       value,
-      context(teamId, channelId, body.user.id, body.user.name),
+      await context(teamId, channelId, body.user.id, body.user.name),
     );
     if (await uploadAnswer(channelId, reply, { action: action.action_id })) return;
     await answer(respond as never, reply, { replace_original: false });

@@ -92,6 +92,19 @@ export async function startFakeSlack(): Promise<FakeSlack> {
           user_id: FAKE_SLACK_BOT_USER,
           bot_id: 'B0BOT',
         });
+      case 'users.info': {
+        // Ids naming a role play it: U0ADMIN... is a workspace admin, U0OWNER... an owner.
+        const user = String(params.user ?? '');
+        return sendJson(res, 200, {
+          ok: true,
+          user: {
+            id: user,
+            name: user.toLowerCase(),
+            is_admin: user.includes('ADMIN'),
+            is_owner: user.includes('OWNER'),
+          },
+        });
+      }
       case 'chat.postMessage':
         ts += 1;
         return sendJson(res, 200, {
