@@ -6,9 +6,12 @@
  */
 import { loadConfig } from '../src/config.js';
 import { connectDatabase } from '../src/db/connection.js';
+import { tuneHeap } from '../src/heap.js';
 import { buildServer } from '../src/http/server.js';
 import { createLogger } from '../src/logger.js';
 
+// As src/main.ts does, so the server is measured with the heap settings production runs with.
+tuneHeap();
 const uri = process.env.BENCH_MONGODB_URI!;
 await connectDatabase(uri, { dbName: process.env.BENCH_DB_NAME, syncIndexes: false });
 // The limiter stays on (it is part of every API request's cost), but above what one client can

@@ -1,11 +1,13 @@
 /**
  * The benchmarks' data set: N markets x M one-minute samples ending at a tick, written as the
  * collector writes them (bulk inserts into `samples`), then brought into the window statistics by
- * the same pass the update-stats job runs after a tick. Prices span 0.0001 to 10,000 so raw and
+ * the exact rebuild the pipeline runs when it starts without stored statistics. Prices span 0.0001 to 10,000 so raw and
  * relative std dev disagree, as they do between real markets.
  */
+import { sampleId } from '../src/market/samples.js';
 import { upsertMarkets } from '../src/market/catalog.js';
-import { Sample } from '../src/db/models/index.js';
+import { collections } from '../src/db/collections.js';
+import type { SampleDoc } from '../src/db/models/index.js';
 import { updateWindowStats, type UpdateStatsResult } from '../src/market/window-stats.js';
 
 export interface Dataset {
@@ -40,8 +42,9 @@ export async function loadDataset(opts: {
   const started = Date.now();
   const batchMarkets = opts.batchMarkets ?? 25;
   for (let first = 0; first < markets; first += batchMarkets) {
-    const docs: object[] = [];
+    const docs: SampleDoc[] = [];
     for (let i = first; i < Math.min(markets, first + batchMarkets); i++) {
+      const market = ids[i]!;
       let price = 10 ** ((i % 9) - 4) * (1 + i / markets);
       const vol = 0.0002 + (i % 17) * 0.0003;
       let cum = 0;
@@ -49,9 +52,11 @@ export async function loadDataset(opts: {
         price *= Math.exp((rand() - 0.5) * 2 * vol);
         const volumeMinute = k % 97 === 0 ? null : rand() * 10;
         cum += volumeMinute ?? 0;
+        const ts = new Date(tick.getTime() - (samples - 1 - k) * 60_000);
         docs.push({
-          market: ids[i],
-          ts: new Date(tick.getTime() - (samples - 1 - k) * 60_000),
+          _id: sampleId(market, ts.getTime()),
+          market,
+          ts,
           source: 'simulated',
           last: price,
           high: price * 1.02,
@@ -63,7 +68,7 @@ export async function loadDataset(opts: {
         });
       }
     }
-    await Sample.collection.insertMany(docs as never[], { ordered: false });
+    await collections.samples().insertMany(docs, { ordered: false });
   }
   const insertMs = Date.now() - started;
   const statsStarted = Date.now();
@@ -76,7 +81,8 @@ export function printLoad(d: Dataset, samples: number): void {
   const total = d.markets.length * samples;
   console.log(`dataset: ${d.markets.length} markets x ${samples} samples = ${total}`);
   console.log(
-    `load samples (bulk inserts): ${(d.insertMs / 1000).toFixed(1)} s (${Math.round(total / (d.insertMs / 1000))} samples/s)`,
+    `load samples (bulk inserts): ${(d.insertMs / 1000).toFixed(1)} s ` +
+      `(${Math.round(total / (d.insertMs / 1000))} samples/s)`,
   );
   console.log(`first stats pass (blocks + exact statistics of every market): ${(d.statsMs / 1000).toFixed(1)} s`);
 }

@@ -5,12 +5,7 @@
  * (one per market every few seconds) are part of the figure. The server runs in its own process;
  * its resident memory is reported (target < 250 MB), and so is /healthz's latency while 60 unknown
  * market names are looked up at once (target < 200 ms). Last line: market rps / no-op rps (target >= 0.5).
- *
- * The headline figures are those of the server compiled by tsc and run by plain node, as production
- * runs it (`node dist/src/main.js`): under tsx the process also holds the TypeScript loader (a
- * module-hooks thread with its own V8 heap, and transformed sources), about 45 MB more at idle. The
- * same load is then run against the server under tsx and its memory printed for comparison
- * (BENCH_TSX=0 skips it).
+ * Headline figures are of the compiled server (why, and the tsx run: docs/api.md, Benchmark).
  */
 import { execFileSync, fork } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
@@ -93,11 +88,13 @@ async function measure(kind: 'compiled' | 'tsx'): Promise<{
     const bad = result.non2xx + result.errors + result.timeouts;
     if (bad > 0)
       throw new Error(
-        `${label}: ${bad} failed requests (non-2xx ${result.non2xx}, errors ${result.errors}, timeouts ${result.timeouts})`,
+        `${label}: ${bad} failed requests ` +
+          `(non-2xx ${result.non2xx}, errors ${result.errors}, timeouts ${result.timeouts})`,
       );
     if (seconds >= SECONDS) {
       console.log(
-        `${kind} ${label} rps: ${result.requests.average.toFixed(0)} (p50 ${result.latency.p50} ms, p99 ${result.latency.p99} ms)`,
+        `${kind} ${label} rps: ${result.requests.average.toFixed(0)} ` +
+          `(p50 ${result.latency.p50} ms, p99 ${result.latency.p99} ms)`,
       );
     }
     return result.requests.average;
@@ -112,7 +109,8 @@ async function measure(kind: 'compiled' | 'tsx'): Promise<{
     await res.arrayBuffer();
   }
   console.log(
-    `${kind} first answer of every market, one by one: ${((performance.now() - firstPass) / paths.length).toFixed(1)} ms each`,
+    `${kind} first answer of every market, one by one: ` +
+      `${((performance.now() - firstPass) / paths.length).toFixed(1)} ms each`,
   );
   await run('warm-up market', null, 3);
   const noop: number[] = [];

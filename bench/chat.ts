@@ -62,7 +62,7 @@ for (let i = 0; i < MARKETS; i++) {
   }
   await saveSamples(rows);
 }
-// What the collector leaves after a tick: hourly blocks and window statistics.
+// What the collector leaves after a tick: samples and window statistics.
 await updateWindowStats({ tick: new Date(now), source: 'simulated' });
 
 const registry = await loadRegistry(config);
@@ -124,7 +124,8 @@ const runs: Array<[string, boolean]> = [
 ];
 for (const [line, cold] of runs) {
   const r = await time(line, cold);
-  const key = `${line.slice(1).replace(/[^a-z0-9]+/gi, '_')}${cold ? '_cold' : line.startsWith('/rank') || line.startsWith('/metric') ? '_cached' : ''}`;
+  const cached = line.startsWith('/rank') || line.startsWith('/metric') ? '_cached' : '';
+  const key = `${line.slice(1).replace(/[^a-z0-9]+/gi, '_')}${cold ? '_cold' : cached}`;
   if (r.failed) console.log(`${key}: failed (no data or an error; see logs)`);
   else {
     console.log(`${key}_median_ms: ${r.median.toFixed(1)}`);

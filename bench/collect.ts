@@ -11,7 +11,7 @@ import { loadConfig } from '../src/config.js';
 import { connectDatabase, disconnectDatabase } from '../src/db/connection.js';
 import { Sample } from '../src/db/models/index.js';
 import { initLogger } from '../src/logger.js';
-import { collectTick } from '../src/market/collect.js';
+import { collectTick } from '../src/market/collect/index.js';
 import { krakenSource } from '../src/market/sources/kraken.source.js';
 
 const MARKETS = Number(process.env.BENCH_MARKETS ?? 5_000);

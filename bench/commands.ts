@@ -51,7 +51,7 @@ await measure('/metric cold 7d', 50, () => getMarketReport(pick(), { window: '7d
 const rankCold = await measure('/rank cold (24h ranking of every market)', 100, () => getRanking({ now }));
 await measure('/metric warm (answer cache)', 500, (i) => getMarketReport(marketId(i % 20)));
 await measure('/rank warm (answer cache)', 500, () => getRanking());
-// What the update-stats job costs after an ordinary tick: one new sample per market.
+// What an exact rebuild of the statistics costs after an ordinary tick: one new sample per market.
 for (let k = 1; k <= 3; k++) {
   const t = new Date(tick.getTime() + k * 60_000);
   await saveSamples(
@@ -69,7 +69,7 @@ for (let k = 1; k <= 3; k++) {
   );
   const r = await updateWindowStats({ tick: t, source: 'simulated' });
   console.log(
-    `update-stats pass after tick ${k}: ${r.durationMs} ms (${r.incremental} slid, ${r.exact} recomputed exactly, ${r.samplesRead} samples read)`,
+    `exact statistics rebuild after tick ${k}: ${r.durationMs} ms (${r.markets} markets, ${r.samplesRead} samples read)`,
   );
 }
 console.log(`rss: ${Math.round(process.memoryUsage().rss / 1e6)} MB`);

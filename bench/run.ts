@@ -22,6 +22,8 @@ const db = await openDatabase({
   uri: process.env.MONGODB_URI,
   embedded: (process.env.MONGO_EMBEDDED as 'auto' | 'mongod' | 'java' | undefined) ?? 'auto',
   mongodBinary: process.env.MONGOMS_SYSTEM_BINARY,
+  searchPath: process.env.PATH,
+  log: { info: () => {} },
 });
 console.log(`server: ${db.kind}`);
 const child = spawn(process.execPath, ['--import', 'tsx', join(dir, `${name}.ts`), ...process.argv.slice(3)], {

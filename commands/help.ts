@@ -2,6 +2,7 @@
  * /help [command]: generated from the command definitions, with an example per command.
  */
 import { defineCommand, usageOf, usageText, type AnyCommand } from '../src/chat/registry.js';
+import { slackCommandTable } from '../src/chat/slack-commands.js';
 import { UserError } from '../src/errors.js';
 
 export const help = defineCommand({
@@ -18,12 +19,19 @@ export const help = defineCommand({
   ],
   examples: ['help', 'help track'],
   ephemeral: true,
-  async run(_ctx, options) {
+  async run(ctx, options) {
     // Imported here: the index imports this file.
     const { commands } = await import('./index.js');
     const all = commands as readonly AnyCommand[];
     if (options.command) {
-      const def = all.find((c) => c.name === options.command);
+      // On Slack a command may go by another name (`/help quiet` explains /mute, shown there as /quiet).
+      const names = all.map((c) => c.name);
+      const asked = `/${options.command}`;
+      const slackName =
+        ctx.platform === 'slack'
+          ? (slackCommandTable(names, ctx.config.slack.commandPrefix).get(asked) ?? slackCommandTable(names).get(asked))
+          : undefined;
+      const def = all.find((c) => c.name === (slackName ?? options.command));
       if (!def)
         throw new UserError(
           `No command /${options.command}.`,

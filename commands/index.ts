@@ -4,6 +4,7 @@
  */
 import type { ActionDefinition, AnyCommand } from '../src/chat/registry.js';
 import { alertActions } from './alert-actions.js';
+import { compare } from './compare.js';
 import { help } from './help.js';
 import { metric } from './metric.js';
 import { mute } from './mute.js';
@@ -12,6 +13,6 @@ import { track, trackAction } from './track.js';
 import { tracking } from './tracking.js';
 import { untrack } from './untrack.js';
 
-export const commands: AnyCommand[] = [metric, rank, track, untrack, tracking, mute, help];
+export const commands: AnyCommand[] = [metric, rank, compare, track, untrack, tracking, mute, help];
 
 export const actions: ActionDefinition[] = [trackAction, ...alertActions];

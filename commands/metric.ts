@@ -5,9 +5,14 @@ import { buildChart } from '../src/chat/chart.js';
 import { ago, num, pctOfFraction, signed, signedPct, utc } from '../src/chat/format.js';
 import { defineCommand } from '../src/chat/registry.js';
 import type { ReplyField } from '../src/chat/reply.js';
-import { METRICS, type MetricName, type WindowName } from '../src/market/metrics.js';
+import { METRICS } from '../src/market/metrics.js';
 import { getMarketReport } from '../src/market/queries.js';
 import { marketOption, metricOption, windowOption } from './options.js';
+
+/** The market's page on the web dashboard (the id's colon kept readable, as the dashboard writes it). */
+export function dashboardUrl(publicUrl: string, market: string): string {
+  return `${publicUrl}/market/${encodeURIComponent(market).replace(/%3A/gi, ':')}`;
+}
 
 export const metric = defineCommand({
   name: 'metric',
@@ -17,8 +22,8 @@ export const metric = defineCommand({
   async run(ctx, options) {
     const now = ctx.now?.() ?? new Date();
     const report = await getMarketReport(options.market, {
-      metric: (options.metric ?? 'price') as MetricName,
-      window: (options.window ?? '24h') as WindowName,
+      metric: options.metric ?? 'price',
+      window: options.window ?? '24h',
       points: 90,
       // An explicit time bypasses the report cache; only tests pin it.
       now: ctx.now?.(),
@@ -30,7 +35,9 @@ export const metric = defineCommand({
     if (s.count === 0) {
       return {
         title,
-        text: `No samples for ${id} in the last ${report.window} yet. The collector records one a minute; try again shortly or pick a longer window.`,
+        text:
+          `${report.market.note ? `${report.market.note}\n` : ''}No samples for ${id} in the last ${report.window} yet. ` +
+          'The collector records one a minute; try again shortly or pick a longer window.',
         tone: 'warning',
         footer: `latest sample ${utc(report.latestTs)}`,
       };
@@ -52,6 +59,8 @@ export const metric = defineCommand({
       ? `#${report.rank.position} of ${report.rank.of} by ${report.rank.method}${report.rank.tied ? ' (tied)' : ''}`
       : (report.rankNote ?? 'not ranked');
     fields.push({ name: 'Rank', value: rank, inline: false });
+    const publicUrl = ctx.config.http.publicUrl;
+    if (publicUrl) fields.push({ name: 'Dashboard', value: dashboardUrl(publicUrl, id), inline: false });
     const chart = buildChart({
       baseUrl: ctx.config.quickchartUrl,
       title,
@@ -61,6 +70,7 @@ export const metric = defineCommand({
     });
     return {
       title,
+      text: report.market.note,
       fields,
       chart,
       footer: `${s.count} samples · latest ${utc(report.latestTs)} (${ago(report.latestTs, now)})`,

@@ -1,12 +1,13 @@
 /**
  * /mute <duration>: no spike alerts in this channel for that long (subscriptions stay as they are);
- * /mute off ends it; /mute alone says whether the channel is muted.
+ * /mute off ends it; /mute alone says whether the channel is muted. Slack calls it /quiet
+ * (src/chat/slack-commands.ts): Slack keeps /mute for itself.
  */
+import { channelSettings, setChannelMute } from '../src/alerts/subscriptions.js';
 import { parseDuration } from '../src/config.js';
 import { utc } from '../src/chat/format.js';
 import { defineCommand, formatDuration, type CommandContext } from '../src/chat/registry.js';
 import type { Reply } from '../src/chat/reply.js';
-import { Channel } from '../src/db/models/index.js';
 import { UserError } from '../src/errors.js';
 import { whoOf } from './alert-actions.js';
 
@@ -21,21 +22,12 @@ export function parseMuteArgument(text: string): string | undefined {
   return ms !== undefined && ms >= 60_000 && ms <= MAX_MUTE_MS ? key : undefined;
 }
 
-/** Mutes a channel until `until`, or unmutes it with null; `by` says who. */
-export async function setChannelMute(channel: string, until: Date | null, now: Date, by?: string): Promise<void> {
-  await Channel.updateOne(
-    { _id: channel },
-    { $set: { mutedUntil: until, updatedAt: now, ...(by ? { mutedBy: by } : {}) } },
-    { upsert: true },
-  );
-}
-
 async function muteStatus(ctx: CommandContext, now: Date): Promise<Reply> {
-  const doc = await Channel.findById(ctx.channel).lean();
-  const until = doc?.mutedUntil && doc.mutedUntil > now ? doc.mutedUntil : null;
+  const { mutedUntil, mutedBy } = await channelSettings(ctx.channel);
+  const until = mutedUntil && mutedUntil > now ? mutedUntil : null;
   return {
     title: until
-      ? `Alerts are muted in this channel until ${utc(until)}${doc?.mutedBy ? ` (muted by ${doc.mutedBy})` : ''}`
+      ? `Alerts are muted in this channel until ${utc(until)}${mutedBy ? ` (muted by ${mutedBy})` : ''}`
       : 'Alerts are not muted in this channel',
     text: until ? '/mute off resumes them now.' : '/mute 1h quiets every alert here for an hour; /mute off resumes.',
     ephemeral: true,
@@ -63,9 +55,8 @@ export const mute = defineCommand({
     const now = ctx.now?.() ?? new Date();
     if (options.duration === undefined) return muteStatus(ctx, now);
     if (options.duration === 'off') {
-      const before = await Channel.findById(ctx.channel).lean();
-      await setChannelMute(ctx.channel, null, now, whoOf(ctx));
-      const wasMuted = Boolean(before?.mutedUntil && before.mutedUntil > now);
+      const before = await setChannelMute(ctx.channel, null, now, whoOf(ctx));
+      const wasMuted = Boolean(before.mutedUntil && before.mutedUntil > now);
       return {
         title: wasMuted ? 'Alerts resumed in this channel' : 'Alerts were not muted in this channel',
         tone: 'success',
@@ -77,7 +68,9 @@ export const mute = defineCommand({
     await setChannelMute(ctx.channel, until, now, whoOf(ctx));
     return {
       title: `Alerts muted in this channel for ${formatDuration(ms)}`,
-      text: `No spike alerts here until ${utc(until)}${ctx.userName ? ` (muted by ${ctx.userName})` : ''}. /mute off resumes them sooner.`,
+      text:
+        `No spike alerts here until ${utc(until)}${ctx.userName ? ` (muted by ${ctx.userName})` : ''}. ` +
+        '/mute off resumes them sooner.',
       tone: 'success',
     };
   },

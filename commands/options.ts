@@ -7,8 +7,8 @@ import {
   RANK_BY_NAMES,
   WINDOW_NAMES,
   parseMetric,
+  parseRankBy,
   parseWindow,
-  type RankBy,
 } from '../src/market/metrics.js';
 import type { OptionDefinition } from '../src/chat/registry.js';
 
@@ -36,22 +36,26 @@ export const windowOption = {
   parse: parseWindow,
 } as const satisfies OptionDefinition;
 
-const RANK_BY_ALIASES: Record<string, RankBy> = {
-  relative: 'rsd',
-  cv: 'rsd',
-  stddev: 'std',
-  sd: 'std',
-  logreturn: 'logret',
-  log: 'logret',
-};
-
 export const byOption = {
   name: 'by',
   description: 'Ranking figure: rsd (std/mean, default), std (raw), logret (std of log returns)',
   kind: 'choice',
   choices: RANK_BY_NAMES,
-  parse: (text: string) => {
-    const key = text.trim().toLowerCase();
-    return RANK_BY_NAMES.find((b) => b === key) ?? RANK_BY_ALIASES[key];
-  },
+  parse: parseRankBy,
+} as const satisfies OptionDefinition;
+
+/** `here` (default), `dm` (the caller's direct messages) or `webhook:<name>` (a configured webhook). */
+export function parseTarget(text: string): string | undefined {
+  const key = text.trim().toLowerCase();
+  if (key === 'here' || key === 'dm') return key;
+  return /^webhook:[a-z0-9][a-z0-9-]{0,31}$/.test(key) ? key : undefined;
+}
+
+export const toOption = {
+  name: 'to',
+  description: 'Where alerts go: here (default), dm (your direct messages) or webhook:<name>',
+  kind: 'choice',
+  choices: ['here', 'dm'],
+  parse: parseTarget,
+  flag: true,
 } as const satisfies OptionDefinition;

@@ -1,58 +1,63 @@
 /**
- * /track <market> [metric] [factor] [cooldown]: subscribe this channel to spike alerts. Tracking
- * again updates the settings given and says what changed; settings not given stay as they were.
+ * /track <market> [metric] [factor] [cooldown] [to]: subscribe this channel (or, with `dm`, the
+ * caller's direct messages, or a configured `webhook:<name>`) to spike alerts. Tracking again
+ * updates the settings given and says what changed; settings not given stay as they were.
  */
+import { resolveTarget, trackSubscription } from '../src/alerts/subscriptions.js';
 import { formatDuration, defineAction, defineCommand, type CommandContext } from '../src/chat/registry.js';
 import type { Reply } from '../src/chat/reply.js';
-import { Subscription } from '../src/db/models/index.js';
+import { Market } from '../src/db/models/index.js';
 import { UserError } from '../src/errors.js';
-import { resolveMarket } from '../src/market/catalog.js';
+import { resolveMarket, type CatalogEntry } from '../src/market/catalog.js';
+import { volumeSupport } from '../src/market/sources/ccxt-exchanges.js';
 import { METRICS, type MetricName } from '../src/market/metrics.js';
-import { marketOption, metricOption } from './options.js';
+import { marketOption, metricOption, toOption } from './options.js';
 
 interface TrackRequest {
   market: string;
-  metric?: string;
+  metric?: MetricName;
   factor?: number;
   cooldownMs?: number;
+  to?: string;
+}
+
+/** Volume alerts need an exact per-minute volume; a source that cannot give one says why. */
+async function ensurePerMinuteVolume(ctx: CommandContext, market: CatalogEntry): Promise<void> {
+  const count = await Market.countDocuments({ source: market.source, active: true });
+  const support = volumeSupport(market.source, ctx.config.market, count);
+  if (support.perMinuteVolume) return;
+  throw new UserError(
+    `Volume alerts are not available for ${market.id}: ${support.reason}.`,
+    `Price alerts still work: /track ${market.id} price`,
+    400,
+  );
 }
 
 export async function trackMarket(ctx: CommandContext, req: TrackRequest): Promise<Reply> {
-  const market = await resolveMarket(req.market);
-  const metric = (req.metric ?? 'volume') as MetricName;
-  const cap = ctx.config.alerts.maxPerChannel;
-  if (!(await Subscription.exists({ channel: ctx.channel, market: market.id, metric }))) {
-    const held = await Subscription.countDocuments({ channel: ctx.channel });
-    if (held >= cap) {
-      throw new UserError(
-        `This channel already tracks ${held} markets and metrics, the most it may (${cap}).`,
-        '/tracking lists them; /untrack one to make room.',
-        403,
-      );
-    }
-  }
-  const given: Record<string, unknown> = { disabled: false, snoozedUntil: null };
-  if (req.factor !== undefined) given.factor = req.factor;
-  if (req.cooldownMs !== undefined) given.cooldownMs = req.cooldownMs;
-  const defaults: Record<string, unknown> = { createdBy: ctx.user, createdAt: new Date() };
-  if (req.factor === undefined) defaults.factor = ctx.config.alerts.factor;
-  if (req.cooldownMs === undefined) defaults.cooldownMs = ctx.config.alerts.cooldownMs;
-  // The pre-update document tells a new subscription from an update, in one round trip.
-  const before = await Subscription.findOneAndUpdate(
-    { channel: ctx.channel, market: market.id, metric },
-    { $set: given, $setOnInsert: defaults, $unset: { disabledReason: 1 } },
-    { upsert: true, returnDocument: 'before', lean: true },
+  const now = ctx.now?.() ?? new Date();
+  const resolved = await resolveMarket(req.market);
+  if ((req.metric ?? 'volume') === 'volume') await ensurePerMinuteVolume(ctx, resolved);
+  const target = await resolveTarget(ctx, req.to);
+  const result = await trackSubscription(
+    {
+      ...target,
+      user: ctx.user,
+      market: resolved.id,
+      metric: req.metric,
+      factor: req.factor,
+      cooldownMs: req.cooldownMs,
+    },
+    ctx.config.alerts,
   );
-  const factor = req.factor ?? before?.factor ?? ctx.config.alerts.factor;
-  const cooldownMs = req.cooldownMs ?? before?.cooldownMs ?? ctx.config.alerts.cooldownMs;
+  const { market, metric, before } = result;
   const label = METRICS[metric].label;
-  const settings = `factor ${factor}x the 1h average, cooldown ${formatDuration(cooldownMs)}`;
+  const settings = `factor ${result.factor}x the 1h average, cooldown ${formatDuration(result.cooldownMs)}`;
   if (!before) {
     return {
-      title: `Now tracking ${market.id} ${label} in this channel`,
-      text: `An alert is posted when a new point exceeds ${settings}.`,
+      title: `Now tracking ${market} ${label} ${target.where}`,
+      text: `${resolved.note ? `${resolved.note}\n` : ''}An alert is posted when a new point exceeds ${settings}.`,
       tone: 'success',
-      footer: `/untrack ${market.id} ${metric} to stop`,
+      footer: `/untrack ${market} ${metric}${req.to && req.to !== 'here' ? ` ${req.to}` : ''} to stop`,
     };
   }
   const changes: string[] = [];
@@ -61,11 +66,11 @@ export async function trackMarket(ctx: CommandContext, req: TrackRequest): Promi
   if (req.cooldownMs !== undefined && req.cooldownMs !== before.cooldownMs)
     changes.push(`cooldown ${formatDuration(before.cooldownMs)} → ${formatDuration(req.cooldownMs)}`);
   if (before.disabled) changes.push('re-enabled (it had been switched off)');
-  if (before.snoozedUntil && before.snoozedUntil.getTime() > Date.now()) changes.push('snooze lifted');
+  if (before.snoozedUntil && before.snoozedUntil.getTime() > now.getTime()) changes.push('snooze lifted');
   return {
     title: changes.length
-      ? `Updated tracking of ${market.id} ${label}`
-      : `Already tracking ${market.id} ${label}; settings unchanged`,
+      ? `Updated tracking of ${market} ${label}`
+      : `Already tracking ${market} ${label}; settings unchanged`,
     text: changes.length ? `${changes.join('; ')}. Now: ${settings}.` : `Settings: ${settings}.`,
     tone: changes.length ? 'success' : 'info',
   };
@@ -91,10 +96,12 @@ export const track = defineCommand({
       min: 60_000,
       max: 7 * 86_400_000,
     },
+    toOption,
   ],
-  examples: ['track btc-usd', 'track eth-eur volume 5 1h'],
+  examples: ['track btc-usd', 'track eth-eur volume 5 1h', 'track btc-usd dm', 'track btc-usd webhook:ops'],
   permission: 'manageChannel',
-  run: (ctx, o) => trackMarket(ctx, { market: o.market, metric: o.metric, factor: o.factor, cooldownMs: o.cooldown }),
+  run: (ctx, o) =>
+    trackMarket(ctx, { market: o.market, metric: o.metric, factor: o.factor, cooldownMs: o.cooldown, to: o.to }),
 });
 
 /** The "Track volume spikes here" button under /metric: tracks with the default settings. */

@@ -1,15 +1,29 @@
 /**
- * Bree job: one collector tick for one source (workerData.source). The work is
- * src/market/collect.ts; the result goes to the scheduler, which relays it to the metrics, runs the
- * after-tick jobs and emits the 'tick' event.
+ * Bree job, long-lived: the tick pipeline of one source (workerData.source). It starts once, keeps
+ * its state in memory between ticks (src/market/pipeline/), runs each tick the scheduler sends,
+ * posts the tick's figures, and ends on cancel after the tick in hand.
  */
 import type { SourceName } from '../src/config.js';
-import { alignTick, collectTick } from '../src/market/collect.js';
+import { Pipeline } from '../src/market/pipeline/pipeline.js';
 import { runJob } from '../src/worker.js';
 
-await runJob('collect-markets', async ({ config, data, signal, post }) => {
-  const source = data.source as SourceName;
-  const tick = data.tick ? new Date(data.tick) : alignTick(Date.now(), config.market.intervalMs);
-  const result = await collectTick(config, source, { tick, owner: data.owner, signal });
-  post({ type: 'tick-result', result: { ...result, tick: result.tick.toISOString() } });
+await runJob('collect-markets', async ({ config, data, signal, post, onMessage, untilCancelled }) => {
+  const pipeline = new Pipeline(config, data.source as SourceName, { owner: data.owner ?? 'local' });
+  onMessage(async (message) => {
+    if (message.type !== 'tick' || signal.aborted) return;
+    const { result, ...figures } = await pipeline.tick(new Date(message.tick), { signal }, (collected) =>
+      post({
+        type: 'tick-collected',
+        tick: message.tick,
+        result: { ...collected, tick: collected.tick.toISOString() },
+      }),
+    );
+    post({
+      type: 'tick-result',
+      tick: message.tick,
+      result: { ...result, tick: result.tick.toISOString() },
+      pipeline: { ...figures, memoryBytes: pipeline.memoryBytes, heapBytes: process.memoryUsage().heapUsed },
+    });
+  });
+  await untilCancelled();
 });

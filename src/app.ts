@@ -3,19 +3,20 @@
  * scheduler, and one shutdown() that undoes them in reverse. main.ts wires signals to it; tests
  * start it in-process or through main.ts.
  */
-import { randomBytes } from 'node:crypto';
-import { hostname } from 'node:os';
 import type { Readable, Writable } from 'node:stream';
 import type { FastifyInstance } from 'fastify';
 import type { Config } from './config.js';
 import { startChat, type RunningChat } from './chat/index.js';
-import { startDeliverer } from './chat/deliver.js';
+import { startDeliverer } from './alerts/deliver.js';
+import { startWebhooks } from './alerts/webhook.js';
 import { connectDatabase, disconnectDatabase, safeUri } from './db/connection.js';
-import { openDatabase, type DatabaseHandle } from './db/embedded.js';
+import { openConfiguredDatabase, type DatabaseHandle } from './db/embedded.js';
 import { buildServer } from './http/server.js';
 import { configureReportCache } from './market/queries.js';
 import { log } from './logger.js';
-import { startScheduler, type Scheduler } from './scheduler.js';
+import { setSourceOrder } from './market/catalog.js';
+import { replicaId } from './market/lease.js';
+import { startScheduler, type Scheduler, type TickEvent } from './scheduler.js';
 
 export interface AppOptions {
   /** Run the console REPL even when chat credentials are set. */
@@ -31,6 +32,8 @@ export interface AppOptions {
   owner?: string;
   /** The main thread logs to this file (interactive console); job workers follow it. */
   logFile?: string;
+  /** A database already opened (src/main.ts opens it before loading the rest); stopped with the app. */
+  database?: DatabaseHandle;
 }
 
 export interface RunningApp {
@@ -46,7 +49,7 @@ export interface RunningApp {
 
 export async function startApp(config: Config, options: AppOptions = {}): Promise<RunningApp> {
   const logger = log('app');
-  const owner = options.owner ?? `${hostname()}:${process.pid}:${randomBytes(3).toString('hex')}`;
+  const owner = options.owner ?? replicaId();
   const stops: Array<{ name: string; stop: () => Promise<void> }> = [];
   const unwind = async () => {
     for (const { name, stop } of stops.reverse()) {
@@ -58,12 +61,7 @@ export async function startApp(config: Config, options: AppOptions = {}): Promis
     }
   };
 
-  const database = await openDatabase({
-    uri: config.mongo.uri,
-    embedded: config.mongo.embedded,
-    dataDir: config.mongo.dataDir,
-    mongodBinary: config.mongo.mongodBinary,
-  });
+  const database = options.database ?? (await openConfiguredDatabase(config));
   stops.push({ name: 'database server', stop: () => database.stop() });
   logger.info(
     { database: database.kind, uri: safeUri(database.uri), storage: database.storage },
@@ -77,6 +75,7 @@ export async function startApp(config: Config, options: AppOptions = {}): Promis
     stops.push({ name: 'database connection', stop: () => disconnectDatabase() });
 
     configureReportCache(config.http.reportCacheBytes);
+    setSourceOrder(config.market.sources);
     const http = await buildServer({ config, logger: log('http'), collecting: options.collect !== false });
     stops.push({ name: 'http', stop: () => http.close() });
     const chat = await startChat(config, {
@@ -93,9 +92,14 @@ export async function startApp(config: Config, options: AppOptions = {}): Promis
     const port = typeof address === 'object' && address ? address.port : config.http.port;
     const host = config.http.host === '0.0.0.0' || config.http.host === '::' ? '127.0.0.1' : config.http.host;
     const httpUrl = `http://${host.includes(':') ? `[${host}]` : host}:${port}`;
-    logger.info({ url: httpUrl, docs: `${httpUrl}/docs` }, 'REST API listening');
+    logger.info({ url: httpUrl, dashboard: `${httpUrl}/`, docs: `${httpUrl}/docs` }, 'REST API listening');
 
-    const deliverer = startDeliverer({ platforms: chat.platforms, owner, quickchartUrl: config.quickchartUrl });
+    const sinks = Object.keys(config.webhooks).length ? [startWebhooks(config.webhooks)] : [];
+    const deliverer = startDeliverer({
+      platforms: [...chat.platforms, ...sinks],
+      owner,
+      quickchartUrl: config.quickchartUrl,
+    });
     stops.push({ name: 'alert deliverer', stop: () => deliverer.stop() });
 
     let scheduler: Scheduler | undefined;
@@ -103,13 +107,11 @@ export async function startApp(config: Config, options: AppOptions = {}): Promis
       scheduler = await startScheduler(config, {
         dbUri: database.uri,
         owner,
-        afterTick: ['update-stats', 'detect-spikes'],
         logFile: options.logFile,
       });
-      // Alerts go out as soon as detection has written them, not at the next poll.
-      scheduler.events.on('job-done', (event: { name: string }) => {
-        if (event.name === 'detect-spikes')
-          void deliverer.deliverNow().catch((err) => logger.warn({ err }, 'delivery failed'));
+      // Alerts go out as soon as the tick has put them in the outbox, not at the next poll.
+      scheduler.events.on('tick', (event: TickEvent) => {
+        if (event.alerts) void deliverer.deliverNow().catch((err) => logger.warn({ err }, 'delivery failed'));
       });
       stops.push({ name: 'scheduler', stop: () => scheduler!.stop() });
     }

@@ -5,8 +5,11 @@
 import { config as loadDotenv } from 'dotenv';
 import { z } from 'zod';
 
-export const SOURCE_NAMES = ['kraken', 'cryptowatch', 'simulated'] as const;
-export type SourceName = (typeof SOURCE_NAMES)[number];
+import { BUILT_IN_SOURCES, ccxtExchangeIds } from './market/sources/ccxt-exchanges.js';
+
+export const SOURCE_NAMES = BUILT_IN_SOURCES;
+/** A hand-written source, or any exchange id ccxt offers (`binance`, `coinbase`, `bitstamp`). */
+export type SourceName = (typeof SOURCE_NAMES)[number] | (string & {});
 
 const UNITS: Record<string, number> = { ms: 1, s: 1_000, m: 60_000, h: 3_600_000, d: 86_400_000 };
 
@@ -106,6 +109,33 @@ const list = z
       .filter(Boolean),
   );
 
+const WEBHOOK_NAME = /^[a-z0-9][a-z0-9-]{0,31}$/;
+
+/** `name=value,name=value` pairs (outgoing webhooks: URLs, secrets); names lower-case letters, digits, dashes. */
+const pairs = (what: string) =>
+  z
+    .string()
+    .optional()
+    .transform((v, ctx) => {
+      const out: Record<string, string> = {};
+      for (const item of (v ?? '')
+        .split(',')
+        .map((s) => s.trim())
+        .filter(Boolean)) {
+        const eq = item.indexOf('=');
+        const name = eq > 0 ? item.slice(0, eq).trim().toLowerCase() : '';
+        if (!WEBHOOK_NAME.test(name)) {
+          ctx.addIssue({
+            code: 'custom',
+            message: `expected name=${what} pairs (names of a-z, 0-9, -), got "${item.slice(0, 40)}"`,
+          });
+          return z.NEVER;
+        }
+        out[name] = item.slice(eq + 1).trim();
+      }
+      return out;
+    });
+
 const schema = z
   .object({
     NODE_ENV: z.enum(['development', 'production', 'test']).default('development'),
@@ -126,10 +156,15 @@ const schema = z
           .map((s) => s.trim().toLowerCase())
           .filter(Boolean);
         const bad = names.filter((n) => !(SOURCE_NAMES as readonly string[]).includes(n));
-        if (names.length === 0 || bad.length > 0) {
+        const exchanges = bad.length ? ccxtExchangeIds() : [];
+        const unknown = bad.filter((n) => !exchanges.includes(n));
+        if (names.length === 0 || unknown.length > 0) {
           ctx.addIssue({
             code: 'custom',
-            message: `expected a comma list of ${SOURCE_NAMES.join(', ')}, got "${text}"`,
+            message:
+              names.length === 0
+                ? `expected a comma list of ${SOURCE_NAMES.join(', ')} or ccxt exchange ids, got "${text}"`
+                : `${unknown.map((n) => `"${n}"`).join(', ')} is not ${SOURCE_NAMES.join(', ')} nor one of the ${exchanges.length || ccxtExchangeIds().length} exchange ids ccxt offers (such as binance, coinbase, bitstamp)`,
           });
           return z.NEVER;
         }
@@ -150,6 +185,30 @@ const schema = z
     KRAKEN_API_URL: url('https://api.kraken.com'),
     CRYPTOWATCH_API_URL: url('https://api.cryptowat.ch'),
     CRYPTOWATCH_API_KEY: optionalText,
+    CCXT_API_URLS: z
+      .string()
+      .optional()
+      .transform((text, ctx) => {
+        const out: Record<string, string> = {};
+        for (const item of (text ?? '').split(',').map((s) => s.trim())) {
+          if (!item) continue;
+          const eq = item.indexOf('=');
+          const id = item.slice(0, eq).trim().toLowerCase();
+          const base = item.slice(eq + 1).trim();
+          let ok = eq > 0;
+          try {
+            ok &&= /^https?:$/.test(new URL(base).protocol);
+          } catch {
+            ok = false;
+          }
+          if (!ok) {
+            ctx.addIssue({ code: 'custom', message: `expected exchange=http(s)://host pairs, got "${item}"` });
+            return z.NEVER;
+          }
+          out[id] = base.replace(/\/+$/, '');
+        }
+        return out;
+      }),
     SOURCE_TIMEOUT: duration('10s', 500, 120_000),
     SIMULATED_MARKETS: integer(24, 1, 20_000),
     SIMULATED_SEED: integer(42, 0, 2 ** 31 - 1),
@@ -178,6 +237,13 @@ const schema = z
     SLACK_TRACK_ALLOWLIST: list,
     SLACK_TEAM_ALLOWLIST: list,
     SLACK_ALERTING_PERMISSION: z.enum(['admins', 'members']).default('admins'),
+    SLACK_COMMAND_PREFIX: z
+      .string()
+      .default('')
+      .transform((v) => v.trim().toLowerCase())
+      .refine((v) => v === '' || /^[a-z0-9][a-z0-9_-]{0,19}$/.test(v), {
+        message: 'expected up to 20 lowercase letters, digits, - or _ (e.g. crypto-), or empty',
+      }),
 
     DISCORD_TOKEN: optionalText,
     DISCORD_APPLICATION_ID: optionalText,
@@ -201,7 +267,12 @@ const schema = z
     CORS_ORIGINS: list,
     TRUST_PROXY: list,
     REPORT_CACHE_MB: integer(64, 1, 16_384),
+    PUBLIC_URL: url(),
+    DASHBOARD_SHOW_CHANNELS: flag(false),
     COMMAND_RATE_LIMIT_PER_MINUTE: integer(20, 1, 10_000),
+
+    WEBHOOKS: pairs('url'),
+    WEBHOOK_SECRETS: pairs('secret'),
 
     SPIKE_FACTOR: number(3, 1, 1_000),
     SPIKE_MIN_POINTS: integer(30, 1, 1_000),
@@ -219,6 +290,24 @@ const schema = z
     if (env.DISCORD_TOKEN && !env.DISCORD_APPLICATION_ID) {
       ctx.addIssue({ code: 'custom', path: ['DISCORD_APPLICATION_ID'], message: 'required with DISCORD_TOKEN' });
     }
+    for (const [name, target] of Object.entries(env.WEBHOOKS)) {
+      try {
+        if (!/^https?:$/.test(new URL(target).protocol)) throw new Error('protocol');
+      } catch {
+        ctx.addIssue({ code: 'custom', path: ['WEBHOOKS'], message: `${name}: expected an http(s) URL` });
+      }
+      const secret = env.WEBHOOK_SECRETS[name];
+      if (!secret || secret.length < 16)
+        ctx.addIssue({
+          code: 'custom',
+          path: ['WEBHOOK_SECRETS'],
+          message: `${name}: every webhook needs a secret of at least 16 characters to sign its posts`,
+        });
+    }
+    for (const name of Object.keys(env.WEBHOOK_SECRETS)) {
+      if (!(name in env.WEBHOOKS))
+        ctx.addIssue({ code: 'custom', path: ['WEBHOOK_SECRETS'], message: `${name}: no such webhook in WEBHOOKS` });
+    }
   });
 
 export type RawEnv = z.input<typeof schema>;
@@ -235,6 +324,8 @@ export interface Config {
     readonly embedded: Parsed['MONGO_EMBEDDED'];
     readonly dataDir: string;
     readonly mongodBinary?: string;
+    /** The OS's PATH (not a setting): where the embedded mode looks for mongod, java and javac. */
+    readonly searchPath?: string;
   };
   readonly market: {
     readonly sources: readonly SourceName[];
@@ -245,6 +336,8 @@ export interface Config {
     readonly krakenUrl: string;
     readonly cryptowatchUrl: string;
     readonly cryptowatchKey?: string;
+    /** Replacement hosts for ccxt exchanges' API URLs, by exchange id (proxies, tests). */
+    readonly ccxtUrls: Readonly<Record<string, string>>;
     readonly simulatedMarkets: number;
     readonly simulatedSeed: number;
     /** Every how many ms each simulated market has one volume spike (0 = never). */
@@ -264,6 +357,8 @@ export interface Config {
     readonly teamAllowlist: readonly string[];
     /** Who may change alerting when SLACK_TRACK_ALLOWLIST is empty: workspace admins and owners, or every member. */
     readonly alertingPermission: 'admins' | 'members';
+    /** Put before every Slack command name (`crypto-` gives /crypto-metric); empty for none. */
+    readonly commandPrefix: string;
   };
   readonly discord: {
     readonly token?: string;
@@ -287,6 +382,10 @@ export interface Config {
     readonly trustProxy: readonly string[];
     /** Bound of the market report cache, in (estimated) bytes. */
     readonly reportCacheBytes: number;
+    /** The address people reach this server at (behind a proxy); chat replies link to the dashboard with it. */
+    readonly publicUrl?: string;
+    /** Show alert channel ids on the dashboard's alerts page. */
+    readonly dashboardShowChannels: boolean;
   };
   readonly commands: { readonly rateLimitPerMinute: number };
   readonly alerts: {
@@ -295,6 +394,8 @@ export interface Config {
     readonly cooldownMs: number;
     readonly maxPerChannel: number;
   };
+  /** Outgoing webhooks by name: alerts to `webhook:<name>` are POSTed there, signed with the secret. */
+  readonly webhooks: Readonly<Record<string, { readonly url: string; readonly secret: string }>>;
   /** Every secret value present, so the logger can scrub it wherever it appears. */
   readonly secrets: readonly string[];
 }
@@ -336,6 +437,7 @@ export function loadConfig(env?: Record<string, string | undefined>, overrides: 
   const e = result.data;
   const secrets = [e.SLACK_BOT_TOKEN, e.SLACK_SIGNING_SECRET, e.SLACK_APP_TOKEN, e.DISCORD_TOKEN, e.CRYPTOWATCH_API_KEY]
     .concat(passwordOf(e.MONGODB_URI))
+    .concat(Object.values(e.WEBHOOK_SECRETS))
     .filter((s): s is string => typeof s === 'string' && s.length >= 4);
   return deepFreeze<Config>({
     env: e.NODE_ENV,
@@ -345,6 +447,7 @@ export function loadConfig(env?: Record<string, string | undefined>, overrides: 
       embedded: e.MONGO_EMBEDDED,
       dataDir: e.DATA_DIR,
       mongodBinary: e.MONGOMS_SYSTEM_BINARY,
+      searchPath: env.PATH,
     },
     market: {
       sources: e.MARKET_SOURCE,
@@ -355,6 +458,7 @@ export function loadConfig(env?: Record<string, string | undefined>, overrides: 
       krakenUrl: e.KRAKEN_API_URL!,
       cryptowatchUrl: e.CRYPTOWATCH_API_URL!,
       cryptowatchKey: e.CRYPTOWATCH_API_KEY,
+      ccxtUrls: e.CCXT_API_URLS,
       simulatedMarkets: e.SIMULATED_MARKETS,
       simulatedSeed: e.SIMULATED_SEED,
       simulatedSpikeEveryMs: e.SIMULATED_SPIKE_EVERY,
@@ -369,6 +473,7 @@ export function loadConfig(env?: Record<string, string | undefined>, overrides: 
       trackAllowlist: e.SLACK_TRACK_ALLOWLIST,
       teamAllowlist: e.SLACK_TEAM_ALLOWLIST,
       alertingPermission: e.SLACK_ALERTING_PERMISSION,
+      commandPrefix: e.SLACK_COMMAND_PREFIX,
     },
     discord: {
       token: e.DISCORD_TOKEN,
@@ -387,6 +492,8 @@ export function loadConfig(env?: Record<string, string | undefined>, overrides: 
       corsOrigins: e.CORS_ORIGINS,
       trustProxy: e.TRUST_PROXY,
       reportCacheBytes: e.REPORT_CACHE_MB * 1024 * 1024,
+      publicUrl: e.PUBLIC_URL,
+      dashboardShowChannels: e.DASHBOARD_SHOW_CHANNELS,
     },
     commands: { rateLimitPerMinute: e.COMMAND_RATE_LIMIT_PER_MINUTE },
     alerts: {
@@ -395,6 +502,9 @@ export function loadConfig(env?: Record<string, string | undefined>, overrides: 
       cooldownMs: e.ALERT_COOLDOWN,
       maxPerChannel: e.MAX_SUBSCRIPTIONS_PER_CHANNEL,
     },
+    webhooks: Object.fromEntries(
+      Object.entries(e.WEBHOOKS).map(([name, url]) => [name, { url, secret: e.WEBHOOK_SECRETS[name]! }]),
+    ),
     secrets,
   });
 }

@@ -4,12 +4,17 @@
  */
 import { join } from 'node:path';
 import { ConfigError, loadConfig, type Config } from './config.js';
-import { startApp, type RunningApp } from './app.js';
+import type { RunningApp } from './app.js';
 import { initLogger, log } from './logger.js';
-import { DatabaseUnavailableError } from './db/connection.js';
 import { signalPolicy } from './signals.js';
+import { tuneHeap } from './heap.js';
+
+// Heap grows 1.5x, not up to 4x, past what survived: RSS under API load 250-340 MB -> 190-210 MB (docs/operations.md).
+tuneHeap();
+import { type DatabaseHandle, NoDatabaseError, openConfiguredDatabase } from './db/embedded.js';
 
 const args = new Set(process.argv.slice(2));
+const DEMO_SOURCE = '24h of history, a volume spike per market every 5 minutes';
 const demo = args.has('--demo');
 
 /** The demo's fixed settings: offline, embedded, simulated, console only, with a day of history. */
@@ -45,12 +50,13 @@ function banner(app: RunningApp, logFile: string | undefined): string {
   const db =
     database.kind === 'external'
       ? `MongoDB at MONGODB_URI`
-      : `embedded ${database.kind === 'java' ? 'mongo-java-server' : 'mongod'}, data in ${config.mongo.dataDir}`;
+      : `embedded ${database.kind === 'java' ? 'mongo-java-server' : 'mongod'}, data in ${database.storage}`;
   const sources = config.market.sources.join(', ');
   const lines = [
     demo ? 'crypto-chatops demo is running (offline, no accounts needed)' : 'crypto-chatops is running',
     `  database   ${db}`,
-    `  source     ${sources}${demo ? `: ${config.market.simulatedMarkets} markets, 24h of history, a volume spike per market every 5 minutes` : ''}`,
+    `  source     ${sources}${demo ? `: ${config.market.simulatedMarkets} markets, ${DEMO_SOURCE}` : ''}`,
+    `  dashboard  ${config.http.publicUrl ?? app.httpUrl}/`,
     `  REST API   ${app.httpUrl}/api/v1/markets`,
     `  API docs   ${app.httpUrl}/docs`,
     `  logs       ${logFile ? `${logFile} (warnings show here too)` : 'standard output'}`,
@@ -72,15 +78,32 @@ async function main(): Promise<void> {
   initLogger(config, { file: logFile });
   const logger = log('main');
   if (demo) logger.info('demo mode: simulated source, embedded database, console');
+  // The database comes first, before the rest of the app is even loaded, so that a machine without one
+  // hears so within seconds.
+  let database: DatabaseHandle;
+  try {
+    database = await openConfiguredDatabase(config);
+  } catch (err) {
+    if (err instanceof NoDatabaseError) {
+      // A machine without a database is a setup question, not a crash: the next step, no stack.
+      logger.fatal({ exitCode: err.exitCode }, 'no database could be started');
+      process.stderr.write(`${err.message}\n`);
+      process.exit(err.exitCode);
+    }
+    logger.fatal({ err }, 'could not start');
+    process.exit(1);
+  }
+  const { startApp } = await import('./app.js');
   let app: RunningApp;
   try {
     app = await startApp(config, {
       console: demo || args.has('--console'),
       logFile,
       prompt: interactive ? undefined : '',
+      database,
     });
   } catch (err) {
-    if (err instanceof DatabaseUnavailableError) logger.fatal(err.message);
+    if (err instanceof Error && err.name === 'DatabaseUnavailableError') logger.fatal(err.message);
     else logger.fatal({ err }, 'could not start');
     process.exit(1);
   }

@@ -19,8 +19,9 @@ import Bree from 'bree';
 import mongoose from 'mongoose';
 import type { Config, SourceName } from './config.js';
 import { log } from './logger.js';
-import { alignTick, blankTickResult, leaseName, type TickResult } from './market/collect.js';
+import { alignTick, blankTickResult, leaseName, type TickResult } from './market/collect/index.js';
 import { releaseLease, replicaId } from './market/lease.js';
+import type { SchedulerMessage, WireTickResult, WorkerMessage } from './worker.js';
 import {
   countDetectedAlerts,
   sourceErrors,
@@ -56,6 +57,9 @@ export interface TickEvent {
   status: TickResult['status'] | 'crashed';
   inserted: number;
   durationMs: number;
+  /** Alerts the tick put in the outbox, and when (ms after the tick's boundary). */
+  alerts?: number;
+  alertsAtMs?: number;
 }
 
 const here = dirname(fileURLToPath(import.meta.url));
@@ -63,6 +67,11 @@ const compiled = import.meta.url.endsWith('.js');
 const jobsDir = resolve(here, '..', 'jobs');
 const bootstrap = join(here, 'worker-bootstrap.mjs');
 const PRUNE_EVERY_MS = 3_600_000;
+/**
+ * A worker's young generation is capped: V8's default (up to 48 MB per isolate) is room a job's
+ * short-lived objects do not need, and it counts in the process's RSS (docs/operations.md, "Memory").
+ */
+const WORKER_LIMITS = { maxYoungGenerationSizeMb: 8 };
 /** Kinds that mean the source cannot be reached at all, as opposed to one bad answer. */
 const UNREACHABLE = new Set(['network', 'timeout', 'http_5xx', 'rate_limited', 'http_4xx', 'api_error', 'malformed']);
 
@@ -71,7 +80,8 @@ function jobFile(name: string): string | undefined {
   return existsSync(file) ? file : undefined;
 }
 
-type WireResult = Omit<TickResult, 'tick'> & { tick: string };
+type WireResult = WireTickResult;
+type TickMessage = Extract<WorkerMessage, { type: 'tick-result' }>;
 
 export async function startScheduler(config: Config, opts: SchedulerOptions): Promise<Scheduler> {
   const logger = log('scheduler');
@@ -105,7 +115,7 @@ export async function startScheduler(config: Config, opts: SchedulerOptions): Pr
       return {
         name,
         path: compiled ? file : bootstrap,
-        worker: { workerData: { ...baseData, entry: pathToFileURL(file).href } },
+        worker: { workerData: { ...baseData, entry: pathToFileURL(file).href }, resourceLimits: WORKER_LIMITS },
       };
     }),
     workerMessageHandler: ({ name, message }: { name: string; message: unknown }) => onMessage(name, message),
@@ -116,25 +126,45 @@ export async function startScheduler(config: Config, opts: SchedulerOptions): Pr
   // init() validates the jobs; the typings of bree 9.2 leave it out.
   await (bree as unknown as { init(): Promise<void> }).init();
 
-  const results = new Map<string, WireResult>();
+  const pendingTicks = new Map<string, { tick: string; resolve(m: TickMessage | undefined): void }>();
+  /** Ticks whose collect step was already reported (name|tick). */
+  const collectedTicks = new Map<string, boolean>();
   const reachable = new Map<string, boolean>();
   let stopping = false;
   const timers = new Set<NodeJS.Timeout>();
   const running = new Map<string, Promise<void>>();
 
-  function onMessage(name: string, message: unknown): void {
-    if (!message || typeof message !== 'object') return;
-    const m = message as { type?: string; result?: WireResult; error?: string };
-    if (m.type === 'detect-result') {
-      const detected = (message as { result?: { alertsByPlatform?: Record<string, number> } }).result?.alertsByPlatform;
-      if (detected) countDetectedAlerts(detected);
-      return;
-    }
-    if (m.type === 'tick-result' && m.result) {
-      results.set(name, m.result);
-      relayMetrics(m.result);
-    } else if (m.type === 'job-error') {
-      logger.warn({ job: name, error: m.error }, 'job reported an error');
+  function onMessage(name: string, raw: unknown): void {
+    if (!raw || typeof raw !== 'object' || !('type' in raw)) return;
+    const message = raw as WorkerMessage;
+    switch (message.type) {
+      case 'tick-collected':
+        // The samples are written: the source's state is known before statistics and detection.
+        collectedTicks.set(`${name}|${message.tick}`, true);
+        reportReachability(message.result);
+        return;
+      case 'tick-result': {
+        relayMetrics(message.result);
+        if (message.pipeline?.detect) countDetectedAlerts(message.pipeline.detect.alertsByPlatform);
+        const waiting = pendingTicks.get(name);
+        if (waiting && waiting.tick === message.tick) {
+          pendingTicks.delete(name);
+          waiting.resolve(message);
+        }
+        events.emit('tick-figures', { name, ...message });
+        return;
+      }
+      case 'prune-result':
+        if (message.samples || message.runs || message.frames || message.alerts || message.channels)
+          logger.debug({ job: name, ...message }, 'pruned');
+        return;
+      case 'job-error':
+        logger.warn({ job: name, error: message.error }, 'job reported an error');
+        return;
+      default: {
+        const unknown: never = message;
+        logger.warn({ job: name, message: unknown }, 'unknown message from a job');
+      }
     }
   }
 
@@ -205,42 +235,100 @@ export async function startScheduler(config: Config, opts: SchedulerOptions): Pr
     }
   }
 
+  /** Starts a source's long-lived pipeline worker if it is not running (first tick, or after a crash). */
+  function ensurePipeline(name: string, source: SourceName): void {
+    const workers = bree.workers as Map<string, unknown>;
+    if (workers.has(name)) return;
+    const job = bree.config.jobs.find((j: { name: string }) => j.name === name);
+    if (!job) throw new Error(`unknown job "${name}" (known: ${jobNames.join(', ')})`);
+    const file = fileOf(name)!;
+    job.worker = { ...job.worker, workerData: { ...baseData, entry: pathToFileURL(file).href, source } };
+    void bree.run(name);
+  }
+
   async function runCollect(name: string, data: Record<string, unknown>): Promise<void> {
     const source = name.slice('collect-'.length) as SourceName;
     const tick = typeof data.tick === 'string' ? data.tick : alignTick(Date.now(), interval).toISOString();
-    results.delete(name);
+    while (running.has(name)) await running.get(name);
     const started = Date.now();
-    await runWorker(name, { ...data, source, tick });
-    const r: WireResult = results.get(name) ?? {
-      ...blankTickResult(source, new Date(tick)),
-      tick,
-      durationMs: Date.now() - started,
-      errorKind: 'internal',
-      error: 'the worker ended without a result',
-    };
-    if (!results.has(name)) {
-      ticksTotal.inc({ source, status: 'failed' });
-      logger.error({ source, tick }, 'collect worker ended without a result');
-    }
-    reportReachability(r);
-    if ((r.status === 'ok' || r.status === 'partial') && !stopping) {
-      for (const after of afterTick) {
-        if (stopping) break;
-        try {
-          await runWorker(after, { tick: r.tick, source });
-        } catch (err) {
-          logger.error({ err, job: after }, 'after-tick job failed');
-        }
-        events.emit('job-done', { name: after, tick: new Date(r.tick) });
+    const finished = (async () => {
+      ensurePipeline(name, source);
+      let onDeleted: ((deleted: string) => void) | undefined;
+      const answered = new Promise<TickMessage | undefined>((resolve) => {
+        pendingTicks.set(name, { tick, resolve });
+        // A worker that ends (crash, stop) answers nothing: the tick counts as crashed.
+        onDeleted = (deleted: string) => {
+          if (deleted !== name) return;
+          if (pendingTicks.get(name)?.tick === tick) pendingTicks.delete(name);
+          resolve(undefined);
+        };
+        bree.on('worker deleted', onDeleted);
+      });
+      (bree.workers as Map<string, { postMessage(m: SchedulerMessage): void }>).get(name)?.postMessage({
+        type: 'tick',
+        tick,
+      });
+      const message = await answered;
+      if (onDeleted) bree.off('worker deleted', onDeleted);
+      const r: WireResult = message?.result ?? {
+        ...blankTickResult(source, new Date(tick)),
+        tick,
+        durationMs: Date.now() - started,
+        errorKind: 'internal',
+        error: 'the worker ended without a result',
+      };
+      if (!message) {
+        ticksTotal.inc({ source, status: 'failed' });
+        if (!stopping) logger.error({ source, tick }, 'collect worker ended without a result');
       }
+      if (!collectedTicks.delete(`${name}|${tick}`)) reportReachability(r);
+      if ((r.status === 'ok' || r.status === 'partial') && !stopping) {
+        for (const after of afterTick) {
+          if (stopping) break;
+          try {
+            await runWorker(after, { tick: r.tick, source });
+          } catch (err) {
+            logger.error({ err, job: after }, 'after-tick job failed');
+          }
+          events.emit('job-done', { name: after, tick: new Date(r.tick) });
+        }
+      }
+      if (message?.pipeline?.stats) {
+        const st = message.pipeline.stats;
+        logger.debug(
+          {
+            source,
+            tick: r.tick,
+            status: r.status,
+            markets: r.markets,
+            collectMs: r.durationMs,
+            statsMs: st.durationMs,
+            phases: { ...r.phases, ...st.phases },
+            book: st.book,
+            alerts: message.pipeline.detect?.alerts ?? 0,
+            alertsAtMs: message.pipeline.alertsAtMs,
+            memoryBytes: message.pipeline.memoryBytes,
+            heapBytes: message.pipeline.heapBytes,
+          },
+          'tick done',
+        );
+      }
+      events.emit('tick', {
+        source,
+        tick: new Date(r.tick),
+        status: message ? r.status : 'crashed',
+        inserted: r.inserted,
+        durationMs: r.durationMs,
+        alerts: message?.pipeline?.detect?.alerts ?? 0,
+        alertsAtMs: message?.pipeline?.alertsAtMs,
+      } satisfies TickEvent);
+    })();
+    running.set(name, finished);
+    try {
+      await finished;
+    } finally {
+      running.delete(name);
     }
-    events.emit('tick', {
-      source,
-      tick: new Date(r.tick),
-      status: results.has(name) ? r.status : 'crashed',
-      inserted: r.inserted,
-      durationMs: r.durationMs,
-    } satisfies TickEvent);
   }
 
   async function runJob(name: string, workerData: object = {}): Promise<void> {

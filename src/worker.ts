@@ -9,6 +9,8 @@ import pretty from 'pino-pretty';
 import { loadConfig, type Config } from './config.js';
 import { connectDatabase, disconnectDatabase } from './db/connection.js';
 import { initLogger, log } from './logger.js';
+import type { TickResult } from './market/collect/index.js';
+import type { PipelineTickResult } from './market/pipeline/pipeline.js';
 
 export interface JobData {
   dbUri: string;
@@ -25,12 +27,41 @@ export interface JobData {
   [key: string]: unknown;
 }
 
+/** What jobs post to the scheduler: one union, handled by one exhaustive switch there. */
+export type WorkerMessage =
+  | { type: 'tick-collected'; tick: string; result: WireTickResult }
+  | { type: 'tick-result'; tick: string; result: WireTickResult; pipeline?: WirePipelineFigures }
+  | {
+      type: 'prune-result';
+      samples: number;
+      runs: number;
+      frames: number;
+      alerts: number;
+      channels: number;
+      subscriptions: number;
+    }
+  | { type: 'job-error'; name: string; error: string };
+
+/** What the scheduler posts to a long-lived job (besides Bree's own 'cancel'). */
+export type SchedulerMessage = { type: 'tick'; tick: string };
+
+export type WireTickResult = Omit<TickResult, 'tick'> & { tick: string };
+export type WirePipelineFigures = Omit<PipelineTickResult, 'result'> & {
+  /** What the pipeline holds (book and cached frames), and the worker's whole V8 heap. */
+  memoryBytes: number;
+  heapBytes: number;
+};
+
 export interface JobContext {
   config: Config;
   data: JobData;
   signal: AbortSignal;
   /** A message for the scheduler (figures it relays to the main thread's metrics). */
-  post(message: unknown): void;
+  post(message: WorkerMessage): void;
+  /** Handles the scheduler's messages to a long-lived job, one at a time, in order. */
+  onMessage(handler: (message: SchedulerMessage) => Promise<void>): void;
+  /** Resolves when the job is cancelled and the messages in hand are handled: a long-lived job's end. */
+  untilCancelled(): Promise<void>;
 }
 
 /** Runs one job body inside a Bree worker and always ends the worker. */
@@ -55,13 +86,50 @@ export async function runJob(name: string, body: (ctx: JobContext) => Promise<vo
   else initLogger(logConfig);
   const logger = log('job', { job: name });
   const controller = new AbortController();
-  parentPort?.on('message', (message) => {
-    if (message === 'cancel') controller.abort();
+  let handler: ((message: SchedulerMessage) => Promise<void>) | undefined;
+  // Messages that arrive while the job is still connecting wait for its handler.
+  const early: SchedulerMessage[] = [];
+  let queue = Promise.resolve();
+  const enqueue = (message: SchedulerMessage) => {
+    const h = handler!;
+    queue = queue
+      .then(() => h(message))
+      .catch((err: unknown) => {
+        logger.error({ err }, 'job message failed');
+        post({ type: 'job-error', name, error: (err as Error).message });
+      });
+  };
+  parentPort?.on('message', (message: unknown) => {
+    if (message === 'cancel') {
+      controller.abort();
+      return;
+    }
+    if (!message || typeof message !== 'object') return;
+    if (handler) enqueue(message as SchedulerMessage);
+    else early.push(message as SchedulerMessage);
   });
-  const post = (message: unknown) => parentPort?.postMessage(message);
+  const post = (message: WorkerMessage) => parentPort?.postMessage(message);
+  const untilCancelled = async () => {
+    if (!controller.signal.aborted) {
+      await new Promise<void>((resolve) =>
+        controller.signal.addEventListener('abort', () => resolve(), { once: true }),
+      );
+    }
+    await queue;
+  };
   try {
     await connectDatabase(data.dbUri, { dbName: data.dbName, syncIndexes: false, attempts: 3 });
-    await body({ config, data, signal: controller.signal, post });
+    await body({
+      config,
+      data,
+      signal: controller.signal,
+      post,
+      onMessage: (h) => {
+        handler = h;
+        for (const m of early.splice(0)) enqueue(m);
+      },
+      untilCancelled,
+    });
   } catch (err) {
     logger.error({ err }, 'job failed');
     post({ type: 'job-error', name, error: (err as Error).message });

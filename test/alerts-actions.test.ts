@@ -12,6 +12,7 @@ import { Alert, Channel, Subscription } from '../src/db/models/index.js';
 import { detectSpikes } from '../src/market/detect.js';
 import { saveSamples, type SampleInput } from '../src/market/samples.js';
 import { clearDatabase, useTestDatabase } from './support/db.js';
+import { sampleAt } from './support/samples.js';
 
 useTestDatabase('alerts_actions');
 
@@ -29,17 +30,7 @@ async function seed(to: number, spikes: number[]) {
   const rows: SampleInput[] = [];
   for (let m = 0; m <= to; m++) {
     const i = spikes.indexOf(m);
-    rows.push({
-      market: 'sim:aaa-usd',
-      ts: at(m),
-      source: 'simulated',
-      last: 1,
-      high: 1,
-      low: 1,
-      changePct: 0,
-      volume24h: 1,
-      volumeMinute: i >= 0 ? 1_000 * 10 ** i : 10,
-    });
+    rows.push(sampleAt('sim:aaa-usd', at(m), { last: 1, volume24h: 1, volumeMinute: i >= 0 ? 1_000 * 10 ** i : 10 }));
   }
   await saveSamples(rows);
 }

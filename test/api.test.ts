@@ -10,7 +10,9 @@ import { invalidateCatalog, upsertMarkets } from '../src/market/catalog.js';
 import { clearQueryCaches } from '../src/market/queries.js';
 import { saveSamples, type SampleInput } from '../src/market/samples.js';
 import { updateWindowStats } from '../src/market/window-stats.js';
+import type { FromFlatSchema } from '../src/http/type-provider.js';
 import { useTestDatabase } from './support/db.js';
+import { sampleAt } from './support/samples.js';
 
 const MIN = 60_000;
 const tick = Math.floor(Date.now() / MIN) * MIN;
@@ -24,20 +26,8 @@ const paths: Record<string, (i: number) => number> = {
   'eth-usd': (i) => (i === 60 ? SPIKE : 3_000 + (rand() - 0.5) * 6), // one spike
 };
 
-function sample(base: string, ts: number, last: number): SampleInput {
-  return {
-    market: `sim:${base}`,
-    ts: new Date(ts),
-    source: 'simulated',
-    last,
-    high: last,
-    low: last,
-    changePct: 1,
-    volume24h: 10,
-    quoteVolume24h: 10 * last,
-    volumeMinute: 1,
-  };
-}
+const sample = (base: string, ts: number, last: number): SampleInput =>
+  sampleAt(`sim:${base}`, ts, { last, changePct: 1, volume24h: 10, quoteVolume24h: 10 * last });
 
 describe('REST API', () => {
   useTestDatabase('api');
@@ -198,6 +188,24 @@ describe('REST API', () => {
       assert.equal(logret.body.total, 3);
     });
 
+    it('takes every spelling of a ranking figure that the chat takes', async () => {
+      for (const [by, method] of [
+        ['sd', '24h raw std dev'],
+        ['raw', '24h raw std dev'],
+        ['stddev', '24h raw std dev'],
+        ['relative', '24h relative std dev (std/mean)'],
+        ['log', '24h std dev of 1-minute log returns'],
+        ['logreturn', '24h std dev of 1-minute log returns'],
+      ]) {
+        const res = await get(`/api/v1/rankings?by=${by}`);
+        assert.equal(res.status, 200, by);
+        assert.equal(res.body.method, method, by);
+      }
+      const report = await get('/api/v1/markets/btc-usd?by=sd');
+      assert.equal(report.status, 200);
+      assert.match(JSON.stringify(report.body.rank), /raw std dev/);
+    });
+
     it('answers 400 for bad ranking parameters', async () => {
       assert.equal((await get('/api/v1/rankings?limit=0')).body.parameter, 'limit');
       assert.match((await get('/api/v1/rankings?metric=volume&by=logret')).body.error, /prices only/);
@@ -342,5 +350,24 @@ describe('REST API', () => {
         await withCors.close();
       }
     });
+  });
+});
+
+describe('the routes’ type provider', () => {
+  it('types a query from its schema: required, defaulted and optional keys, enums', () => {
+    const schema = {
+      type: 'object',
+      properties: {
+        q: { type: 'string' },
+        limit: { type: 'integer', default: 100 },
+        side: { type: 'string', enum: ['top', 'bottom'] },
+        id: { type: 'string' },
+      },
+      required: ['id'],
+    } as const;
+    // Compiles only while the derived type is exactly this.
+    const query: FromFlatSchema<typeof schema> = { id: 'x', limit: 1, side: 'top' };
+    const back: { id: string; limit: number; q?: string; side?: 'top' | 'bottom' } = query;
+    assert.deepEqual(back, { id: 'x', limit: 1, side: 'top' });
   });
 });

@@ -34,12 +34,13 @@ describe('npm start on embedded defaults', () => {
   it('boots, says which database it uses, stops on SIGINT within 5 s, and keeps its data', async () => {
     const first = await boot();
     const dbLine = first.app.lines.find((l) => l.database)!;
-    assert.equal(dbLine.database, 'java');
+    // The engine is whichever the chain finds first here (mongo-java-server on a machine without mongod).
+    assert.ok(dbLine.database === 'java' || dbLine.database === 'mongod', String(dbLine.database));
     assert.match(String(dbLine.msg), /embedded/);
-    assert.match(String(dbLine.storage), /embedded-mongo\.mv$/);
+    assert.ok(String(dbLine.storage).startsWith(join(dataDir, String(dbLine.database))), String(dbLine.storage));
 
     const client = await mongoose.createConnection(first.uri, { dbName: 'crypto-chatops-boot-check' }).asPromise();
-    await client.collection('notes').insertOne({ _id: 'kept' as never, at: new Date() });
+    await client.collection<{ _id: string; at: Date }>('notes').insertOne({ _id: 'kept', at: new Date() });
     await client.close();
 
     const stopped = await first.app.stop('SIGINT');
@@ -51,7 +52,7 @@ describe('npm start on embedded defaults', () => {
     const second = await boot();
     try {
       const again = await mongoose.createConnection(second.uri, { dbName: 'crypto-chatops-boot-check' }).asPromise();
-      const doc = await again.collection('notes').findOne({ _id: 'kept' as never });
+      const doc = await again.collection<{ _id: string; at: Date }>('notes').findOne({ _id: 'kept' });
       await again.close();
       assert.ok(doc, 'the document written before the stop is there after a restart');
     } finally {

@@ -5,7 +5,7 @@
  */
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
-import { startDeliverer } from '../src/chat/deliver.js';
+import { startDeliverer } from '../src/alerts/deliver.js';
 import { startDiscord } from '../src/chat/discord.adapter.js';
 import { buildChart, renderChartPng } from '../src/chat/chart.js';
 import { loadRegistry } from '../src/chat/registry.js';
@@ -192,6 +192,27 @@ describe('chart upload (CHART_UPLOAD=true)', () => {
     assert.ok(discordFiles(post)[0]!.bytes.equals(qc.png));
     assert.equal(discordPayload(post).embeds[0].image.url, 'attachment://chart.png');
     assert.equal((await Alert.findById(discordAlert._id).lean())?.status, 'sent');
+  });
+
+  it('discord 50013 on the alert with its PNG: posted again without the file, and nothing switched off', async () => {
+    await Subscription.deleteMany({});
+    const alert = await pendingAlert(`discord:${FAKE_GUILD_ID}:${FAKE_CHANNEL_ID}`);
+    const before = chat.discordFake.channelPosts(FAKE_CHANNEL_ID).length;
+    // The invite without Attach Files: Discord refuses the upload with Missing Permissions.
+    chat.discordFake.failChannelPost('missing-permissions');
+    const d = startDeliverer({ platforms: [chat.discord], pollMs: 60_000, quickchartUrl: qc.url });
+    try {
+      await d.deliverNow();
+      await until('the alert sent', async () => (await Alert.findById(alert._id).lean())?.status === 'sent');
+    } finally {
+      await d.stop();
+    }
+    const posts = chat.discordFake.channelPosts(FAKE_CHANNEL_ID).slice(before);
+    assert.equal(posts.length, 2, 'the refused upload, then the post with the URL');
+    assert.equal(discordFiles(posts[1]!).length, 0);
+    assert.ok(String(discordPayload(posts[1]!).embeds[0].image.url).startsWith(`${qc.url}/chart?`));
+    const sub = await Subscription.findById(alert.subscriptionId).lean();
+    assert.equal(sub?.disabled, false, 'the subscription stays on');
   });
 
   it('QuickChart failing: both answers still arrive with the URL image, and a warning says why', async () => {

@@ -4,7 +4,8 @@ import { after, before, describe, it } from 'node:test';
 import { startConsole, type ConsoleAdapter } from '../src/chat/console.adapter.js';
 import { loadRegistry } from '../src/chat/registry.js';
 import { ChannelGoneError } from '../src/chat/platform.js';
-import { chatConfig, eventually, quietLogs, seedMarkets } from './support/chat-fixtures.js';
+import { chatConfig, quietLogs, seedMarkets } from './support/chat-fixtures.js';
+import { until } from './support/wait.js';
 import { useTestDatabase } from './support/db.js';
 
 quietLogs();
@@ -30,12 +31,12 @@ describe('console REPL', () => {
     const start = text.length;
     input.write(`${line}\n`);
     // The prompt comes back once the line is answered.
-    await eventually(() => text.slice(start).endsWith('> ') && text.slice(start), `an answer to ${line}`);
+    await until(`an answer to ${line}`, () => text.slice(start).endsWith('> ') && text.slice(start));
     return text.slice(start, -2);
   };
 
   it('greets with the channel id and a prompt', async () => {
-    await eventually(() => text.includes('> '), 'the prompt');
+    await until('the prompt', () => text.includes('> '));
     assert.match(text, /Type \/help for commands\. Channel console:local\./);
   });
 
@@ -60,6 +61,19 @@ describe('console REPL', () => {
   it('clicks a button with !action value', async () => {
     const out = await say('!track kraken:sol-usd');
     assert.match(out, /# Now tracking kraken:sol-usd volume per minute in this channel/);
+  });
+
+  it("draws /metric's chart in text, and prints its URL on !chart", async () => {
+    assert.equal(await say('!chart'), 'No chart shown yet: /metric draws one.\n');
+    const out = await say('metric btc-usd');
+    assert.match(out, /┤/, 'a text chart with its axis');
+    assert.match(out, /\nChart link: !chart\n/);
+    assert.doesNotMatch(out, /https?:\/\//, 'no URL in the answer itself');
+    const plotted = out.split('\n').filter((l) => /[┤┼]/.test(l));
+    assert.equal(plotted.length, 9, 'eight rows and the top row of the axis');
+    assert.ok(Math.max(...out.split('\n').map((l) => l.length)) <= 80, 'fits an 80-column terminal');
+    const link = await say('!chart');
+    assert.match(link, /^Chart: https?:\/\/\S+chart\?\S+\n$/);
   });
 
   it('prints alerts posted to console:local and refuses other channels', async () => {

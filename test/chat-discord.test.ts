@@ -120,10 +120,13 @@ describe('discord adapter against a local REST API and gateway', () => {
     assert.ok(
       (await adapter.post('discord:1:999', { title: 'x' }).catch((e: unknown) => e)) instanceof ChannelGoneError,
     );
-    fake.failChannelPost('missing-access');
-    assert.ok(
-      (await adapter.post('discord:1:998', { title: 'x' }).catch((e: unknown) => e)) instanceof ChannelGoneError,
-    );
+    // Missing Access and Missing Permissions can be granted: a failure to retry, never "channel gone".
+    for (const kind of ['missing-access', 'missing-permissions'] as const) {
+      fake.failChannelPost(kind);
+      const refused = await adapter.post('discord:1:998', { title: 'x' }).catch((e: unknown) => e);
+      assert.ok(refused instanceof Error && !(refused instanceof ChannelGoneError), `${kind}: ${String(refused)}`);
+      assert.doesNotMatch(String((refused as Error).message), /tok-|webhooks/, 'only code, status and message');
+    }
   });
 
   it('registers the commands from the same definitions, to one guild or globally', async () => {
@@ -156,6 +159,7 @@ describe('discord adapter against a local REST API and gateway', () => {
         ['metric', 3, false],
         ['factor', 10, false],
         ['cooldown', 3, false],
+        ['to', 3, false],
       ],
     );
     assert.equal(track.options[0].autocomplete, true);

@@ -4,8 +4,10 @@ import { after, before, describe, it } from 'node:test';
 import type { FastifyInstance } from 'fastify';
 import { startChat, type RunningChat } from '../src/chat/index.js';
 import { CHART_URL_LIMIT, DISCORD_EMBED_URL_LIMIT, SLACK_IMAGE_URL_LIMIT } from '../src/chat/chart.js';
+import { CHART_LINK_HINT } from '../src/chat/render-console.js';
 import { buildServer } from '../src/http/server.js';
-import { chatConfig, eventually, quietLogs, seedMarkets } from './support/chat-fixtures.js';
+import { chatConfig, quietLogs, seedMarkets } from './support/chat-fixtures.js';
+import { until } from './support/wait.js';
 import { useTestDatabase } from './support/db.js';
 import { FAKE_APP_ID, startFakeDiscord, type FakeDiscord } from './support/fake-discord.js';
 import { signSlackRequest, slashCommandBody, startFakeSlack, type FakeSlack } from './support/fake-slack.js';
@@ -69,7 +71,10 @@ function consoleHas(text: string, content: Content): void {
           ? [rest!.split(' ')[0]!]
           : kind === 'text'
             ? rest!.split('\n')
-            : [rest!];
+            : // The console draws the chart in text and prints its URL on `!chart` (checked below).
+              kind === 'chart'
+              ? [CHART_LINK_HINT]
+              : [rest!];
     for (const piece of pieces) {
       for (const part of piece.split('\n')) {
         const found = text.indexOf(part.trim(), at);
@@ -179,9 +184,9 @@ describe('one command, the same answer on Slack, Discord and the console', () =>
 
       const start = consoleText.length;
       input.write(`/${row.line}\n`);
-      const consoleAnswer = await eventually(
-        () => consoleText.slice(start).endsWith('> ') && consoleText.slice(start),
+      const consoleAnswer = await until(
         'the console answer',
+        () => consoleText.slice(start).endsWith('> ') && consoleText.slice(start),
       );
 
       // "latest ... (12 s ago)" is read at each platform's own moment; the rest must match exactly.
@@ -201,6 +206,14 @@ describe('one command, the same answer on Slack, Discord and the console', () =>
           url.length <= CHART_URL_LIMIT && url.length <= DISCORD_EMBED_URL_LIMIT && url.length <= SLACK_IMAGE_URL_LIMIT,
           `url of ${url.length}`,
         );
+        // The console drew it in text; the same URL is one command away.
+        assert.match(consoleAnswer, /┤/);
+        const at = consoleText.length;
+        input.write('!chart\n');
+        const link = await until('the console chart link', () =>
+          consoleText.slice(at).endsWith('> ') ? consoleText.slice(at) : undefined,
+        );
+        assert.equal(link, `Chart: ${url}\n> `);
       }
     });
   }

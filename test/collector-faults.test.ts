@@ -3,7 +3,7 @@ import { after, before, beforeEach, describe, it } from 'node:test';
 import { loadConfig } from '../src/config.js';
 import { CollectorRun, Sample } from '../src/db/models/index.js';
 import { initLogger } from '../src/logger.js';
-import { collectTick } from '../src/market/collect.js';
+import { collectTick } from '../src/market/collect/index.js';
 import { clearDatabase, useTestDatabase } from './support/db.js';
 import { FakeKraken } from './support/fake-kraken.js';
 import { FakeCryptowatch } from './support/fake-cryptowatch.js';

@@ -4,7 +4,7 @@ import { loadConfig } from '../src/config.js';
 import { initLogger } from '../src/logger.js';
 import { CollectorRun, CollectorState, Lease, Market, Sample } from '../src/db/models/index.js';
 import { invalidateCatalog, resolveMarket } from '../src/market/catalog.js';
-import { alignTick, collectTick, derivePerMinute } from '../src/market/collect.js';
+import { alignTick, collectTick, derivePerMinute } from '../src/market/collect/index.js';
 import { acquireLease, leaseHolder, releaseLease } from '../src/market/lease.js';
 import { pruneSamples } from '../src/market/prune.js';
 import { clearDatabase, useTestDatabase } from './support/db.js';

@@ -1,6 +1,9 @@
 import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
 import { before, beforeEach, describe, it } from 'node:test';
+import { metricOption, windowOption } from '../commands/options.js';
+import { METRICS, METRIC_NAMES, type MetricName, type WindowName } from '../src/market/metrics.js';
+import { ownCommandName } from '../src/chat/slack-commands.js';
 import { CommandRegistry, loadRegistry, usageOf, type CommandContext, defineCommand } from '../src/chat/registry.js';
 import { Subscription } from '../src/db/models/index.js';
 import { chatConfig, quietLogs, seedMarkets } from './support/chat-fixtures.js';
@@ -92,6 +95,23 @@ describe('track, untrack, tracking', () => {
     assert.match(none.title, /does not track kraken:btc-usd/);
   });
 
+  it('rank takes every spelling of a ranking figure that the API takes', async () => {
+    const spellings: Array<[string, string]> = [
+      ['std', 'raw std dev'],
+      ['sd', 'raw std dev'],
+      ['raw', 'raw std dev'],
+      ['stdev', 'raw std dev'],
+      ['cv', 'relative std dev'],
+      ['log', 'std dev of 1-minute log returns'],
+      ['returns', 'std dev of 1-minute log returns'],
+    ];
+    for (const [by, method] of spellings) {
+      const reply = await line(registry, `/rank price 1h ${by}`);
+      assert.notEqual(reply.tone, 'error', `${by}: ${reply.title}`);
+      assert.match(reply.text!, new RegExp(`^Ranked by 1h ${method}`), by);
+    }
+  });
+
   it('needs the manage permission for track and untrack, not for tracking', async () => {
     const denied = await line(registry, '/track btc-usd', ctx({ mayManageChannel: false }));
     assert.match(denied.title, /You may not change what this channel tracks/);
@@ -102,17 +122,35 @@ describe('track, untrack, tracking', () => {
 });
 
 describe('registry', () => {
+  it('types a choice option from its parser, so run() needs no cast', () => {
+    const probe = defineCommand({
+      name: 'probe',
+      description: 'types only',
+      options: [metricOption('metric'), windowOption],
+      examples: [],
+      run: async (_ctx, o) => {
+        // Compiles only while o.metric is a MetricName and o.window a WindowName.
+        const metric: MetricName = o.metric ?? 'price';
+        const window: WindowName = o.window ?? '24h';
+        return { title: `${METRICS[metric].label} ${window}` };
+      },
+    });
+    assert.equal(probe.options[0].choices, METRIC_NAMES);
+  });
+
   it('validates options and answers with every problem and the usage', async () => {
     const registry = await loadRegistry(config);
     const reply = await line(registry, '/rank volumee 3d by=median n=99');
     assert.equal(reply.ephemeral, true);
     assert.equal(
       reply.title,
-      '/rank: metric: "volumee" is not one of price, high, low, change, volume, volume24h, quoteVolume; window: "3d" is not one of 1h, 6h, 24h, 7d; by: "median" is not one of rsd, std, logret; n: expected a whole number from 1 to 20, got "99".',
+      '/rank: metric: "volumee" is not one of price, high, low, change, volume, volume24h, quoteVolume; ' +
+        'window: "3d" is not one of 1h, 6h, 24h, 7d; by: "median" is not one of rsd, std, logret; ' +
+        'n: expected a whole number from 1 to 20, got "99".',
     );
     assert.match(reply.text!, /^Usage: \/rank \[metric\] \[window\] \[by\] \[n\]/);
-    const extra = await line(registry, '/tracking now please');
-    assert.match(extra.title, /Too many options for \/tracking: "now" "please" not understood/);
+    const extra = await line(registry, '/help track now please');
+    assert.match(extra.title, /Too many options for \/help: "now" "please" not understood/);
     const unknown = await line(registry, '/rnak');
     assert.match(unknown.title, /Unknown command "\/rnak"/);
     assert.match(unknown.text!, /\/help/);
@@ -131,10 +169,11 @@ describe('registry', () => {
     assert.deepEqual(names, registry.list().map(usageOf));
     for (const usage of [
       '/metric <market> [metric] [window]',
-      '/rank [metric] [window] [by] [n]',
-      '/track <market> [metric] [factor] [cooldown]',
-      '/untrack <market> [metric]',
-      '/tracking',
+      '/rank [metric] [window] [by] [n] [exchange]',
+      '/compare <market>',
+      '/track <market> [metric] [factor] [cooldown] [to]',
+      '/untrack <market> [metric] [to]',
+      '/tracking [digest]',
       '/help [command]',
     ]) {
       assert.ok(names.includes(usage), usage);
@@ -203,9 +242,9 @@ describe('registry', () => {
 });
 
 describe('slack-manifest.yml', () => {
-  it('declares exactly the registry’s commands, all posting to /slack/events', async () => {
+  it('declares exactly the registry’s commands (by their Slack names), all posting to /slack/events', async () => {
     const manifest = readFileSync(new URL('../slack-manifest.yml', import.meta.url), 'utf8');
-    const declared = [...manifest.matchAll(/- command: \/([a-z-]+)/g)].map((m) => m[1]);
+    const declared = [...manifest.matchAll(/- command: (\/[a-z-]+)/g)].map((m) => ownCommandName(m[1]!));
     const registry = await loadRegistry(config);
     assert.deepEqual(
       declared,

@@ -4,22 +4,20 @@ import mongoose from 'mongoose';
 import { Sample, Subscription, Alert } from '../src/db/models/index.js';
 import { saveSamples, type SampleInput } from '../src/market/samples.js';
 import { useTestDatabase } from './support/db.js';
+import { minuteOf2026, sampleAt } from './support/samples.js';
 
 useTestDatabase('db');
 
-const minute = (n: number) => new Date(Date.UTC(2026, 0, 1, 0, n));
-const sample = (market: string, n: number, last = 100): SampleInput => ({
-  market,
-  ts: minute(n),
-  source: 'simulated',
-  last,
-  high: last + 1,
-  low: last - 1,
-  changePct: 1.5,
-  volume24h: 1000,
-  quoteVolume24h: 100_000,
-  volumeMinute: 2,
-});
+const minute = minuteOf2026;
+const sample = (market: string, n: number, last = 100): SampleInput =>
+  sampleAt(market, minute(n), {
+    last,
+    high: last + 1,
+    low: last - 1,
+    changePct: 1.5,
+    quoteVolume24h: 100_000,
+    volumeMinute: 2,
+  });
 
 describe('mongoose against the real wire-protocol server', () => {
   it('creates the unique {market, ts} index', async () => {

@@ -4,7 +4,7 @@
  */
 import assert from 'node:assert/strict';
 import { afterEach, beforeEach, describe, it } from 'node:test';
-import { startDeliverer, type Deliverer } from '../src/chat/deliver.js';
+import { startDeliverer, type Deliverer } from '../src/alerts/deliver.js';
 import { ChannelGoneError, RateLimitedError, type ChatPlatform, type PlatformName } from '../src/chat/platform.js';
 import type { Reply } from '../src/chat/reply.js';
 import { Alert, Channel, Subscription } from '../src/db/models/index.js';
@@ -177,14 +177,21 @@ describe('alert deliverer', () => {
     for (let m = 0; m < 30; m++) await pendingAlert(`discord:G1:C${m % 3}`, m);
     const a = new RecordingPlatform('discord');
     const b = new RecordingPlatform('discord');
-    // Posts that take a moment, so the two replicas' claims interleave.
+    // Replica a's first post waits until b has posted, and b starts only once a is blocked there,
+    // so both take part whatever the machine's load; the other posts take a moment, so the two
+    // replicas' claims interleave.
+    let bPosted!: () => void;
+    const gate = new Promise<void>((r) => (bPosted = r));
+    a.next(() => gate);
+    b.next(() => bPosted());
     for (let i = 0; i < 30; i++) {
       a.next(() => new Promise((r) => setTimeout(r, 2)));
       b.next(() => new Promise((r) => setTimeout(r, 2)));
     }
-    const one = deliverer([a], { owner: 'replica-a' });
-    const two = deliverer([b], { owner: 'replica-b' });
-    // Both started polling at once; deliverNow() resolves after the pass queued behind that one.
+    // Small batches, so the two replicas' claims interleave.
+    const one = deliverer([a], { owner: 'replica-a', batchSize: 2 });
+    await until('replica a to be blocked on its first post', () => a.attempts.length >= 1);
+    const two = deliverer([b], { owner: 'replica-b', batchSize: 2 });
     await Promise.all([one.deliverNow(), two.deliverNow()]);
     const [n1, n2] = [a.posts.length, b.posts.length];
     assert.equal(n1 + n2, 30);
@@ -196,7 +203,7 @@ describe('alert deliverer', () => {
     assert.equal(await Alert.countDocuments({ status: 'sent' }), 30);
   });
 
-  it('waits the Retry-After of a 429 before posting to that platform again, and no longer than needed', async () => {
+  it('waits the Retry-After of a 429 in that channel only, and does not count it as an attempt', async () => {
     await pendingAlert('slack:T1:C1', 0);
     await pendingAlert('slack:T1:C2', 1);
     await pendingAlert('console:local', 2);
@@ -204,25 +211,50 @@ describe('alert deliverer', () => {
       throw new RateLimitedError(400);
     });
     const consoleOut = new RecordingPlatform('console');
-    const d = deliverer([slack, consoleOut]);
+    const d = deliverer([slack, consoleOut], { maxAttempts: 1 });
     await d.deliverNow();
-    assert.equal(slack.attempts.length, 1, 'the second Slack alert is held back too');
+    assert.deepEqual(
+      slack.posts.map((p) => p.channel),
+      ['slack:T1:C2'],
+      'the other Slack channel is not held back',
+    );
     assert.equal(consoleOut.posts.length, 1, 'other platforms are not held back');
-    await until('both Slack alerts', () => slack.posts.length === 2);
-    const waited = slack.attempts[1]!.at - slack.attempts[0]!.at;
+    await until('the limited channel to be posted', () => slack.posts.length === 2);
+    const waited = slack.attempts.at(-1)!.at - slack.attempts[0]!.at;
     assert.ok(waited >= 395, `waited ${waited.toFixed(0)} ms, Retry-After was 400 ms`);
     assert.ok(
       waited < 400 + 1_500,
       `waited ${waited.toFixed(0)} ms; the poll interval is a minute, so a wake-up at Retry-After did it`,
     );
-    const retried = await Alert.findOne({ channel: 'slack:T1:C1' }).lean();
+    // With one attempt allowed, a 429 counted as an attempt would have failed it for good.
+    const retried = await until('the limited alert to be settled', async () => {
+      const doc = await Alert.findOne({ channel: 'slack:T1:C1' }).lean();
+      return doc?.status === 'pending' ? undefined : doc;
+    });
     assert.equal(retried!.status, 'sent');
-    assert.equal(retried!.attempts, 2);
+    assert.equal(retried!.attempts, 1);
   });
 
-  it('makes other replicas wait out a 429 too, through the queued alerts', async () => {
+  it('holds back the whole platform when the limit is global', async () => {
     await pendingAlert('slack:T1:C1', 0);
     await pendingAlert('slack:T1:C2', 1);
+    await pendingAlert('slack:T1:C2', 2);
+    const slack = new RecordingPlatform('slack').next(() => {
+      throw new RateLimitedError(300, 'global', 'platform');
+    });
+    const d = deliverer([slack], { backoffMs: 10 });
+    await d.deliverNow();
+    // The two channels' first posts started side by side; nothing starts after the 429 until it ends.
+    assert.equal(slack.attempts.length, 2, 'the second alert of the other channel waits too');
+    await until('every Slack alert', () => slack.posts.length === 3);
+    for (const later of slack.attempts.slice(2))
+      assert.ok(later.at - slack.attempts[0]!.at >= 295, 'posted after the Retry-After');
+  });
+
+  it('makes other replicas wait out a 429 too, through the queued alerts of that channel', async () => {
+    await pendingAlert('slack:T1:C1', 0);
+    await pendingAlert('slack:T1:C1', 1);
+    await pendingAlert('slack:T1:C2', 2);
     const first = new RecordingPlatform('slack').next(() => {
       throw new RateLimitedError(60_000);
     });
@@ -230,6 +262,10 @@ describe('alert deliverer', () => {
     const a = deliverer([first], { owner: 'replica-a', now: () => t });
     await a.deliverNow();
     await a.stop();
+    assert.deepEqual(
+      first.posts.map((p) => p.channel),
+      ['slack:T1:C2'],
+    );
     const second = new RecordingPlatform('slack');
     const b = deliverer([second], { owner: 'replica-b', now: () => t + 59_000 });
     await b.deliverNow();
@@ -238,6 +274,7 @@ describe('alert deliverer', () => {
     const c = deliverer([second], { owner: 'replica-c', now: () => t + 60_000 });
     await c.deliverNow();
     assert.equal(second.posts.length, 2);
+    assert.equal(await Alert.countDocuments({ status: 'sent' }), 3);
   });
 
   it('marks an alert failed after the last attempt and tells the channel once it is reachable', async () => {
@@ -293,6 +330,61 @@ describe('alert deliverer', () => {
     assert.match(gone!.disabledReason ?? '', /Unknown Channel/);
     assert.equal((await Subscription.findOne({ channel: 'discord:G1:OK' }).lean())!.disabled, false);
     assert.equal(discord.attempts.length, 2);
+  });
+
+  it('a replica whose lease ran out cannot overwrite "sent" with "failed"', async () => {
+    const alert = await pendingAlert('slack:T1:C1', 0);
+    let fail!: () => void;
+    const hung = new Promise<void>((_, reject) => (fail = () => reject(new Error('socket hang up'))));
+    const slow = new RecordingPlatform('slack').next(() => hung);
+    const t = Date.now();
+    const late = deliverer([slow], { owner: 'replica-late', leaseMs: 1_000, maxAttempts: 1, now: () => t });
+    const lateRound = late.deliverNow();
+    await until('the slow post to start', () => slow.attempts.length === 1);
+    // The lease has run out: another replica takes the alert over and posts it.
+    const fast = new RecordingPlatform('slack');
+    const other = deliverer([fast], { owner: 'replica-b', now: () => t + 2_000 });
+    await other.deliverNow();
+    assert.equal(fast.posts.length, 1);
+    assert.equal((await Alert.findById(alert._id).lean())!.status, 'sent');
+    // Now the late replica's post fails, on what it took to be its last attempt.
+    fail();
+    await lateRound;
+    const stored = await Alert.findById(alert._id).lean();
+    assert.equal(stored!.status, 'sent');
+    assert.equal(stored!.messageRef, 'slack-1');
+    assert.equal((await Channel.findById('slack:T1:C1').lean())?.undelivered ?? 0, 0);
+  });
+
+  it('drops a queued alert whose subscription was untracked, snoozed or switched off, or whose channel was muted', async () => {
+    const untracked = await pendingAlert('slack:T1:UNTRACKED', 0);
+    await Subscription.deleteOne({ _id: untracked.subscriptionId });
+    const snoozed = await pendingAlert('slack:T1:SNOOZED', 0);
+    await Subscription.updateOne({ _id: snoozed.subscriptionId }, { $set: { snoozedUntil: at(24 * 60 * 365) } });
+    const off = await pendingAlert('slack:T1:OFF', 0);
+    await Subscription.updateOne({ _id: off.subscriptionId }, { $set: { disabled: true } });
+    await pendingAlert('slack:T1:MUTED', 0);
+    await Channel.create({ _id: 'slack:T1:MUTED', mutedUntil: new Date(Date.now() + 3_600_000) });
+    // A mute that has ended holds nothing back.
+    await pendingAlert('slack:T1:WAS-MUTED', 0);
+    await Channel.create({ _id: 'slack:T1:WAS-MUTED', mutedUntil: new Date(Date.now() - 1_000) });
+    const slack = new RecordingPlatform('slack');
+    const d = deliverer([slack]);
+    await d.deliverNow();
+    assert.deepEqual(
+      slack.posts.map((p) => p.channel),
+      ['slack:T1:WAS-MUTED'],
+    );
+    const skipped = await Alert.find({ status: 'skipped' }).sort({ channel: 1 }).lean();
+    assert.deepEqual(
+      skipped.map((a) => [a.channel, a.lastError]),
+      [
+        ['slack:T1:MUTED', 'channel muted after detection'],
+        ['slack:T1:OFF', 'subscription switched off after detection'],
+        ['slack:T1:SNOOZED', 'snoozed after detection'],
+        ['slack:T1:UNTRACKED', 'untracked after detection'],
+      ],
+    );
   });
 
   it('leaves alerts for a platform this process does not run to a replica that does', async () => {

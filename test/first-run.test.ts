@@ -10,6 +10,7 @@ import { after, describe, it } from 'node:test';
 import { CollectorRun, Sample } from '../src/db/models/index.js';
 import { startAppProcess } from './support/app-process.js';
 import { useTestDatabase } from './support/db.js';
+import { until } from './support/wait.js';
 
 const text = (l: { msg?: unknown }) => String(l.msg ?? '');
 
@@ -34,20 +35,28 @@ describe('first run', () => {
       const docsUrl = text(docs).trim().split(/\s+/).pop()!;
       assert.match(docsUrl, /^http:\/\/127\.0\.0\.1:\d+\/docs$/);
       assert.equal((await fetch(docsUrl)).status, 200);
+      const dashboard = await app.waitFor((l) => text(l).includes('  dashboard  '), 5_000, 'the dashboard line');
+      const dashboardUrl = text(dashboard).trim().split(/\s+/).pop()!;
+      assert.equal(dashboardUrl, docsUrl.replace('/docs', '/'));
+      assert.match(await (await fetch(dashboardUrl)).text(), /<script type="module" src="\/assets\/app-/);
 
       await app.waitFor((l) => text(l) === 'collecting from simulated', 90_000, 'the first tick');
-      // Statistics follow the tick (the update-stats job); ask until they are there. Between a
+      // Statistics follow the tick (the pipeline's statistics step); ask until they are there. Between a
       // minute's boundary and its tick's statistics the 24h window has lost its oldest minute and
       // not yet gained the new one, so a full day reads 1,439 or 1,440.
       const fullDay = 24 * 60 - 1;
       let count = 0;
-      for (const deadline = Date.now() + 90_000; count < fullDay && Date.now() < deadline; ) {
-        const report = await fetch(docsUrl.replace('/docs', '/api/v1/markets/sim:btc-usd'));
-        assert.equal(report.status, 200);
-        count = ((await report.json()) as { stats: { count: number } }).stats.count;
-        if (count < fullDay) await new Promise((r) => setTimeout(r, 250));
-      }
-      assert.ok(count >= fullDay, `a day of history (${count} samples)`);
+      await until(
+        'a day of history',
+        async () => {
+          const report = await fetch(docsUrl.replace('/docs', '/api/v1/markets/sim:btc-usd'));
+          assert.equal(report.status, 200);
+          count = ((await report.json()) as { stats: { count: number } }).stats.count;
+          return count >= fullDay;
+        },
+        90_000,
+        250,
+      ).catch(() => assert.fail(`a day of history (${count} samples)`));
 
       app.child.stdin!.write('/metric sim:btc-usd\n');
       await app.waitFor((l) => text(l).includes('# sim:btc-usd · price · 24h'), 30_000, 'the /metric answer');
@@ -82,11 +91,12 @@ describe('first run', () => {
       assert.equal(said.level, 'error');
       assert.match(text(said), /http:\/\/127\.0\.0\.1:9/);
       assert.match(text(said), /npm run demo/);
-      const deadline = Date.now() + 30_000;
-      while ((await CollectorRun.countDocuments({ source: 'kraken', status: 'failed' })) < 3) {
-        assert.ok(Date.now() < deadline, 'keeps retrying every tick');
-        await new Promise((r) => setTimeout(r, 100));
-      }
+      await until(
+        'keeps retrying every tick',
+        async () => (await CollectorRun.countDocuments({ source: 'kraken', status: 'failed' })) >= 3,
+        30_000,
+        100,
+      );
       assert.equal(
         app.lines.filter((l) => text(l).startsWith('cannot collect from kraken')).length,
         1,

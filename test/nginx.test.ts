@@ -11,8 +11,11 @@ import type { FastifyInstance } from 'fastify';
 import { loadConfig } from '../src/config.js';
 import { startChat, type RunningChat } from '../src/chat/index.js';
 import { buildServer } from '../src/http/server.js';
+import { nextTick, seedMarkets, type Seeded } from './support/dashboard-data.js';
 import { useTestDatabase } from './support/db.js';
+import { until } from './support/wait.js';
 import { signSlackRequest, slashCommandBody, startFakeSlack, type FakeSlack } from './support/fake-slack.js';
+import { openSse } from './support/sse.js';
 
 const SECRET = 'nginx-test-signing-secret';
 
@@ -54,9 +57,8 @@ async function freePort(): Promise<number> {
 }
 
 async function waitForPort(port: number, deadlineMs: number): Promise<void> {
-  const deadline = Date.now() + deadlineMs;
-  for (;;) {
-    const ok = await new Promise<boolean>((done) => {
+  const listening = () =>
+    new Promise<boolean>((done) => {
       const socket = connect(port, '127.0.0.1');
       socket.once('connect', () => {
         socket.destroy();
@@ -64,10 +66,7 @@ async function waitForPort(port: number, deadlineMs: number): Promise<void> {
       });
       socket.once('error', () => done(false));
     });
-    if (ok) return;
-    if (Date.now() > deadline) throw new Error(`nothing listening on ${port}`);
-    await new Promise((r) => setTimeout(r, 50));
-  }
+  await until(`something listening on ${port}`, listening, deadlineMs, 50);
 }
 
 const skip = !haveNginx ? 'nginx is not installed' : !haveOpenssl ? 'openssl is not installed' : false;
@@ -81,9 +80,11 @@ describe('deploy/nginx.conf in front of the API', { skip }, () => {
   let base: string;
   let tlsBase: string;
   let cert: string;
+  let seeded: Seeded;
   const dir = mkdtempSync(join(tmpdir(), 'chatops-nginx-'));
 
   before(async () => {
+    seeded = await seedMarkets(3, 20);
     slack = await startFakeSlack();
     const config = loadConfig({
       SLACK_BOT_TOKEN: 'xoxb-nginx',
@@ -94,7 +95,7 @@ describe('deploy/nginx.conf in front of the API', { skip }, () => {
       TRUST_PROXY: '127.0.0.0/8',
       RATE_LIMIT_PER_MINUTE: String(LIMIT),
     });
-    api = await buildServer({ config, collecting: false });
+    api = await buildServer({ config, collecting: false, livePollMs: 50 });
     chat = await startChat(config, { http: api });
     await api.listen({ host: '127.0.0.1', port: 0 });
     const apiPort = (api.server.address() as { port: number }).port;
@@ -187,6 +188,33 @@ describe('deploy/nginx.conf in front of the API', { skip }, () => {
       body,
     });
     assert.equal(forged.status, 401);
+  });
+
+  it('passes the dashboard page and its compressed, immutable assets through', async () => {
+    const page = await fetch(`${base}/`);
+    assert.equal(page.status, 200);
+    assert.equal(page.headers.get('cache-control'), 'no-cache');
+    const js = /src="(\/assets\/[^"]+\.js)"/.exec(await page.text())?.[1];
+    assert.ok(js, 'the page names its script');
+    const asset = await fetch(`${base}${js}`, { headers: { 'accept-encoding': 'br' } });
+    assert.equal(asset.status, 200);
+    assert.equal(asset.headers.get('content-encoding'), 'br');
+    assert.equal(asset.headers.get('cache-control'), 'public, max-age=31536000, immutable');
+    assert.ok((await asset.arrayBuffer()).byteLength > 1_000);
+  });
+
+  it('passes the live stream through unbuffered: a tick arrives while the stream stays open', async () => {
+    const stream = await openSse(`${base}/api/v1/stream`);
+    try {
+      assert.match(String(stream.response.headers['content-type']), /text\/event-stream/);
+      const snapshot = await stream.next((e) => e.event === 'snapshot', 10_000, 'the snapshot through nginx');
+      assert.equal((JSON.parse(snapshot.data) as { rows: unknown[] }).rows.length, 3);
+      const tick = await nextTick(seeded, 50);
+      const event = await stream.next((e) => e.event === 'tick', 10_000, 'the tick through nginx');
+      assert.equal(event.id, String(tick));
+    } finally {
+      stream.close();
+    }
   });
 
   it('refuses an oversized body before it reaches the bot', async () => {

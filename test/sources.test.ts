@@ -4,7 +4,7 @@ import { loadConfig } from '../src/config.js';
 import { Market, Sample } from '../src/db/models/index.js';
 import { initLogger } from '../src/logger.js';
 import { invalidateCatalog, resolveMarket } from '../src/market/catalog.js';
-import { collectTick } from '../src/market/collect.js';
+import { collectTick } from '../src/market/collect/index.js';
 import { parseRetryAfter } from '../src/market/sources/http.js';
 import {
   SOURCES,

@@ -1,11 +1,8 @@
 import assert from 'node:assert/strict';
-import { once } from 'node:events';
-import { resolve } from 'node:path';
-import { pathToFileURL } from 'node:url';
-import { Worker } from 'node:worker_threads';
 import { before, describe, it } from 'node:test';
-import { loadConfig } from '../src/config.js';
-import { MarketStat, SampleBlock } from '../src/db/models/index.js';
+import { MarketStat } from '../src/db/models/index.js';
+import { gridTicks, readFrames, toFrame, writeFrames } from '../src/market/pipeline/frames.js';
+import { loadBook, saveBook } from '../src/market/pipeline/stats-store.js';
 import { upsertMarkets, invalidateCatalog } from '../src/market/catalog.js';
 import { clearQueryCaches, getMarketReport, getRanking } from '../src/market/queries.js';
 import { saveSamples, type SampleInput } from '../src/market/samples.js';
@@ -13,7 +10,25 @@ import { computeStats } from '../src/market/stats.js';
 import { loadTable, updateWindowStats } from '../src/market/window-stats.js';
 import { useTestDatabase } from './support/db.js';
 
-const db = useTestDatabase('window_stats');
+useTestDatabase('window_stats');
+
+/** One pipeline step over stored data: the minute's frame, the stored book slid to it, stored again. */
+async function slideStored(minute: number) {
+  const T = at(minute).getTime();
+  const frame = toFrame(
+    T,
+    history.filter((s) => s.ts.getTime() === T),
+  );
+  await writeFrames('simulated', [frame]);
+  const book = (await loadBook('simulated'))!;
+  const edges = new Map();
+  for (const W of [1, 6, 24, 168].map((h) => h * 3_600_000)) {
+    for (const [t, f] of await readFrames('simulated', gridTicks(book.asOf - W, T - W + 90_000, MIN))) edges.set(t, f);
+  }
+  const { figures } = book.fold(T, [frame], edges);
+  if (figures.added || figures.removed) await saveBook(book);
+  return figures;
+}
 
 const MIN = 60_000;
 const T0 = Date.UTC(2026, 2, 1, 0, 0);
@@ -90,12 +105,11 @@ describe('window statistics after each tick', () => {
     await addMinutes(1, 100);
   });
 
-  it('builds blocks and exact statistics on the first pass', async () => {
+  it('builds exact statistics and the tick frames on the first pass', async () => {
     const result = await updateWindowStats({ tick: at(100), source: 'simulated' });
-    assert.equal(result.markets, 6);
-    assert.equal(result.exact, 6);
-    assert.ok(result.samplesRead >= 503, JSON.stringify(result));
-    assert.equal(await SampleBlock.countDocuments({ market: 'sim:big-usd' }), 2, 'minutes 1-100 span two hours');
+    assert.equal(result.markets, 5, "'few' has no sample up to minute 100 yet");
+    assert.equal(result.samplesRead, 500, JSON.stringify(result));
+    assert.equal(result.framesWritten, 100, 'one frame per stored tick, for the slide to remove what leaves');
     const { entries } = await loadTable('price', '1h');
     const big = entries.find((e) => e.market === 'sim:big-usd')!;
     const expected = exactOf('sim:big-usd', 'last', at(100).getTime(), 3_600_000, true);
@@ -106,8 +120,12 @@ describe('window statistics after each tick', () => {
   it('slides the windows tick by tick and stays equal to an exact computation', async () => {
     for (let m = 101; m <= 130; m++) {
       await addMinutes(m, m);
-      const r = await updateWindowStats({ tick: at(m), source: 'simulated', exactPerRun: 0 });
-      assert.equal(r.incremental, 6, `minute ${m}: ${JSON.stringify(r)}`);
+      const figures = await slideStored(m);
+      const values = history
+        .filter((s) => s.ts.getTime() === at(m).getTime())
+        .reduce((n, s) => n + 5 + (s.volumeMinute === null ? 0 : 1) + (s.quoteVolume24h === undefined ? 0 : 1), 0);
+      assert.equal(figures.added, 4 * values, `minute ${m}: every value of every market added to each window`);
+      assert.ok(figures.removed >= 5 * 6, `minute ${m}: the values an hour old removed (${figures.removed})`);
     }
     const tick = at(130).getTime();
     for (const [metric, field, price] of [
@@ -132,10 +150,10 @@ describe('window statistics after each tick', () => {
   });
 
   it('does nothing on a second pass for the same tick', async () => {
-    const before = await MarketStat.findById('sim:big-usd').lean();
-    const r = await updateWindowStats({ tick: at(130), source: 'simulated' });
-    assert.equal(r.skipped, 6);
-    assert.deepEqual(await MarketStat.findById('sim:big-usd').lean(), before);
+    const before = await MarketStat.collection.find({ source: 'simulated' }).toArray();
+    const figures = await slideStored(130);
+    assert.deepEqual(figures, { added: 0, removed: 0 });
+    assert.deepEqual(await MarketStat.collection.find({ source: 'simulated' }).toArray(), before);
   });
 
   it('ranks a low-priced volatile market above a high-priced calm one by rsd, and below by raw std', async () => {
@@ -178,12 +196,12 @@ describe('window statistics after each tick', () => {
     assert.equal(report.stats.count, 3);
   });
 
-  it('recomputes exactly in rotation and after a long pause', async () => {
+  it('recomputes exactly after a long pause', async () => {
     await addMinutes(131, 300);
     const r = await updateWindowStats({ tick: at(300), source: 'simulated' });
-    assert.equal(r.exact, 6, 'a pause longer than the shortest window cannot be slid over');
-    const stat = await MarketStat.findById('sim:small-usd').lean();
-    assert.equal(stat!.exactAt.getTime(), at(300).getTime());
+    assert.equal(r.markets, 6, 'a pause longer than the shortest window is rebuilt exactly, not slid over');
+    const book = (await loadBook('simulated'))!;
+    assert.equal(book.exactAt[book.slots.get('sim:small-usd')!], at(300).getTime());
     const { entries } = await loadTable('price', '6h');
     const e = entries.find((x) => x.market === 'sim:small-usd')!;
     const exact = exactOf('sim:small-usd', 'last', at(300).getTime(), 6 * 3_600_000, true);
@@ -222,31 +240,5 @@ describe('window statistics after each tick', () => {
       assert.match(err.message, /Did you mean sim:small-usd/);
       return true;
     });
-  });
-
-  it('runs as the Bree job in a worker thread: own connection, figures posted, always ends', async () => {
-    await addMinutes(301, 301);
-    const root = resolve(import.meta.dirname, '..');
-    const worker = new Worker(resolve(root, 'src/worker-bootstrap.mjs'), {
-      workerData: {
-        entry: pathToFileURL(resolve(root, 'jobs/update-stats.ts')).href,
-        dbUri: db.uri,
-        dbName: db.dbName,
-        tick: at(301).toISOString(),
-        source: 'simulated',
-        config: loadConfig({ LOG_LEVEL: 'silent' }),
-      },
-    });
-    const messages: unknown[] = [];
-    worker.on('message', (m) => messages.push(m));
-    const [code] = await once(worker, 'exit');
-    assert.equal(code, 0);
-    const result = messages.find(
-      (m): m is { ok: boolean; result: { incremental: number } } => (m as { type?: string }).type === 'update-stats',
-    );
-    assert.ok(result?.ok, JSON.stringify(messages));
-    assert.equal(result.result.incremental + (result.result as unknown as { exact: number }).exact, 6);
-    assert.ok(messages.includes('done'));
-    assert.equal((await MarketStat.findById('sim:big-usd').lean())!.asOf.getTime(), at(301).getTime());
   });
 });

@@ -19,6 +19,7 @@ type QuickChartInstance = {
   getUrl(): string;
   getPostData(): Record<string, unknown>;
 };
+// The typings are wrong (not constructable under NodeNext) while the run-time value is the class.
 const QuickChart = QuickChartModule as unknown as new () => QuickChartInstance;
 
 /** Discord's embed URL limit, the stricter of the two platforms; one URL serves every platform. */
@@ -42,6 +43,11 @@ export interface ChartRequest {
   series: readonly SeriesPoint[];
   /** Buckets to aim for before shrinking to fit. */
   points?: number;
+  /**
+   * Where the search for a URL that fits starts, when a similar chart already needed fewer points
+   * (alerts are charted many times over in a burst): saves building the URLs that would not fit.
+   */
+  startPoints?: number;
   /** Largest URL accepted; defaults to CHART_URL_LIMIT. */
   maxLength?: number;
   /** Horizontal line drawn across the chart (an alert's threshold). */
@@ -178,12 +184,12 @@ export interface BuiltChart extends ReplyChart {
 
 /**
  * Builds a chart URL no longer than `maxLength`: first fewer significant digits (down to 4), then
- * fewer buckets (down to 8, where 3 digits are allowed). Returns undefined when there is nothing to draw or nothing fits (a
- * very long QuickChart base URL).
+ * fewer buckets (down to 8, where 3 digits are allowed). Returns undefined when there is nothing to
+ * draw or nothing fits (a very long QuickChart base URL).
  */
 export function buildChart(req: ChartRequest): BuiltChart | undefined {
   const maxLength = req.maxLength ?? CHART_URL_LIMIT;
-  let points = Math.max(2, req.points ?? 90);
+  let points = Math.max(2, Math.min(req.points ?? 90, req.startPoints ?? Infinity));
   while (points >= 8) {
     const buckets = downsample(req.series, points);
     if (buckets.length === 0) return undefined;
@@ -211,6 +217,7 @@ export function spikeChart(input: {
   threshold?: number;
   factor?: number;
   hours?: number;
+  startPoints?: number;
 }): BuiltChart | undefined {
   const hours = input.hours ?? 3;
   const end = input.series.length ? tsOf(input.series[input.series.length - 1]!) : 0;
@@ -221,6 +228,7 @@ export function spikeChart(input: {
     label: input.metric,
     series: recent,
     points: 60,
+    startPoints: input.startPoints,
     mark: 'last',
     threshold:
       input.threshold !== undefined

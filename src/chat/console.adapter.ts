@@ -41,14 +41,25 @@ export function startConsole(deps: {
   let chain: Promise<void> = Promise.resolve();
   let closed = false;
   let posted = 0;
+  /** The URL of the last chart shown, printed by `!chart`. */
+  let lastChartUrl: string | undefined;
   const write = (text: string) => {
     if (!closed) output.write(text);
+  };
+  const show = (reply: Reply) => {
+    if (reply.chart) lastChartUrl = reply.chart.url;
+    return renderConsole(reply);
   };
 
   const handle = async (line: string) => {
     const text = line.trim();
     if (!text) return;
     let reply: Reply;
+    if (text === '!chart') {
+      // The console's own command: the chart drawn above, as the image URL the chat platforms get.
+      write(lastChartUrl ? `Chart: ${lastChartUrl}\n` : 'No chart shown yet: /metric draws one.\n');
+      return;
+    }
     if (text.startsWith('!')) {
       // `!action value` clicks the button a reply printed.
       const [action = '', ...rest] = text.slice(1).split(/\s+/);
@@ -58,7 +69,7 @@ export function startConsole(deps: {
       if (!parsed) return;
       reply = await registry.run(parsed.name, parsed.raw, ctx());
     }
-    write(renderConsole(reply));
+    write(show(reply));
   };
 
   const rl: Interface = createInterface({ input: deps.input, terminal: false });
@@ -76,7 +87,7 @@ export function startConsole(deps: {
       if (channel !== CONSOLE_CHANNEL)
         throw new ChannelGoneError(`the console only answers ${CONSOLE_CHANNEL}, not ${channel}`);
       posted += 1;
-      write(`\n${renderConsole(reply)}${prompt}`);
+      write(`\n${show(reply)}${prompt}`);
       return { ref: `console-${posted}` };
     },
     idle: async () => {

@@ -45,9 +45,9 @@ async function main(): Promise<void> {
   }
   try {
     const result = await registerDiscordCommands(config);
-    process.stdout.write(
-      `Registered ${result.names.length} commands (${result.scope}${result.scope === 'guild' ? ` ${config.discord.guildId}` : ''}): ${result.names.map((n) => `/${n}`).join(' ')}\n`,
-    );
+    const scope = result.scope === 'guild' ? `guild ${config.discord.guildId}` : result.scope;
+    const names = result.names.map((n) => `/${n}`).join(' ');
+    process.stdout.write(`Registered ${result.names.length} commands (${scope}): ${names}\n`);
   } catch (err) {
     process.stderr.write(`Registration failed: ${(err as Error).message}\n`);
     process.exit(1);

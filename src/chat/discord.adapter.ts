@@ -26,6 +26,7 @@ import {
   type APIApplicationCommandOption,
 } from 'discord.js';
 import type { Config } from '../config.js';
+import { UserError } from '../errors.js';
 import { log } from '../logger.js';
 import { listMarkets } from '../market/catalog.js';
 import { normaliseInput } from '../market/market-id.js';
@@ -35,8 +36,15 @@ import type { AnyCommand, CommandContext, CommandRegistry, OptionDefinition } fr
 import { parseCustomId, renderDiscord } from './render-discord.js';
 import type { Reply } from './reply.js';
 
-/** Discord error codes meaning the bot cannot post there any more. */
-const CHANNEL_GONE_CODES = new Set([10003, 50001, 50013, 10004]);
+/**
+ * Discord error codes meaning the channel is really gone: Unknown Channel, Unknown Guild (the bot
+ * was removed from the server). Missing Access (50001) and Missing Permissions (50013) are not: a
+ * channel without Attach Files still takes the post without the file, and an admin can grant the
+ * rest, so those are retried like any failure and never switch subscriptions off.
+ */
+const CHANNEL_GONE_CODES = new Set([10003, 10004]);
+/** Cannot send messages to this user: a direct-message channel whose user closed their DMs. */
+const CANNOT_DM = 50007;
 const READY_TIMEOUT_MS = 30_000;
 /** discord.js aborts a REST request after this long (its own default, stated here on purpose). */
 export const DISCORD_REST_TIMEOUT_MS = 15_000;
@@ -76,7 +84,8 @@ export function trackPermissionBit(name: string): bigint | null {
   const bit = (PermissionFlagsBits as Record<string, bigint>)[name];
   if (bit === undefined) {
     throw new Error(
-      `DISCORD_TRACK_PERMISSION: "${name}" is not a Discord permission (e.g. ManageChannels, ManageGuild, Administrator) or "everyone"`,
+      `DISCORD_TRACK_PERMISSION: "${name}" is not a Discord permission ` +
+        '(e.g. ManageChannels, ManageGuild, Administrator) or "everyone"',
     );
   }
   return bit;
@@ -99,11 +108,20 @@ export function discordCommandSchema(
 }
 
 function toPlatformError(err: unknown): unknown {
-  if (err instanceof RateLimitError) return new RateLimitedError(Math.max(1, err.retryAfter));
+  // A limit on the route (for a channel post: that channel's bucket) holds back that channel only;
+  // only a global limit holds back every post.
+  if (err instanceof RateLimitError)
+    return new RateLimitedError(
+      Math.max(1, err.retryAfter),
+      `rate limited on ${err.route}${err.global ? ' (global)' : ''}`,
+      err.global ? 'platform' : 'channel',
+    );
   if (err instanceof DiscordAPIError) {
     if (err.status === 429) return new RateLimitedError(1_000);
-    if (err.status === 404 || CHANNEL_GONE_CODES.has(Number(err.code)))
-      return new ChannelGoneError(`discord: ${err.message}`);
+    if (CHANNEL_GONE_CODES.has(Number(err.code)) || Number(err.code) === CANNOT_DM)
+      return new ChannelGoneError(`discord: ${err.message} (${err.code})`);
+    // Only the code, status and message: the whole error carries the request, files included.
+    return new Error(`discord: ${err.message} (code ${err.code}, status ${err.status})`);
   }
   return withoutRequest(err);
 }
@@ -135,21 +153,33 @@ function interactionBody(reply: Reply, chartImage?: string) {
 
 const ATTACHED_CHART = `attachment://${CHART_FILE}`;
 
-async function marketChoices(typed: string): Promise<Array<{ name: string; value: string }>> {
+/**
+ * Catalog entries for what is typed. A pair typed whole (`btc-usd`) lists every exchange that has
+ * it first, each named with its exchange, so the choice between them is the user's.
+ */
+export async function marketChoices(typed: string): Promise<Array<{ name: string; value: string }>> {
   const key = normaliseInput(typed);
   const markets = await listMarkets();
-  const scored: Array<{ id: string; score: number }> = [];
+  const scored: Array<{ id: string; score: number; name: string }> = [];
   for (const m of markets) {
     if (!key) {
-      scored.push({ id: m.id, score: m.active ? 0 : 1 });
+      scored.push({ id: m.id, name: m.id, score: m.active ? 0 : 1 });
       continue;
     }
     const forms = [m.id, ...m.aliases];
-    const score = forms.some((f) => f.startsWith(key)) ? 0 : forms.some((f) => f.includes(key)) ? 1 : -1;
-    if (score >= 0) scored.push({ id: m.id, score: score + (m.active ? 0 : 2) });
+    const score = forms.includes(key)
+      ? 0
+      : forms.some((f) => f.startsWith(key))
+        ? 1
+        : forms.some((f) => f.includes(key))
+          ? 2
+          : -1;
+    if (score < 0) continue;
+    const name = score === 0 && m.id !== key ? `${m.id} (${m.base}-${m.quote} on ${m.exchange})` : m.id;
+    scored.push({ id: m.id, name, score: score + (m.active ? 0 : 3) });
   }
   scored.sort((a, b) => a.score - b.score || a.id.localeCompare(b.id));
-  return scored.slice(0, 25).map((s) => ({ name: s.id, value: s.id }));
+  return scored.slice(0, 25).map((s) => ({ name: s.name.slice(0, 100), value: s.id }));
 }
 
 export async function startDiscord(deps: { config: Config; registry: CommandRegistry }): Promise<DiscordAdapter> {
@@ -170,14 +200,43 @@ export async function startDiscord(deps: { config: Config; registry: CommandRegi
     },
   });
 
+  /**
+   * Opens the bot's DM channel with a user (POST /users/@me/channels) and says hello in it: opening
+   * succeeds even for a user whose privacy settings refuse DMs, only a message shows it (50007).
+   */
+  const openDirect = async (userId: string): Promise<string> => {
+    let channelId: string;
+    try {
+      const dm = (await client.rest.post(Routes.userChannels(), { body: { recipient_id: userId } })) as { id: string };
+      channelId = dm.id;
+      await client.rest.post(Routes.channelMessages(channelId), {
+        body: {
+          content: 'Alerts you track with `dm` arrive here. The buttons under each alert snooze or untrack it.',
+          allowed_mentions: { parse: [] },
+        },
+      });
+    } catch (err) {
+      if (err instanceof DiscordAPIError && [50007, 50278].includes(Number(err.code))) {
+        throw new UserError(
+          'I cannot send you direct messages: your privacy settings refuse DMs from this server’s members or apps.',
+          'Allow direct messages in the server’s privacy settings, or track in a channel: /track <market>.',
+        );
+      }
+      throw toPlatformError(err);
+    }
+    return `discord:@me:${channelId}`;
+  };
+
   const context = (i: Interaction): CommandContext => ({
     platform: 'discord',
     channel: `discord:${i.guildId ?? '@me'}:${i.channelId ?? 'unknown'}`,
     user: `discord:${i.user.id}`,
     userName: i.user.username,
-    mayManageChannel: Boolean(i.guildId && (manageBit === null || i.memberPermissions?.has(manageBit))),
+    // Outside a server the only channel is the user's DM with the bot: its alert buttons are theirs.
+    mayManageChannel: !i.guildId || manageBit === null || Boolean(i.memberPermissions?.has(manageBit)),
     tenantAllowed: guildAllowed(i),
     config,
+    openDirect: () => openDirect(i.user.id),
   });
 
   /** Turns the deferred reply into the answer; an ephemeral answer to a public defer replaces it. */
@@ -281,6 +340,8 @@ export async function startDiscord(deps: { config: Config; registry: CommandRegi
         } catch (err) {
           const mapped = toPlatformError(err);
           // The URL version would meet the same limit or missing channel; the deliverer decides.
+          // Anything else (50013 Missing Permissions without Attach Files, a refused file) is
+          // retried at once without the file.
           if (mapped instanceof RateLimitedError || mapped instanceof ChannelGoneError) throw mapped;
           logger.warn({ ...errorFields(err), channel }, 'discord chart upload failed; posting with the chart URL');
         }

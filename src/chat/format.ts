@@ -2,13 +2,21 @@
  * Number and time formatting shared by the commands, so every platform shows the same figures.
  */
 
+/** toLocaleString with options builds a formatter on every call; one per precision is kept instead. */
+const formatters = new Map<number, Intl.NumberFormat>();
+
 /** Six significant digits with thousands separators; small numbers keep their significant digits. */
 export function num(value: number | null | undefined, digits = 6): string {
   if (value === null || value === undefined || !Number.isFinite(value)) return 'n/a';
   if (value === 0) return '0';
   const abs = Math.abs(value);
   if (abs >= 1e15 || abs < 1e-6) return value.toExponential(Math.max(0, digits - 3));
-  return value.toLocaleString('en-US', { maximumSignificantDigits: digits });
+  let format = formatters.get(digits);
+  if (!format) {
+    format = new Intl.NumberFormat('en-US', { maximumSignificantDigits: digits });
+    formatters.set(digits, format);
+  }
+  return format.format(value);
 }
 
 /** A fraction as a percentage: 0.01234 -> 1.23%. */

@@ -8,10 +8,8 @@ import type { FastifyInstance } from 'fastify';
 import type { Config } from '../config.js';
 import { log } from '../logger.js';
 import { startConsole } from './console.adapter.js';
-import { startDiscord } from './discord.adapter.js';
 import type { ChatPlatform } from './platform.js';
 import { loadRegistry, type CommandRegistry } from './registry.js';
-import { startSlack } from './slack.adapter.js';
 
 export type { ChatPlatform } from './platform.js';
 export { buildChart, spikeChart } from './chart.js';
@@ -43,8 +41,16 @@ export async function startChat(config: Config, deps: ChatDeps): Promise<Running
     }
   };
   try {
-    if (config.slack.botToken) started.push(await startSlack({ config, registry, http: deps.http }));
-    if (config.discord.token) started.push(await startDiscord({ config, registry }));
+    // Each platform's library is loaded only when the platform is configured: @slack/bolt and
+    // discord.js are most of the main thread's heap, and a console-only bot needs neither.
+    if (config.slack.botToken) {
+      const { startSlack } = await import('./slack.adapter.js');
+      started.push(await startSlack({ config, registry, http: deps.http }));
+    }
+    if (config.discord.token) {
+      const { startDiscord } = await import('./discord.adapter.js');
+      started.push(await startDiscord({ config, registry }));
+    }
     if (deps.console || started.length === 0) {
       started.push(
         startConsole({

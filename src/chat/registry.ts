@@ -31,9 +31,24 @@ export interface OptionDefinition {
   /** Bounds for number, integer (the value) and duration (milliseconds). */
   readonly min?: number;
   readonly max?: number;
+  /**
+   * For `choice`: a positional word its parse accepts is taken for this option wherever it stands
+   * (`/track btc-usd dm`), so it needs no `name=`. Only for values no other option could take.
+   */
+  readonly flag?: boolean;
 }
 
-type ValueOf<D extends OptionDefinition> = D['kind'] extends 'number' | 'integer' | 'duration' ? number : string;
+/**
+ * What an option's run() sees: a number for number, integer and duration; for a choice, what its
+ * parser returns (a MetricName from parseMetric), else one of its listed choices; otherwise text.
+ */
+type ValueOf<D extends OptionDefinition> = D['kind'] extends 'number' | 'integer' | 'duration'
+  ? number
+  : D extends { readonly parse: (text: string) => infer R }
+    ? Exclude<R, undefined>
+    : D extends { readonly choices: readonly (infer C extends string)[] }
+      ? C
+      : string;
 
 /** The validated options a command's run() receives, typed from its definitions. */
 export type ParsedOptions<O extends readonly OptionDefinition[]> = {
@@ -56,6 +71,12 @@ export interface CommandContext {
   tenantAllowed?: boolean;
   config: Config;
   now?: () => Date;
+  /**
+   * Opens the direct-message channel between the bot and this user and returns its channel id;
+   * rejects with a UserError that says why when the user cannot be messaged. Absent where the
+   * platform has no direct messages (the console).
+   */
+  openDirect?: () => Promise<string>;
 }
 
 export interface CommandDefinition<O extends readonly OptionDefinition[] = readonly OptionDefinition[]> {
@@ -102,7 +123,7 @@ export interface RawOptions {
   named?: Readonly<Record<string, unknown>>;
 }
 
-const MARKET_TEXT = /^[A-Za-z0-9][A-Za-z0-9:/._-]{0,63}$/;
+const MARKET_TEXT = /^[A-Za-z0-9][A-Za-z0-9:/._@-]{0,63}$/;
 const MAX_RAW = 200;
 
 /** A user's text shown back to them: one line, bounded, no markup characters. */
@@ -126,7 +147,8 @@ function optionSchema(def: OptionDefinition): z.ZodType<unknown> {
     case 'market':
       return text.refine((v) => MARKET_TEXT.test(v), {
         error: (issue) =>
-          `${def.name}: "${quoteInput(String(issue.input))}" is not a market name (letters, digits and - / : such as btc-usd or kraken:eth-eur)`,
+          `${def.name}: "${quoteInput(String(issue.input))}" is not a market name ` +
+          '(letters, digits and - / : such as btc-usd or kraken:eth-eur)',
       });
     case 'choice':
       return text.transform((v, ctx) => {
@@ -156,7 +178,9 @@ function optionSchema(def: OptionDefinition): z.ZodType<unknown> {
         if (!ok) {
           ctx.addIssue({
             code: 'custom',
-            message: `${def.name}: expected ${def.kind === 'integer' ? 'a whole number' : 'a number'}${bounds(def.min, def.max)}, got "${quoteInput(v)}"`,
+            message:
+              `${def.name}: expected ${def.kind === 'integer' ? 'a whole number' : 'a number'}` +
+              `${bounds(def.min, def.max)}, got "${quoteInput(v)}"`,
           });
           return z.NEVER;
         }
@@ -261,7 +285,7 @@ export class CommandRegistry {
           issue.code === 'unrecognized_keys'
             ? `unknown option ${issue.keys.map((k) => `"${quoteInput(k, 20)}"`).join(', ')}`
             : undefined,
-      }) as unknown as z.ZodType<Record<string, unknown>>;
+      });
       this.commands.set(def.name, { def, schema });
     }
     for (const a of actions) {
@@ -313,8 +337,21 @@ export class CommandRegistry {
       if (value === undefined || value === null || value === '') continue;
       input[key] = value;
     }
+    // `digest off` reads as digest=off, and a flag option's word is taken wherever it stands.
+    const positional: string[] = [];
+    const words = raw.positional ?? [];
+    for (let i = 0; i < words.length; i++) {
+      const word = words[i]!;
+      const named = defs.find((o) => o.name === word.toLowerCase() && !(o.name in input));
+      if (named && i + 1 < words.length && named.kind !== 'market') {
+        input[named.name] = words[++i];
+        continue;
+      }
+      const flag = defs.find((o) => o.flag && !(o.name in input) && o.parse?.(word) !== undefined);
+      if (flag) input[flag.name] = word;
+      else positional.push(word);
+    }
     const free = defs.filter((o) => !(o.name in input));
-    const positional = raw.positional ?? [];
     if (positional.length > free.length) {
       const extra = positional.slice(free.length).map((w) => `"${quoteInput(w, 20)}"`);
       throw new UserError(`Too many options for /${def.name}: ${extra.join(' ')} not understood.`, usageText(def));
@@ -349,9 +386,9 @@ export class CommandRegistry {
       this.checkRate(ctx);
       try {
         const options = this.validate(def, raw);
-        const changes = Boolean(def.permission) && (def.needsPermission?.(options as never) ?? true);
+        const changes = Boolean(def.permission) && (def.needsPermission?.(options) ?? true);
         if (changes) this.checkPermission(def.permission, ctx);
-        const reply = await def.run(ctx, options as never);
+        const reply = await def.run(ctx, options);
         if (changes) this.logChange(ctx, { cmd: def.name, args: raw }, reply);
         return def.ephemeral ? { ...reply, ephemeral: true } : reply;
       } catch (err) {

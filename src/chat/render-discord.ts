@@ -50,17 +50,22 @@ export function renderDiscord(reply: Reply, chartImage?: string): DiscordMessage
   }
   if (reply.chart) embed.image = { url: chartImage ?? reply.chart.url };
   if (reply.footer) embed.footer = { text: cut(reply.footer, 2048) };
+  // Discord: at most 5 action rows of 5 buttons. A button's row starts a new action row; a row
+  // longer than 5 wraps; whatever does not fit in 5 rows is left out.
   const components: DiscordMessage['components'] = [];
-  const buttons = (reply.buttons ?? []).slice(0, 25);
-  for (let i = 0; i < buttons.length; i += 5) {
-    components.push({
-      type: 1,
-      components: buttons.slice(i, i + 5).map((b) => ({
-        type: 2,
-        style: b.style ? STYLES[b.style] : 2,
-        label: cut(b.label, 80),
-        custom_id: discordCustomId(b.action, b.value),
-      })),
+  let lastRow: number | undefined;
+  for (const b of reply.buttons ?? []) {
+    const current = components.at(-1);
+    if (!current || current.components.length === 5 || (b.row ?? 0) !== lastRow) {
+      if (components.length === 5) break;
+      components.push({ type: 1, components: [] });
+    }
+    lastRow = b.row ?? 0;
+    components.at(-1)!.components.push({
+      type: 2,
+      style: b.style ? STYLES[b.style] : 2,
+      label: cut(b.label, 80),
+      custom_id: discordCustomId(b.action, b.value),
     });
   }
   // Replies echo user input and market names; they must never ping anyone.

@@ -4,7 +4,7 @@
  */
 import type { Reply } from './reply.js';
 
-export type SlackBlock = Record<string, unknown>;
+export type SlackBlock = { type: string } & Record<string, unknown>;
 
 export interface SlackMessage {
   /** Fallback for notifications and clients without blocks. */
@@ -54,16 +54,20 @@ export function renderSlack(reply: Reply, { withChart = true } = {}): SlackMessa
   }
   if (reply.buttons?.length) {
     const ids = reply.buttons.map((b) => b.action);
-    blocks.push({
-      type: 'actions',
-      elements: reply.buttons.slice(0, 25).map((b, i) => ({
+    // One actions block per row (Slack: at most 25 elements a block); unrowed buttons share one.
+    const rows = new Map<number, SlackBlock[]>();
+    reply.buttons.slice(0, 25).forEach((b, i) => {
+      const row = rows.get(b.row ?? 0) ?? [];
+      row.push({
         type: 'button',
         text: { type: 'plain_text', text: cut(b.label, 75) },
         action_id: slackActionId(b.action, i, ids),
         value: cut(b.value, 2000),
         ...(b.style ? { style: b.style } : {}),
-      })),
+      });
+      rows.set(b.row ?? 0, row);
     });
+    for (const elements of rows.values()) blocks.push({ type: 'actions', elements });
   }
   if (reply.footer) blocks.push({ type: 'context', elements: [mrkdwn(reply.footer)] });
   // The fallback text is parsed for mentions (and notifies), so it is escaped like any mrkdwn.

@@ -16,6 +16,8 @@ export interface ReplyButton {
   /** Opaque value carried with the click (e.g. a subscription id). */
   value: string;
   style?: 'primary' | 'danger';
+  /** Buttons sharing a row number sit together (a Slack actions block, a Discord action row). */
+  row?: number;
 }
 
 /** What QuickChart needs to draw the chart again as a PNG (the same config the URL carries). */

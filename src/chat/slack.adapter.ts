@@ -8,17 +8,19 @@
  * deliverer sees RateLimitedError / ChannelGoneError and owns the retry policy.
  */
 import bolt from '@slack/bolt';
-import type { Logger as BoltLogger } from '@slack/bolt';
+import type { RespondFn, Logger as BoltLogger } from '@slack/bolt';
 import type { FastifyInstance } from 'fastify';
 import type { Config } from '../config.js';
+import { UserError } from '../errors.js';
 import { log, type Logger } from '../logger.js';
 import { CHART_FILE, CHART_PNG_TIMEOUT_MS, chartPngFor } from './chart.js';
 import { ChannelGoneError, RateLimitedError, parseChannelId, type ChatPlatform } from './platform.js';
-import { CommandRegistry, type CommandContext } from './registry.js';
+import { CommandRegistry, quoteInput, type CommandContext } from './registry.js';
 import { renderSlack, stripActionSuffix } from './render-slack.js';
 import { migrateSlackChannelIds, slackChannelId } from './slack-channels.js';
 import { FastifyReceiver, SLACK_EVENTS_PATH } from './slack.receiver.js';
 import type { Reply } from './reply.js';
+import { renamedOnSlack, slackBuiltInClashes, slackCommandTable, slackMentions } from './slack-commands.js';
 
 const { App, LogLevel, webApi } = bolt;
 
@@ -38,9 +40,20 @@ const CHANNEL_GONE = new Set([
 export const SLACK_API_TIMEOUT_MS = 10_000;
 /** How long a member's admin status (users.info) is trusted before it is asked again. */
 const ADMIN_STATUS_TTL_MS = 5 * 60_000;
+/** conversations.open errors a user can act on (or at least understand). */
+const SLACK_DM_REASONS: Record<string, string> = {
+  missing_scope: 'this Slack app lacks the im:write scope. An admin must reinstall it from slack-manifest.yml.',
+  cannot_dm_bot: 'the user is a bot.',
+  user_disabled: 'the account is deactivated.',
+  user_not_found: 'Slack does not know the user.',
+  user_not_visible: 'the user is not visible to this app (a Slack Connect or guest restriction).',
+  not_allowed_token_type: 'the bot token cannot open direct messages.',
+};
 
 export interface SlackAdapter extends ChatPlatform {
   readonly mode: 'socket' | 'http';
+  /** The slash commands this app answers, as Slack sends them (`/metric`, `/quiet`, or prefixed). */
+  readonly commands: readonly string[];
   stop(): Promise<void>;
 }
 
@@ -89,10 +102,11 @@ export async function startSlack(deps: {
   const timeout = deps.apiTimeoutMs ?? SLACK_API_TIMEOUT_MS;
   const clientOptions = {
     ...(slackApiUrl ? { slackApiUrl } : {}),
-    // The deliverer owns retries: a 429 or a failure surfaces at once.
+    // The deliverer owns retries: a 429 or a failure surfaces at once, and a hung request gives up
+    // well before the deliverer's lease on the alert runs out.
     retryConfig: { retries: 0 },
     rejectRateLimitedCalls: true,
-    // The Web API client aborts its request after this long.
+    // The Web API client aborts its request after this long (under POST_TIMEOUT_MS).
     timeout,
     // Bolt posts to response_url with this fetch, which has no timeout of its own.
     fetch: (input: string | URL | Request, init?: RequestInit) =>
@@ -155,6 +169,24 @@ export async function startSlack(deps: {
     if (allow.size > 0) return allow.has(userId);
     return s.alertingPermission === 'members' || isAdmin(userId);
   };
+  /** conversations.open with the user (needs im:write); the reasons Slack gives, in words. */
+  const openDirect = async (teamId: string, userId: string): Promise<string> => {
+    try {
+      const res = await app.client.conversations.open({ token: botToken, users: userId, return_im: false });
+      const id = (res.channel as { id?: string } | undefined)?.id;
+      if (!id) throw new Error('conversations.open returned no channel');
+      return slackChannelId(installTeam ?? teamId, id);
+    } catch (err) {
+      const code = (err as { data?: { error?: string } }).data?.error;
+      const reason = code ? (SLACK_DM_REASONS[code] ?? `Slack refused (${code}).`) : undefined;
+      if (!reason) throw err;
+      throw new UserError(
+        `I cannot send you direct messages: ${reason}`,
+        'Track in a channel instead: /track <market>.',
+      );
+    }
+  };
+
   const context = async (
     teamId: string,
     channelId: string,
@@ -165,16 +197,29 @@ export async function startSlack(deps: {
     channel: slackChannelId(installTeam ?? teamId, channelId),
     user: `slack:${userId}`,
     userName,
-    mayManageChannel: await mayManage(userId),
+    // A direct-message channel (D…) is the user's own: its alert buttons are theirs to press.
+    mayManageChannel: channelId.startsWith('D') || (await mayManage(userId)),
     tenantAllowed: teams.size === 0 || teams.has(teamId),
     config,
+    openDirect: () => openDirect(teamId, userId),
   });
 
-  const answer = async (
-    respond: (m: Record<string, unknown>) => Promise<unknown>,
-    reply: Reply,
-    extra: Record<string, unknown> = {},
-  ) => {
+  // What Slack sends -> the command's own name; every reply names the commands by their Slack names.
+  const prefix = s.commandPrefix;
+  const names = registry.list().map((c) => c.name);
+  const commandTable = slackCommandTable(names, prefix);
+  const clashes = slackBuiltInClashes(commandTable.keys());
+  if (clashes.length > 0) throw new Error(`Slack keeps ${clashes.join(', ')} for itself: rename in slack-commands.ts`);
+  const mentions = slackMentions(names, prefix);
+  const onSlack = (reply: Reply): Reply => ({
+    ...reply,
+    title: mentions(reply.title),
+    text: reply.text === undefined ? undefined : mentions(reply.text),
+    footer: reply.footer === undefined ? undefined : mentions(reply.footer),
+    fields: reply.fields?.map((f) => ({ ...f, name: mentions(f.name), value: mentions(f.value) })),
+  });
+
+  const answer = async (respond: RespondFn, reply: Reply, extra: Record<string, unknown> = {}) => {
     const message = renderSlack(reply);
     await respond({ response_type: reply.ephemeral ? 'ephemeral' : 'in_channel', ...extra, ...message });
   };
@@ -202,7 +247,7 @@ export async function startSlack(deps: {
         filename: CHART_FILE,
         title: alt,
         alt_text: alt,
-        blocks: blocks as never,
+        blocks,
       });
       const completed = res.files as Array<{ files?: Array<{ id?: string }> }>;
       return completed[0]?.files?.[0]?.id ?? 'uploaded';
@@ -214,15 +259,38 @@ export async function startSlack(deps: {
 
   app.command(/^\/[a-z][a-z0-9-]*$/, async ({ command, ack, respond }) => {
     await ack();
-    const name = command.command.replace(/^\//, '');
+    const renamed = commandTable.has(command.command) ? undefined : renamedOnSlack(command.command, prefix);
+    if (renamed) {
+      await answer(respond, {
+        title: `On Slack, /${renamed.name} is ${renamed.slackName}`,
+        text:
+          `Slack keeps /${renamed.name} for its own channel mute. ` +
+          `Try ${renamed.slackName} 1h, or ${renamed.slackName} off.`,
+        ephemeral: true,
+      });
+      return;
+    }
+    const name = commandTable.get(command.command);
+    if (name === undefined) {
+      // Not in this app's table (a prefix changed, say): never run a command under a name Slack was not given.
+      await answer(respond, {
+        title: `Unknown command "${quoteInput(command.command, 40)}"`,
+        text: `Commands: ${[...commandTable.keys()].join(', ')}.`,
+        ephemeral: true,
+        tone: 'error',
+      });
+      return;
+    }
     const raw = CommandRegistry.parseWords((command.text ?? '').split(/\s+/).filter(Boolean));
-    const reply = await registry.run(
-      name,
-      raw,
-      await context(command.team_id, command.channel_id, command.user_id, command.user_name),
+    const reply = onSlack(
+      await registry.run(
+        name,
+        raw,
+        await context(command.team_id, command.channel_id, command.user_id, command.user_name),
+      ),
     );
     if (await uploadAnswer(command.channel_id, reply, { command: name })) return;
-    await answer(respond as never, reply);
+    await answer(respond, reply);
   });
 
   app.action(/.*/, async ({ ack, body, action, respond }) => {
@@ -231,13 +299,15 @@ export async function startSlack(deps: {
     const value = 'value' in action && typeof action.value === 'string' ? action.value : '';
     const teamId = body.team?.id ?? body.user.team_id ?? 'T';
     const channelId = body.channel?.id ?? 'C';
-    const reply = await registry.runAction(
-      stripActionSuffix(action.action_id),
-      value,
-      await context(teamId, channelId, body.user.id, body.user.name),
+    const reply = onSlack(
+      await registry.runAction(
+        stripActionSuffix(action.action_id),
+        value,
+        await context(teamId, channelId, body.user.id, body.user.name),
+      ),
     );
     if (await uploadAnswer(channelId, reply, { action: action.action_id })) return;
-    await answer(respond as never, reply, { replace_original: false });
+    await answer(respond, reply, { replace_original: false });
   });
 
   app.error(async (err) => {
@@ -265,7 +335,11 @@ export async function startSlack(deps: {
   return {
     name: 'slack',
     mode: socket ? 'socket' : 'http',
-    async post(channel: string, reply: Reply) {
+    commands: [...commandTable.keys()],
+    // chat.postMessage allows about one message a second per channel.
+    postIntervalMs: 1_000,
+    async post(channel: string, neutral: Reply) {
+      const reply = onSlack(neutral);
       const { platform, parts } = parseChannelId(channel);
       const channelId = parts[parts.length - 1];
       if (platform !== 'slack' || !channelId) throw new ChannelGoneError(`not a slack channel: ${channel}`);
@@ -277,7 +351,7 @@ export async function startSlack(deps: {
           token: botToken,
           channel: channelId,
           text: message.text,
-          blocks: message.blocks as never,
+          blocks: message.blocks,
           unfurl_links: false,
         });
         return { ref: `${channelId}:${res.ts ?? ''}` };

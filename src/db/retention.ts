@@ -8,7 +8,7 @@ import { Alert, Channel, Subscription } from './models/index.js';
 
 const DAY_MS = 86_400_000;
 
-/** Sent and failed alerts are kept this long after they were detected; pending ones until delivered. */
+/** Sent, failed and skipped alerts are kept this long after they were detected; pending ones until delivered. */
 export const ALERT_RETENTION_MS = 30 * DAY_MS;
 /**
  * A channel whose every subscription is disabled (the platform said it is gone, or the bot was
@@ -23,10 +23,10 @@ export interface RetentionResult {
   subscriptions: number;
 }
 
-/** Deletes sent and failed alerts detected before `now - retentionMs`. */
+/** Deletes sent, failed and skipped alerts detected before `now - retentionMs`. */
 export async function pruneAlerts(now = new Date(), retentionMs = ALERT_RETENTION_MS): Promise<number> {
   const cutoff = new Date(now.getTime() - retentionMs);
-  const res = await Alert.deleteMany({ status: { $in: ['sent', 'failed'] }, createdAt: { $lt: cutoff } });
+  const res = await Alert.deleteMany({ status: { $in: ['sent', 'failed', 'skipped'] }, createdAt: { $lt: cutoff } });
   return res.deletedCount;
 }
 

@@ -11,15 +11,17 @@ import cors from '@fastify/cors';
 import rateLimit from '@fastify/rate-limit';
 import swagger from '@fastify/swagger';
 import swaggerUi from '@fastify/swagger-ui';
-import { setFlagsFromString } from 'node:v8';
 import Fastify, { LogController, type FastifyBaseLogger, type FastifyError, type FastifyInstance } from 'fastify';
 import { loadConfig, type Config } from '../config.js';
 import { apology, errorReference, isUserError } from '../errors.js';
 import { log, type Logger } from '../logger.js';
 import { httpLatency } from '../observability/metrics.js';
+import { compareRoutes } from './routes/compare.js';
 import { marketRoutes } from './routes/markets.js';
 import { opsRoutes } from './routes/ops.js';
 import { rankingRoutes } from './routes/rankings.js';
+import { LiveStream } from '../web/live.js';
+import { dashboardApi, dashboardPages } from '../web/routes.js';
 
 export interface ServerDeps {
   /** Defaults to the built-in defaults (tests that need no particular setting). */
@@ -32,25 +34,22 @@ export interface ServerDeps {
   collecting?: boolean;
   /** How long after start /healthz waits for a first tick before calling it missing (default 3 intervals + 30 s). */
   healthGraceMs?: number;
+  /** Dashboard stream poll interval (default 200 ms; tests and benchmarks shorten it). */
+  livePollMs?: number;
 }
 
 const VERSION = '1';
 
-/**
- * How far V8 may grow the old generation past what survived its last full collection: 1.5x
- * instead of its default of up to 4x when collection is cheap. Under API load most of that growth
- * is garbage - the rows of reports being computed, promoted while they wait on the database - so
- * with about 65 MB live the server's RSS reached 250-340 MB; capped, about 190-210 MB, for a few
- * more incremental mark-compacts of a few ms each (`npm run bench -- api`, same rps ratio). V8
- * reads the flag whenever it recomputes the limit, so setting it here, before the server takes
- * traffic, applies it to the process as production runs it (no change to how node is started).
- */
-const HEAP_GROWING_PERCENT = 50;
+declare module 'fastify' {
+  interface FastifyInstance {
+    /** The dashboard's live stream (one per server). */
+    live: LiveStream;
+  }
+}
 
 export async function buildServer(deps: ServerDeps = {}): Promise<FastifyInstance> {
   const config = deps.config ?? loadConfig({});
   const logger = deps.logger ?? log('http');
-  setFlagsFromString(`--heap-growing-percent=${HEAP_GROWING_PERCENT}`);
   const app = Fastify({
     loggerInstance: logger as FastifyBaseLogger,
     // Per-request lines on the hot path cost more than the request; errors are still logged.
@@ -112,17 +111,29 @@ export async function buildServer(deps: ServerDeps = {}): Promise<FastifyInstanc
         title: 'crypto-chatops API',
         version: VERSION,
         description:
-          'Minute samples of crypto markets: per-market statistics and charts series, and rankings by standard deviation. ' +
+          'Minute samples of crypto markets: per-market statistics and charts series, ' +
+          'and rankings by standard deviation. ' +
           'Rankings use the relative std dev (std/mean) by default, because a raw std dev grows with the price.',
       },
       tags: [
         { name: 'markets', description: 'The market catalog and per-market reports' },
         { name: 'rankings', description: 'Markets ordered by volatility' },
+        { name: 'dashboard', description: 'What the web dashboard at / reads: the live stream, alerts, sparklines' },
         { name: 'operations', description: 'Health and metrics' },
       ],
     },
   });
   await app.register(swaggerUi, { routePrefix: '/docs', uiConfig: { docExpansion: 'list', deepLinking: false } });
+
+  const live = new LiveStream({
+    logger: logger.child({ component: 'dashboard' }),
+    pollMs: deps.livePollMs,
+    sources: config.market.sources,
+  });
+  app.decorate('live', live);
+  // Before the server waits for open connections to finish: a stream never finishes by itself.
+  app.addHook('preClose', async () => live.stop());
+  const dashboard = { live, showChannels: config.http.dashboardShowChannels };
 
   // The limiter lives in the API's own context: chat webhooks (/slack/events) mounted later come
   // from the platforms' few addresses and must not share a per-client budget; health probes neither.
@@ -131,6 +142,8 @@ export async function buildServer(deps: ServerDeps = {}): Promise<FastifyInstanc
       await api.register(rateLimit, { global: true, max: config.http.rateLimitPerMinute, timeWindow: 60_000 });
       await api.register(marketRoutes);
       await api.register(rankingRoutes);
+      await api.register(dashboardApi, dashboard);
+      await api.register(compareRoutes);
       // A constant answer: for load comparisons and probes that must not touch the database.
       api.get(
         '/ping',
@@ -140,6 +153,7 @@ export async function buildServer(deps: ServerDeps = {}): Promise<FastifyInstanc
     },
     { prefix: '/api/v1' },
   );
+  await app.register(dashboardPages, dashboard);
   await app.register(opsRoutes, {
     intervalMs: config.market.intervalMs,
     collecting: deps.collecting ?? true,

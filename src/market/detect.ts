@@ -1,7 +1,7 @@
 /**
  * The detection tick: for every tracked (market, metric) pair, judge the points that arrived since
  * the last run against the hour before each, and write one outbox alert per (subscription, market,
- * metric, point) under a unique key. Delivery is someone else's job (src/chat/deliver.ts).
+ * metric, point) under a unique key. Delivery is someone else's job (src/alerts/deliver.ts).
  *
  * Cost is linear in tracked pairs: each run reads every subscription, one baseline document per
  * pair (the hour's values, packed) and only the samples newer than the pair's last run, and writes
@@ -18,6 +18,7 @@
 import type { Logger } from 'pino';
 import mongoose from 'mongoose';
 import { Alert, Channel, Market, Sample, SpikeBaseline, Subscription } from '../db/models/index.js';
+import { insertManyKeyed } from '../db/errors.js';
 import { log } from '../logger.js';
 import { METRICS, type MetricName } from './metrics.js';
 import { HourWindow, SPIKE_WINDOW_MS, judge, type NoSpikeReason } from './spikes.js';
@@ -59,9 +60,8 @@ export interface DetectResult {
 
 /** Below this many markets a range of samples is read market by market, above it in one query. */
 const PER_MARKET_QUERY_LIMIT = 20;
-const DUPLICATE_KEY = 11000;
 
-interface SubState {
+export interface SubState {
   id: mongoose.Types.ObjectId;
   channel: string;
   factor: number;
@@ -72,7 +72,7 @@ interface SubState {
   changed: boolean;
 }
 
-interface Pair {
+export interface Pair {
   id: string;
   market: string;
   metric: MetricName;
@@ -115,30 +115,14 @@ function bytesOf(stored: unknown): Uint8Array {
 
 const platformOf = (channel: string): string => channel.split(':', 1)[0] ?? 'unknown';
 
-export async function detectSpikes(options: DetectOptions): Promise<DetectResult> {
-  const started = performance.now();
-  const logger = options.logger ?? log('detect', { tick: options.tick.toISOString(), source: options.source });
-  const T = options.tick.getTime();
+/** The tracked (market, metric) pairs with their subscriptions, for one source's markets or all. */
+export async function loadPairs(
+  options: Pick<DetectOptions, 'source' | 'defaultFactor' | 'windowMs'> & {
+    markets?: { has(market: string): boolean };
+  },
+  logger: Logger,
+): Promise<{ pairs: Map<string, Pair>; tracked: Set<string> }> {
   const windowMs = options.windowMs ?? SPIKE_WINDOW_MS;
-  const now = options.now ?? new Date();
-  const result: DetectResult = {
-    tick: options.tick.toISOString(),
-    pairs: 0,
-    bootstrapped: 0,
-    alreadyDone: 0,
-    points: 0,
-    spikes: 0,
-    alerts: 0,
-    duplicates: 0,
-    suppressed: 0,
-    snoozed: 0,
-    muted: 0,
-    skipped: {},
-    alertsByPlatform: {},
-    durationMs: 0,
-  };
-
-  // 1. Tracked pairs and their subscriptions.
   const subs = await Subscription.collection
     .find(
       { disabled: { $ne: true } },
@@ -177,6 +161,7 @@ export async function detectSpikes(options: DetectOptions): Promise<DetectResult
     }
     // A market the catalog does not know is judged by every source's run rather than by none.
     if (ours && catalogued?.has(market) && !ours.has(market)) continue;
+    if (options.markets && !options.markets.has(market)) continue;
     let pair = pairs.get(id);
     if (!pair) {
       pair = {
@@ -202,6 +187,119 @@ export async function detectSpikes(options: DetectOptions): Promise<DetectResult
   }
   if (unknownMetrics.size)
     logger.warn({ metrics: [...unknownMetrics] }, 'subscriptions name metrics detection does not know; skipped');
+
+  return { pairs, tracked };
+}
+
+export interface DecideContext {
+  minPoints: number;
+  /** Wall-clock time written on new alerts. */
+  now: Date;
+  /** Channel -> muted until (epoch ms). */
+  muted: ReadonlyMap<string, number>;
+  logger: Logger;
+}
+
+/**
+ * Judges one new point of a pair for each of its subscriptions against its baseline hour, and
+ * queues an outbox alert where it spikes and no snooze, mute or cooldown holds it back. The one
+ * place a verdict becomes an alert, for the pipeline and for detection from stored samples.
+ */
+export function decidePoint(
+  pair: Pick<Pair, 'market' | 'metric' | 'subs'>,
+  at: Date,
+  value: number | null,
+  window: { sum: number; count: number },
+  ctx: DecideContext,
+  result: DetectResult,
+  alerts: Record<string, unknown>[],
+): void {
+  const ts = at.getTime();
+  for (const sub of pair.subs) {
+    const verdict = judge(value, window, { factor: sub.factor, minPoints: ctx.minPoints });
+    if (!verdict.spike) {
+      result.skipped[verdict.reason] = (result.skipped[verdict.reason] ?? 0) + 1;
+      if (verdict.reason !== 'below-threshold') {
+        ctx.logger.debug(
+          { market: pair.market, metric: pair.metric, ts: at, reason: verdict.reason, points: verdict.points },
+          'no verdict for point',
+        );
+      }
+      continue;
+    }
+    result.spikes++;
+    // This point was already handled for this subscription by an earlier, interrupted run.
+    if (sub.lastAlertAt !== null && ts <= sub.lastAlertAt) continue;
+    if (sub.snoozedUntil !== null && ts < sub.snoozedUntil) {
+      result.snoozed++;
+      continue;
+    }
+    const mutedUntil = ctx.muted.get(sub.channel);
+    if (mutedUntil !== undefined && ts < mutedUntil) {
+      result.muted++;
+      continue;
+    }
+    if (sub.lastAlertAt !== null && ts - sub.lastAlertAt < sub.cooldownMs) {
+      sub.suppressed++;
+      sub.changed = true;
+      result.suppressed++;
+      continue;
+    }
+    alerts.push({
+      key: `${sub.id.toHexString()}|${pair.market}|${pair.metric}|${at.toISOString()}`,
+      subscriptionId: sub.id,
+      channel: sub.channel,
+      market: pair.market,
+      metric: pair.metric,
+      ts: at,
+      value: verdict.value,
+      baseline: verdict.baseline,
+      ratio: verdict.ratio,
+      factor: sub.factor,
+      points: verdict.points,
+      more: sub.suppressed,
+      status: 'pending',
+      attempts: 0,
+      nextAttemptAt: ctx.now,
+      lockedBy: null,
+      lockedUntil: null,
+      createdAt: ctx.now,
+    });
+    sub.lastAlertAt = ts;
+    sub.suppressed = 0;
+    sub.changed = true;
+  }
+}
+
+export function emptyDetectResult(tick: Date): DetectResult {
+  return {
+    tick: tick.toISOString(),
+    pairs: 0,
+    bootstrapped: 0,
+    alreadyDone: 0,
+    points: 0,
+    spikes: 0,
+    alerts: 0,
+    duplicates: 0,
+    suppressed: 0,
+    snoozed: 0,
+    muted: 0,
+    skipped: {},
+    alertsByPlatform: {},
+    durationMs: 0,
+  };
+}
+
+export async function detectSpikes(options: DetectOptions): Promise<DetectResult> {
+  const started = performance.now();
+  const logger = options.logger ?? log('detect', { tick: options.tick.toISOString(), source: options.source });
+  const T = options.tick.getTime();
+  const windowMs = options.windowMs ?? SPIKE_WINDOW_MS;
+  const now = options.now ?? new Date();
+  const result = emptyDetectResult(options.tick);
+
+  // 1. Tracked pairs and their subscriptions.
+  const { pairs, tracked } = await loadPairs(options, logger);
   result.pairs = pairs.size;
 
   // 2. Baselines: restore each pair's hour; drop those of pairs no longer tracked anywhere.
@@ -293,66 +391,15 @@ export async function detectSpikes(options: DetectOptions): Promise<DetectResult
       }
       result.points++;
       pair.window.evictBefore(ts);
-      for (const sub of pair.subs) {
-        const verdict = judge(value, pair.window, { factor: sub.factor, minPoints: options.minPoints });
-        if (!verdict.spike) {
-          result.skipped[verdict.reason] = (result.skipped[verdict.reason] ?? 0) + 1;
-          if (verdict.reason !== 'below-threshold') {
-            logger.debug(
-              {
-                market: pair.market,
-                metric: pair.metric,
-                ts: sample.ts,
-                reason: verdict.reason,
-                points: verdict.points,
-              },
-              'no verdict for point',
-            );
-          }
-          continue;
-        }
-        result.spikes++;
-        // This point was already handled for this subscription by an earlier, interrupted run.
-        if (sub.lastAlertAt !== null && ts <= sub.lastAlertAt) continue;
-        if (sub.snoozedUntil !== null && ts < sub.snoozedUntil) {
-          result.snoozed++;
-          continue;
-        }
-        const mutedUntil = muted.get(sub.channel);
-        if (mutedUntil !== undefined && ts < mutedUntil) {
-          result.muted++;
-          continue;
-        }
-        if (sub.lastAlertAt !== null && ts - sub.lastAlertAt < sub.cooldownMs) {
-          sub.suppressed++;
-          sub.changed = true;
-          result.suppressed++;
-          continue;
-        }
-        alerts.push({
-          key: `${sub.id.toHexString()}|${pair.market}|${pair.metric}|${sample.ts.toISOString()}`,
-          subscriptionId: sub.id,
-          channel: sub.channel,
-          market: pair.market,
-          metric: pair.metric,
-          ts: sample.ts,
-          value: verdict.value,
-          baseline: verdict.baseline,
-          ratio: verdict.ratio,
-          factor: sub.factor,
-          points: verdict.points,
-          more: sub.suppressed,
-          status: 'pending',
-          attempts: 0,
-          nextAttemptAt: now,
-          lockedBy: null,
-          lockedUntil: null,
-          createdAt: now,
-        });
-        sub.lastAlertAt = ts;
-        sub.suppressed = 0;
-        sub.changed = true;
-      }
+      decidePoint(
+        pair,
+        sample.ts,
+        value,
+        pair.window,
+        { minPoints: options.minPoints, now, muted, logger },
+        result,
+        alerts,
+      );
       if (value !== null) pair.window.add(ts, value);
     }
     baselineWrites.push({
@@ -373,6 +420,28 @@ export async function detectSpikes(options: DetectOptions): Promise<DetectResult
   }
 
   // 5. Write: alerts first, then cooldown state, then baselines, so an interrupted run is redone.
+  await writeDecisions(alerts, pairs.values(), result);
+  if (baselineWrites.length) await baselines().bulkWrite(baselineWrites, { ordered: false });
+  if (stale.length)
+    await baselines().bulkWrite(
+      stale.map((id) => ({ deleteOne: { filter: { _id: id } } })),
+      { ordered: false },
+    );
+
+  result.durationMs = Math.round(performance.now() - started);
+  const { skipped } = result;
+  const level = result.alerts > 0 || skipped['zero-baseline'] || skipped['too-few-points'] ? 'info' : 'debug';
+  const { tick: _tick, ...figures } = result;
+  logger[level](figures, result.alerts ? `${result.alerts} spike alert(s) queued` : 'no spike alerts this tick');
+  return result;
+}
+
+/** Writes the queued alerts (the outbox drops keys it holds), then the subscriptions' cooldown state. */
+export async function writeDecisions(
+  alerts: Record<string, unknown>[],
+  pairs: Iterable<Pick<Pair, 'subs'>>,
+  result: DetectResult,
+): Promise<void> {
   if (alerts.length) {
     const inserted = await insertAlerts(alerts);
     result.alerts = inserted.length;
@@ -383,7 +452,7 @@ export async function detectSpikes(options: DetectOptions): Promise<DetectResult
     }
   }
   const subWrites: mongoose.mongo.AnyBulkWriteOperation[] = [];
-  for (const pair of pairs.values()) {
+  for (const pair of pairs) {
     for (const sub of pair.subs) {
       if (!sub.changed) continue;
       subWrites.push({
@@ -400,23 +469,10 @@ export async function detectSpikes(options: DetectOptions): Promise<DetectResult
     }
   }
   if (subWrites.length) await Subscription.collection.bulkWrite(subWrites, { ordered: false });
-  if (baselineWrites.length) await baselines().bulkWrite(baselineWrites, { ordered: false });
-  if (stale.length)
-    await baselines().bulkWrite(
-      stale.map((id) => ({ deleteOne: { filter: { _id: id } } })),
-      { ordered: false },
-    );
-
-  result.durationMs = Math.round(performance.now() - started);
-  const { skipped } = result;
-  const level = result.alerts > 0 || skipped['zero-baseline'] || skipped['too-few-points'] ? 'info' : 'debug';
-  const { tick: _tick, ...figures } = result;
-  logger[level](figures, result.alerts ? `${result.alerts} spike alert(s) queued` : 'no spike alerts this tick');
-  return result;
 }
 
 /** Channels muted at some point after `since`: few documents, read whole. */
-async function mutedChannels(since: Date): Promise<Map<string, number>> {
+export async function mutedChannels(since: Date): Promise<Map<string, number>> {
   const docs = await Channel.collection
     .find({ mutedUntil: { $gt: since } }, { projection: { mutedUntil: 1 } })
     .toArray();
@@ -425,14 +481,8 @@ async function mutedChannels(since: Date): Promise<Map<string, number>> {
 
 /** Inserts alerts, dropping those whose key the outbox already holds; returns the ones inserted. */
 async function insertAlerts(alerts: Record<string, unknown>[]): Promise<Record<string, unknown>[]> {
-  try {
-    await Alert.collection.insertMany(alerts, { ordered: false });
-    return alerts;
-  } catch (err) {
-    if (!(err instanceof mongoose.mongo.MongoBulkWriteError)) throw err;
-    const errors = Array.isArray(err.writeErrors) ? err.writeErrors : [err.writeErrors];
-    if (errors.some((e) => e.code !== DUPLICATE_KEY)) throw err;
-    const failed = new Set(errors.map((e) => e.index));
-    return alerts.filter((_, i) => !failed.has(i));
-  }
+  const { duplicateIndexes } = await insertManyKeyed(Alert.collection, alerts);
+  if (duplicateIndexes.length === 0) return alerts;
+  const failed = new Set(duplicateIndexes);
+  return alerts.filter((_, i) => !failed.has(i));
 }

@@ -5,16 +5,12 @@
  */
 import { hostname } from 'node:os';
 import { randomBytes } from 'node:crypto';
-import mongoose from 'mongoose';
+import { isDuplicateKey } from '../db/errors.js';
 import { Lease } from '../db/models/index.js';
 
 /** An id for this process, stable for its life: host, pid and a random part (containers reuse pids). */
 export function replicaId(): string {
   return `${hostname()}:${process.pid}:${randomBytes(3).toString('hex')}`;
-}
-
-function isDuplicateKey(err: unknown): boolean {
-  return err instanceof mongoose.mongo.MongoServerError && err.code === 11000;
 }
 
 /** Takes or renews the lease; false when another owner holds an unexpired one. */

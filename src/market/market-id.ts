@@ -24,14 +24,19 @@ export function canonicalId(exchange: string, base: string, quote: string): stri
   return `${exchange.toLowerCase()}:${normaliseAsset(base)}-${normaliseAsset(quote)}`;
 }
 
-/** Lower-cases and turns `/`, `_`, spaces into `-`; strips anything that is not part of an id. */
+/**
+ * Lower-cases and turns `/`, `_`, spaces into `-`; strips anything that is not part of an id.
+ * `btc-usd@binance` is written `binance:btc-usd`.
+ */
 export function normaliseInput(text: string): string {
-  return text
+  const flat = text
     .trim()
     .toLowerCase()
     .replace(/[\s/_]+/g, '-')
-    .replace(/[^a-z0-9:.-]/g, '')
+    .replace(/[^a-z0-9:.@-]/g, '')
     .slice(0, 64);
+  const at = /^([^@:]+)@([a-z0-9.-]+)$/.exec(flat);
+  return at ? `${at[2]}:${at[1]}` : flat.replace(/@/g, '');
 }
 
 /** Every form a user may type for this market, normalised. */

@@ -23,6 +23,17 @@ export const WINDOWS = {
   '7d': 7 * 24 * 3_600_000,
 } as const;
 export type WindowName = keyof typeof WINDOWS;
+
+/** The order of a sample's values wherever they are stored packed (frames, window statistics). */
+export const METRIC_ORDER: readonly MetricName[] = [
+  'price',
+  'high',
+  'low',
+  'change',
+  'volume',
+  'volume24h',
+  'quoteVolume',
+];
 export const WINDOW_NAMES = Object.keys(WINDOWS) as WindowName[];
 
 /** How a ranking orders markets: relative std dev (scale-free, default), raw std dev, log-return std dev. */
@@ -60,4 +71,24 @@ export function parseWindow(text: string): WindowName | undefined {
   if (key === '1d' || key === 'day') return '24h';
   if (key === '1w' || key === 'week') return '7d';
   return WINDOW_NAMES.find((w) => w === key);
+}
+
+/** What people call each ranking figure, in chat and in the API alike. */
+const RANK_BY_ALIASES: Record<string, RankBy> = {
+  relative: 'rsd',
+  cv: 'rsd',
+  raw: 'std',
+  sd: 'std',
+  stddev: 'std',
+  stdev: 'std',
+  log: 'logret',
+  logreturn: 'logret',
+  logreturns: 'logret',
+  returns: 'logret',
+};
+
+export function parseRankBy(text: string): RankBy | undefined {
+  const key = text.trim().toLowerCase();
+  const direct = RANK_BY_NAMES.find((b) => b === key);
+  return direct ?? (Object.hasOwn(RANK_BY_ALIASES, key) ? RANK_BY_ALIASES[key] : undefined);
 }

@@ -2,13 +2,13 @@
  * The answers chat commands and the REST API give: one market's report (statistics, chart series,
  * rank) and the std-dev leaderboard.
  *
- * A report reads its market's hourly sample blocks (25 lookups by id for a day) and computes exact
- * figures; a ranking reads the per-market window statistics the update-stats job keeps, never the
+ * A report reads its market's samples by `_id` and computes exact figures; a ranking reads the
+ * window statistics the tick pipeline stores, never the
  * samples. Both change once per collector tick, so answers are kept for a few seconds: a burst of
  * the same question costs one computation.
  */
 import { UserError } from '../errors.js';
-import { resolveMarket, type CatalogEntry } from './catalog.js';
+import { listMarkets, resolveMarket, type CatalogEntry } from './catalog.js';
 import {
   METRICS,
   METRIC_NAMES,
@@ -17,6 +17,7 @@ import {
   WINDOWS,
   WINDOW_NAMES,
   parseMetric,
+  parseRankBy,
   parseWindow,
   type MetricName,
   type RankBy,
@@ -87,6 +88,10 @@ export interface Ranking {
   top: RankingRow[];
   bottom: RankingRow[];
   asOf: Date | null;
+  /** The one exchange ranked, or null when the ranking covers them all. */
+  exchange: string | null;
+  /** Every exchange in the ranking, for the reply to name them. */
+  exchanges: string[];
 }
 
 export interface ReportOptions {
@@ -98,6 +103,8 @@ export interface ReportOptions {
 }
 
 export interface RankingOptions {
+  /** Only this exchange's markets (`binance`); absent: every exchange. */
+  exchange?: string;
   metric?: MetricName;
   window?: WindowName;
   by?: RankBy;
@@ -112,21 +119,21 @@ export const MAX_POINTS = 500;
 export const DEFAULT_LIMIT = 10;
 export const MAX_LIMIT = 100;
 /**
- * A computed answer is reused while the window statistics are unchanged (the update-stats job
+ * A computed answer is reused while the window statistics are unchanged (the tick pipeline
  * bumps a version after each tick; it is read at most once a second) and for at most this long,
  * so a window still slides when ticks stop.
  */
 export const ANSWER_MAX_AGE_MS = 60_000;
 const VERSION_CHECK_MS = 1_000;
 
-function option<T extends string>(
+/** A user's spelling of a choice, read by `parse`; undefined when absent, a UserError naming it when unknown. */
+export function readChoice<T extends string>(
   name: string,
   value: unknown,
-  fallback: T,
   parse: (text: string) => T | undefined,
   allowed: readonly string[],
-): T {
-  if (value === undefined || value === null || value === '') return fallback;
+): T | undefined {
+  if (value === undefined || value === null || value === '') return undefined;
   const parsed = typeof value === 'string' ? parse(value) : undefined;
   if (parsed === undefined) {
     throw new UserError(
@@ -138,13 +145,18 @@ function option<T extends string>(
   return parsed;
 }
 
-export function parseRankBy(text: string): RankBy | undefined {
-  const key = text.trim().toLowerCase();
-  if (key === 'stddev' || key === 'stdev' || key === 'raw') return 'std';
-  if (key === 'relative' || key === 'cv') return 'rsd';
-  if (key === 'logreturn' || key === 'logreturns' || key === 'returns') return 'logret';
-  return RANK_BY_NAMES.find((b) => b === key);
+function option<T extends string>(
+  name: string,
+  value: unknown,
+  fallback: T,
+  parse: (text: string) => T | undefined,
+  allowed: readonly string[],
+): T {
+  return readChoice(name, value, parse, allowed) ?? fallback;
 }
+
+/** Kept here for the callers that import it from the queries; the one definition is in metrics.ts. */
+export { parseRankBy };
 
 function integerOption(name: string, value: unknown, fallback: number, min: number, max: number): number {
   if (value === undefined || value === null || value === '') return fallback;
@@ -403,20 +415,43 @@ export async function getRanking(opts: RankingOptions = {}): Promise<Ranking> {
   const { metric, window, by } = commonOptions(opts);
   const limit = integerOption('limit', opts.limit, DEFAULT_LIMIT, 1, MAX_LIMIT);
   const table = await rankedTable(metric, window, by, opts.now === undefined);
-  const { ranked } = table;
+  let { ranked, excluded } = table;
+  const exchange = opts.exchange === undefined || opts.exchange === '' ? null : await knownExchange(opts.exchange);
+  if (exchange) {
+    const prefix = `${exchange}:`;
+    ({ ranked, excluded } = rankEntries(
+      [...table.entries.values()].filter((e) => e.market.startsWith(prefix)),
+      by,
+    ));
+  }
+  const exchanges = [...new Set(ranked.map((r) => r.market.slice(0, r.market.indexOf(':'))))].sort();
   const top = ranked.slice(0, limit).map(publicRow);
   const bottom = ranked.slice(Math.max(limit, ranked.length - limit)).map(publicRow);
   return {
+    exchange,
+    exchanges,
     metric,
     window,
     by,
     method: methodOf(window, by),
     total: ranked.length,
-    excluded: table.excluded,
+    excluded,
     top,
     bottom,
     asOf: table.asOf,
   };
+}
+
+/** An exchange the catalog knows, or a UserError that lists them. */
+async function knownExchange(text: unknown): Promise<string> {
+  const name = typeof text === 'string' ? text.trim().toLowerCase() : '';
+  const known = [...new Set((await listMarkets()).map((m) => m.exchange))].sort();
+  if (known.includes(name)) return name;
+  throw new UserError(
+    `Unknown exchange "${name.slice(0, 40)}".`,
+    known.length ? `Exchanges with markets: ${known.join(', ')}.` : 'No market has been collected yet.',
+    404,
+  );
 }
 
 function rankNote(table: RankedTable, market: string, window: WindowName, by: RankBy): string {
@@ -425,7 +460,8 @@ function rankNote(table: RankedTable, market: string, window: WindowName, by: Ra
   const enough = by === 'logret' ? e.returns >= MIN_RANK_POINTS - 1 : e.count >= MIN_RANK_POINTS;
   if (!enough) {
     const have = by === 'logret' ? `${e.returns} one-minute returns` : `${e.count} points`;
-    return `Not ranked: only ${have} in the last ${window}; at least ${by === 'logret' ? MIN_RANK_POINTS - 1 : MIN_RANK_POINTS} needed.`;
+    const needed = by === 'logret' ? MIN_RANK_POINTS - 1 : MIN_RANK_POINTS;
+    return `Not ranked: only ${have} in the last ${window}; at least ${needed} needed.`;
   }
   return by === 'rsd'
     ? 'Not ranked: the relative std dev is undefined when the mean is 0.'
@@ -440,6 +476,21 @@ export async function getMarketReport(input: string, opts: ReportOptions = {}): 
   const points = integerOption('points', opts.points, DEFAULT_POINTS, 2, MAX_POINTS);
   const market = await resolveMarket(input);
   const fresh = opts.now === undefined;
+  const report = await reportOf(market, metric, window, points, by, fresh, opts.now);
+  // A kept answer may have been asked by another name: the note belongs to this question.
+  return report.market.note === market.note ? report : { ...report, market };
+}
+
+function reportOf(
+  market: CatalogEntry,
+  metric: MetricName,
+  window: WindowName,
+  points: number,
+  by: RankBy,
+  fresh: boolean,
+  now: Date | undefined,
+): Promise<MarketReport> {
+  const opts = { now };
   const key = `${market.id}|${metric}|${window}|${points}|${by}`;
   const bytes = REPORT_BASE_BYTES + key.length * 2 + points * REPORT_POINT_BYTES;
   return remembered(
@@ -480,4 +531,62 @@ export async function getMarketReport(input: string, opts: ReportOptions = {}): 
     },
     bytes,
   );
+}
+
+/**
+ * When the window statistics last changed (epoch ms, 0 before the first pass), read now rather
+ * than through the once-a-second check the answer cache uses: for a poller that wants a tick's
+ * statistics as soon as they are all written.
+ */
+export function readStatsVersion(): Promise<number> {
+  return statsVersion();
+}
+
+/** One market's line on the dashboard's market list. */
+export interface OverviewRow {
+  market: string;
+  /** Last price. */
+  last: number | null;
+  /** The source's 24h change in percent. */
+  changePct: number | null;
+  /** Position among all markets by 24h relative std dev of the price; null when not ranked. */
+  rank: number | null;
+  /** 24h relative std dev of the price (std/mean). */
+  rsd: number | null;
+}
+
+export interface MarketOverview {
+  /** What `rank` orders by. */
+  method: string;
+  /** Markets ranked. */
+  ranked: number;
+  rows: OverviewRow[];
+  /** The newest tick the statistics are as of. */
+  asOf: Date | null;
+}
+
+/**
+ * Every market with its last price, 24h change and rank by 24h relative std dev, in id order,
+ * from the window statistics (no sample is read). `uncached` skips the answer cache: a caller that
+ * has just seen a tick finish wants the statistics of that tick, not the ones kept from before.
+ */
+export async function getMarketOverview(opts: { uncached?: boolean } = {}): Promise<MarketOverview> {
+  const fresh = !opts.uncached;
+  const [price, change] = await Promise.all([
+    rankedTable('price', '24h', 'rsd', fresh),
+    rankedTable('change', '24h', 'rsd', fresh),
+  ]);
+  const rows: OverviewRow[] = [];
+  for (const [market, e] of price.entries) {
+    const ranked = price.byMarket.get(market);
+    rows.push({
+      market,
+      last: e.last,
+      changePct: change.entries.get(market)?.last ?? null,
+      rank: ranked?.position ?? null,
+      rsd: relativeStd(e.std, e.mean),
+    });
+  }
+  rows.sort((a, b) => (a.market < b.market ? -1 : a.market > b.market ? 1 : 0));
+  return { method: methodOf('24h', 'rsd'), ranked: price.ranked.length, rows, asOf: price.asOf };
 }

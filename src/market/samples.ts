@@ -2,8 +2,8 @@
  * Writing samples. One unordered bulk insert per tick: the unique {market, ts} index turns a
  * retried tick's rows into duplicate-key errors (11000), which are counted, not thrown.
  */
-import mongoose from 'mongoose';
-import { Sample } from '../db/models/index.js';
+import { samples as sampleCollection, type SampleRecord } from '../db/collections.js';
+import { insertManyKeyed } from '../db/errors.js';
 
 export interface SampleInput {
   market: string;
@@ -25,23 +25,20 @@ export interface SaveResult {
   duplicates: number;
 }
 
-const DUPLICATE_KEY = 11000;
+/**
+ * A sample's `_id`, `<market>|<epoch ms>`: a market's series is then read by `_id`, which every
+ * MongoDB-wire server answers from its primary index (mongo-java-server scans a whole collection
+ * for a range query). The unique {market, ts} index stays the rule for duplicates.
+ */
+export function sampleId(market: string, ts: number): string {
+  return `${market}|${ts}`;
+}
 
 export async function saveSamples(samples: readonly SampleInput[]): Promise<SaveResult> {
   if (samples.length === 0) return { inserted: 0, duplicates: 0 };
-  try {
-    // The driver's insertMany skips mongoose document construction: the rows are already
-    // validated by the source's normaliser, and at thousands of markets a tick that cost dominates.
-    const result = await Sample.collection.insertMany(samples as SampleInput[], { ordered: false });
-    return { inserted: result.insertedCount, duplicates: 0 };
-  } catch (err) {
-    if (err instanceof mongoose.mongo.MongoBulkWriteError) {
-      const errors = Array.isArray(err.writeErrors) ? err.writeErrors : [err.writeErrors];
-      const other = errors.find((e) => e.code !== DUPLICATE_KEY);
-      if (other) throw err;
-      // Counted from the errors: mongo-java-server reports every row of the batch as inserted.
-      return { inserted: samples.length - errors.length, duplicates: errors.length };
-    }
-    throw err;
-  }
+  // The driver's insertMany skips mongoose document construction: the rows are already
+  // validated by the source's normaliser, and at thousands of markets a tick that cost dominates.
+  const docs = samples.map((s) => ({ _id: sampleId(s.market, s.ts.getTime()), ...s }));
+  const { inserted, duplicates } = await insertManyKeyed(sampleCollection(), docs as SampleRecord[]);
+  return { inserted, duplicates };
 }

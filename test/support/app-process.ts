@@ -29,7 +29,7 @@ export interface AppProcess {
 export function startAppProcess(env: Record<string, string>, args: string[] = []): AppProcess {
   const child = spawn(process.execPath, ['--import', 'tsx', 'src/main.ts', ...args], {
     cwd: root,
-    // A clean environment: only what the test passes (plus PATH/HOME for java and maven).
+    // A clean environment: only what the test passes (plus PATH/HOME: java, mongod, the mongod cache).
     env: {
       PATH: process.env.PATH ?? '',
       HOME: process.env.HOME ?? '',

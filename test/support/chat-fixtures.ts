@@ -6,6 +6,7 @@ import { loadConfig, type Config } from '../../src/config.js';
 import { initLogger } from '../../src/logger.js';
 import { invalidateCatalog, upsertMarkets } from '../../src/market/catalog.js';
 import { saveSamples, type SampleInput } from '../../src/market/samples.js';
+import { sampleAt } from './samples.js';
 import { updateWindowStats } from '../../src/market/window-stats.js';
 
 export const MARKETS = [
@@ -27,18 +28,18 @@ export async function seedMarkets(end = new Date(), minutes = 24 * 60): Promise<
     for (let i = minutes - 1; i >= 0; i--) {
       const t = last - i * 60_000;
       const price = m.price * (1 + m.wobble * Math.sin(i / 37) + (m.wobble / 4) * Math.cos(i / 5));
-      rows.push({
-        market: id,
-        ts: new Date(t),
-        source: m.source,
-        last: price,
-        high: price * 1.01,
-        low: price * 0.99,
-        changePct: 1.2,
-        volume24h: 1_000 + i,
-        quoteVolume24h: (1_000 + i) * price,
-        volumeMinute: i === 10 ? 50 : 2 + (i % 3),
-      });
+      rows.push(
+        sampleAt(id, t, {
+          source: m.source,
+          last: price,
+          high: price * 1.01,
+          low: price * 0.99,
+          changePct: 1.2,
+          volume24h: 1_000 + i,
+          quoteVolume24h: (1_000 + i) * price,
+          volumeMinute: i === 10 ? 50 : 2 + (i % 3),
+        }),
+      );
     }
   }
   await saveSamples(rows);
@@ -57,17 +58,6 @@ export function chatConfig(env: Record<string, string> = {}): Config {
     SLACK_ALERTING_PERMISSION: 'members',
     ...env,
   });
-}
-
-/** Polls until `check` returns a value, or fails after `timeoutMs`; for output that arrives by stream. */
-export async function eventually<T>(check: () => T | undefined | false, what: string, timeoutMs = 5_000): Promise<T> {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    const v = check();
-    if (v) return v;
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 5));
-  }
 }
 
 /** Silences the process logger for a test file (the registry logs internal failures by design). */

@@ -1,6 +1,6 @@
 /**
  * A local Discord: REST (gateway/bot, interaction callbacks, webhook edits and follow-ups, command
- * registration, channel messages) and a gateway over WebSocket on the same port (HELLO, IDENTIFY,
+ * registration, channel messages, DM channels) and a gateway over WebSocket on the same port (HELLO, IDENTIFY,
  * READY with no guilds, heartbeats, then whatever dispatches a test sends). Records every request;
  * `failChannelPost` scripts 429s and "channel gone" answers for delivery tests. Messages with files
  * arrive as multipart (payload_json + files[n]); `discordPayload` and `discordFiles` read them back.
@@ -56,7 +56,13 @@ export interface FakeDiscord {
   channelPosts(channelId?: string): RecordedRequest[];
   /** Next channel message post answers 429 (Retry-After seconds) or 404/403 as Discord does. */
   failChannelPost(
-    kind: 'rate-limit' | 'unknown-channel' | 'missing-access',
+    kind:
+      | 'rate-limit'
+      | 'global-rate-limit'
+      | 'unknown-channel'
+      | 'missing-access'
+      | 'missing-permissions'
+      | 'cannot-dm',
     retryAfterS?: number,
     times?: number,
   ): void;
@@ -138,6 +144,11 @@ export async function startFakeDiscord(): Promise<FakeDiscord> {
         200,
         list.map((c) => ({ ...c, id: snowflake(), application_id: FAKE_APP_ID, version: '1' })),
       );
+    }
+    if (r.method === 'POST' && path === '/users/@me/channels') {
+      // The bot's DM channel with a user: 9 + the user's id, so tests can predict it.
+      const recipient = String((body as { recipient_id?: string }).recipient_id ?? '');
+      return sendJson(res, 200, { id: `9${recipient.slice(1)}`, type: 1, recipients: [{ id: recipient }] });
     }
     m = /^\/channels\/(\d+)\/messages$/.exec(path);
     if (m && r.method === 'POST') return sendJson(res, 200, messageFrom(body, m[1]!));
@@ -265,19 +276,27 @@ export async function startFakeDiscord(): Promise<FakeDiscord> {
       ),
     failChannelPost: (kind, retryAfterS = 1, times = 1) => {
       const match = (r: RecordedRequest) => r.method === 'POST' && /\/channels\/\d+\/messages$/.test(r.path);
-      if (kind === 'rate-limit') {
+      if (kind === 'rate-limit' || kind === 'global-rate-limit') {
+        const global = kind === 'global-rate-limit';
         http.fail(
           match,
           {
             status: 429,
             retryAfter: retryAfterS,
-            body: { message: 'You are being rate limited.', retry_after: retryAfterS, global: false },
-            headers: { 'x-ratelimit-scope': 'user' },
+            body: { message: 'You are being rate limited.', retry_after: retryAfterS, global },
+            headers: {
+              'x-ratelimit-scope': global ? 'global' : 'user',
+              ...(global ? { 'x-ratelimit-global': 'true' } : {}),
+            },
           },
           times,
         );
       } else if (kind === 'unknown-channel') {
         http.fail(match, { status: 404, body: { message: 'Unknown Channel', code: 10003 } }, times);
+      } else if (kind === 'missing-permissions') {
+        http.fail(match, { status: 403, body: { message: 'Missing Permissions', code: 50013 } }, times);
+      } else if (kind === 'cannot-dm') {
+        http.fail(match, { status: 403, body: { message: 'Cannot send messages to this user', code: 50007 } }, times);
       } else {
         http.fail(match, { status: 403, body: { message: 'Missing Access', code: 50001 } }, times);
       }

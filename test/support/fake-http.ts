@@ -125,7 +125,8 @@ export class FakeHttp {
       const left = deadline - Date.now();
       if (left <= 0) {
         throw new Error(
-          `no request matching ${String(match)} within ${timeoutMs} ms; saw: ${this.requests.map((r) => `${r.method} ${r.path}`).join(', ')}`,
+          `no request matching ${String(match)} within ${timeoutMs} ms; ` +
+            `saw: ${this.requests.map((r) => `${r.method} ${r.path}`).join(', ')}`,
         );
       }
       await new Promise<void>((resolve) => {

@@ -1,5 +1,5 @@
 /**
- * A local Slack: the Web API (auth.test, chat.postMessage, the external file upload of
+ * A local Slack: the Web API (auth.test, chat.postMessage, conversations.open, the external file upload of
  * files.uploadV2, anything else answers ok), response_url endpoints, and a signer for requests "from
  * Slack" to the app's /slack/events. Records every request; `failPost` scripts 429s and channel
  * errors for delivery tests, `failUpload` a refused files.completeUploadExternal.
@@ -8,7 +8,7 @@ import { createHmac, randomUUID } from 'node:crypto';
 import { WebSocketServer, type WebSocket } from 'ws';
 import { FakeHttp, sendJson, type RecordedRequest, type UploadedPart } from './fake-http.js';
 
-/** A file upload as the fake saw it through files.getUploadURLExternal, the upload URL and files.completeUploadExternal. */
+/** A file upload as the fake saw it: files.getUploadURLExternal, the upload URL, files.completeUploadExternal. */
 export interface FakeSlackUpload {
   fileId: string;
   filename: string;
@@ -42,6 +42,8 @@ export interface FakeSlack {
   stallPosts(times?: number): void;
   /** Stalled requests whose client closed the connection (aborted). */
   abortedByClient(): number;
+  /** Next conversations.open (opening a DM) answers ok:false with this error (cannot_dm_bot, missing_scope, ...). */
+  failOpenDirect(error: string, times?: number): void;
   /** Uploads that files.completeUploadExternal accepted. */
   uploads(): FakeSlackUpload[];
   waitForUpload(count?: number): Promise<FakeSlackUpload>;
@@ -105,6 +107,9 @@ export async function startFakeSlack(): Promise<FakeSlack> {
           },
         });
       }
+      case 'conversations.open':
+        // The DM channel of a user is D + the user id without its U.
+        return sendJson(res, 200, { ok: true, channel: { id: `D${String(params.users ?? '').replace(/^U/, '')}` } });
       case 'chat.postMessage':
         ts += 1;
         return sendJson(res, 200, {
@@ -197,6 +202,8 @@ export async function startFakeSlack(): Promise<FakeSlack> {
       stalls += times;
     },
     abortedByClient: () => aborted,
+    failOpenDirect: (error, times = 1) =>
+      http.fail('/api/conversations.open', { status: 200, body: { ok: false, error } }, times),
     uploads,
     waitForUpload: async (count = 1) => {
       await http.waitFor((r) => r.path === '/api/files.completeUploadExternal' && uploads().length >= count);

@@ -9,7 +9,7 @@
 import { spawn } from 'node:child_process';
 import { readdirSync, statSync } from 'node:fs';
 import { join, relative, resolve } from 'node:path';
-import { openDatabase } from '../../src/db/embedded.js';
+import { NoDatabaseError, openDatabase } from '../../src/db/embedded.js';
 
 const root = resolve(import.meta.dirname, '..', '..');
 
@@ -25,12 +25,23 @@ const requested = process.argv.slice(2).filter((a) => !a.startsWith('-'));
 const files = (requested.length ? requested.map((f) => resolve(f)) : findTests(join(root, 'test'))).sort();
 
 const started = Date.now();
+// The same chain as `npm start` (src/db/embedded.ts); its steps are printed after the engine line.
+const steps: string[] = [];
 const db = await openDatabase({
   uri: process.env.MONGODB_URI,
   embedded: (process.env.MONGO_EMBEDDED as 'auto' | 'mongod' | 'java' | undefined) ?? 'auto',
   mongodBinary: process.env.MONGOMS_SYSTEM_BINARY,
+  searchPath: process.env.PATH,
+  terminal: process.stderr.isTTY ? process.stderr : undefined,
+  log: { info: (a: object | string, b?: string) => void steps.push(typeof a === 'string' ? a : (b ?? '')) },
+}).catch((err: unknown) => {
+  if (!(err instanceof NoDatabaseError)) throw err;
+  process.stderr.write(`npm test needs a database.\n${err.message}\n`);
+  process.exit(err.exitCode);
 });
-console.log(`# test database: ${db.kind} at ${db.uri} (ready in ${Date.now() - started} ms)`);
+const engine = { external: 'MongoDB at MONGODB_URI', mongod: 'mongod', java: 'mongo-java-server' }[db.kind];
+console.log(`# test database: ${engine} at ${db.uri} (ready in ${Date.now() - started} ms)`);
+for (const step of steps) console.log(`#   ${step}`);
 
 const concurrency = process.env.TEST_CONCURRENCY ?? '2';
 const child = spawn(

@@ -1,11 +1,13 @@
 import { Schema, model, type InferSchemaType } from 'mongoose';
 
-export const ALERT_STATUSES = ['pending', 'sent', 'failed'] as const;
+/** `skipped`: dropped when claimed, because its subscription or channel changed after detection. */
+export const ALERT_STATUSES = ['pending', 'sent', 'failed', 'skipped'] as const;
 
 /**
  * The alert outbox. Detection inserts one document per (subscription, market, metric, tick) under a
  * unique `key`, so a re-run of detection cannot create a second one; the deliverer claims a pending
- * alert with a lease (`lockedBy`/`lockedUntil`), posts it and marks it sent with the message ref.
+ * alert with a lease (`lockedBy`/`lockedUntil`/`claim`), posts it and marks it sent with the message ref
+ * (src/alerts/outbox.ts).
  */
 const alertSchema = new Schema(
   {
@@ -28,6 +30,8 @@ const alertSchema = new Schema(
     nextAttemptAt: { type: Date, default: () => new Date() },
     lockedBy: { type: String, default: null },
     lockedUntil: { type: Date, default: null },
+    /** The claim (one deliverer's batch) holding the lease; every settle matches it. */
+    claim: { type: String, default: null },
     messageRef: { type: String },
     lastError: { type: String },
     createdAt: { type: Date, default: () => new Date() },

@@ -1,6 +1,6 @@
 import { Schema, model, type InferSchemaType } from 'mongoose';
 
-/** Per-channel settings and delivery state (mute, undelivered warnings). */
+/** Per-channel settings and delivery state (mute, digests, undelivered warnings). */
 const channelSchema = new Schema(
   {
     _id: { type: String, required: true },
@@ -9,6 +9,8 @@ const channelSchema = new Schema(
     mutedBy: { type: String },
     /** Alerts that failed for good and that the channel has not yet been told about. */
     undelivered: { type: Number, default: 0 },
+    /** False: one post per alert, even when several come from one tick. */
+    digest: { type: Boolean, default: true },
     updatedAt: { type: Date, default: () => new Date() },
   },
   { versionKey: false, collection: 'channels' },

@@ -9,3 +9,4 @@ export { SpikeBaseline, type SpikeBaselineDoc } from './spike-baseline.model.js'
 export { CollectorState, type CollectorStateDoc } from './collector-state.model.js';
 export { MarketStat, type MarketStatDoc } from './market-stat.model.js';
 export { SampleBlock, type SampleBlockDoc } from './sample-block.model.js';
+export { TickFrame, type TickFrameDoc, FrameList, type FrameListDoc } from './tick-frame.model.js';

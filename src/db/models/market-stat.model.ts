@@ -1,25 +1,34 @@
 import { Schema, model, type InferSchemaType } from 'mongoose';
 
 /**
- * Per-market window statistics, kept current by the update-stats job after every tick; rankings
- * read these (one document per market) instead of the samples. `w[window][metric]` holds running
- * moments that slide with the window (see window-stats.ts) and are recomputed exactly from the
- * sample blocks in rotation, so rounding and late samples cannot drift for long.
+ * Window statistics as the tick pipeline stores them (src/market/pipeline/stats-store.ts): per
+ * source an index document (`<source>|index`: market list, asOf, exactAt per market) and one
+ * document per window and metric (`<source>|<window>|<metric>`: ten Float64 numbers per market in
+ * list order), plus the `~version` marker readers watch. Schema: docs/scaling.md ("Storage").
  */
 const marketStatSchema = new Schema(
   {
-    /** The canonical market id. */
     _id: { type: String, required: true },
-    source: { type: String, required: true },
-    /** The tick these statistics are as of: each window is (asOf - window, asOf]. */
-    asOf: { type: Date, required: true },
-    /** When they were last recomputed exactly from the blocks. */
-    exactAt: { type: Date, required: true },
-    w: { type: Schema.Types.Mixed, default: {} },
+    kind: { type: String, enum: ['index', 'acc'] },
+    source: { type: String },
+    window: { type: String },
+    metric: { type: String },
+    /** The frame_lists document naming the markets, in the order of the packed numbers. */
+    list: { type: String },
+    /** The tick the statistics are as of: each window is (asOf - window, asOf]. */
+    asOf: { type: Date },
+    /** Index document: when each market was last recomputed exactly (Float64 epoch ms). */
+    exactAt: { type: Buffer },
+    /** Index document: per market, a time no point of the longest window is older than (Float64 epoch ms). */
+    since: { type: Buffer },
+    /** Column document: n, mean, m2, last, lastTs, returns n, mean, m2, sum, compensation per market. */
+    a: { type: Buffer },
+    /** The `~version` marker: when the statistics last changed. */
+    at: { type: Date },
   },
-  { versionKey: false, collection: 'market_stats', minimize: false },
+  { versionKey: false, collection: 'market_stats' },
 );
-marketStatSchema.index({ source: 1, asOf: 1 });
+marketStatSchema.index({ kind: 1, window: 1, metric: 1 });
 
 export type MarketStatDoc = InferSchemaType<typeof marketStatSchema>;
 export const MarketStat = model('MarketStat', marketStatSchema);

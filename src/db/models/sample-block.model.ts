@@ -5,7 +5,8 @@ import { Schema, model, type InferSchemaType } from 'mongoose';
  * (`<market>|<hour number>`). Reports and window statistics read a day of one market as 25 of
  * these by `_id`, which every MongoDB-wire server answers from its primary index, instead of
  * 1,440 range-scanned sample documents (mongo-java-server scans the whole collection for a range).
- * Written by the update-stats job from `samples`; `samples` stays the source of truth.
+ * No longer written: series are read from `samples` by `_id` and windows slide on tick frames.
+ * The prune job deletes what an earlier version left.
  */
 const sampleBlockSchema = new Schema(
   {

@@ -8,6 +8,13 @@ const finite = { validator: Number.isFinite, message: '{PATH} must be a finite n
  */
 const sampleSchema = new Schema(
   {
+    /** `<market>|<ts epoch ms>` (see sampleId in src/market/samples.ts): a series is read by `_id`. */
+    _id: {
+      type: String,
+      default(this: { market?: string; ts?: Date }) {
+        return `${this.market}|${this.ts?.getTime()}`;
+      },
+    },
     /** Canonical market id, `exchange:base-quote` (e.g. `kraken:btc-usd`). */
     market: { type: String, required: true },
     ts: { type: Date, required: true },

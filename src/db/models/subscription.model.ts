@@ -19,11 +19,17 @@ const subscriptionSchema = new Schema(
     suppressed: { type: Number, default: 0 },
     disabled: { type: Boolean, default: false },
     disabledReason: { type: String },
+    /** Alerts go to the direct-message channel of `createdBy` (`channel` is that DM channel). */
+    direct: { type: Boolean },
+    /** Where the subscription was made, when its alerts go elsewhere (a DM or a webhook). */
+    requestedIn: { type: String },
   },
   { versionKey: false, collection: 'subscriptions' },
 );
 subscriptionSchema.index({ channel: 1, market: 1, metric: 1 }, { unique: true });
 subscriptionSchema.index({ market: 1, metric: 1, disabled: 1 });
+subscriptionSchema.index({ requestedIn: 1 });
+subscriptionSchema.index({ createdBy: 1, direct: 1 });
 
 export type SubscriptionDoc = InferSchemaType<typeof subscriptionSchema>;
 export const Subscription = model('Subscription', subscriptionSchema);

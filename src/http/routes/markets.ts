@@ -1,8 +1,16 @@
 /** GET /api/v1/markets (catalog, search, paging) and GET /api/v1/markets/:market (the report). */
-import type { FastifyPluginAsync } from 'fastify';
 import { listMarkets } from '../../market/catalog.js';
 import { normaliseInput } from '../../market/market-id.js';
-import { getMarketReport, type MarketReport } from '../../market/queries.js';
+import {
+  METRIC_NAMES,
+  RANK_BY_NAMES,
+  WINDOW_NAMES,
+  parseMetric,
+  parseRankBy,
+  parseWindow,
+} from '../../market/metrics.js';
+import { getMarketReport, readChoice, type MarketReport } from '../../market/queries.js';
+import type { TypedRoutes } from '../type-provider.js';
 import {
   byParam,
   catalogEntrySchema,
@@ -19,8 +27,8 @@ import {
  */
 const rendered = new WeakMap<MarketReport, string>();
 
-export const marketRoutes: FastifyPluginAsync = async (app) => {
-  app.get<{ Querystring: { q?: string; limit: number; offset: number } }>(
+export const marketRoutes: TypedRoutes = async (app) => {
+  app.get(
     '/markets',
     {
       schema: {
@@ -58,17 +66,15 @@ export const marketRoutes: FastifyPluginAsync = async (app) => {
     },
   );
 
-  app.get<{
-    Params: { market: string };
-    Querystring: { metric?: string; window?: string; points?: number; by?: string };
-  }>(
+  app.get(
     '/markets/:market',
     {
       schema: {
         tags: ['markets'],
         summary: 'One market: statistics, chart series and rank',
         description:
-          'The market may be written as any alias (btc-usd, BTC/USD, kraken:btcusd). Statistics are exact over the window; ' +
+          'The market may be written as any alias (btc-usd, BTC/USD, kraken:btcusd). ' +
+          'Statistics are exact over the window; ' +
           'the rank is among all markets by `by`, and `rank.method` says which figure it uses.',
         params: {
           type: 'object',
@@ -85,10 +91,10 @@ export const marketRoutes: FastifyPluginAsync = async (app) => {
     async (req, reply) => {
       const { metric, window, points, by } = req.query;
       const report = await getMarketReport(req.params.market, {
-        metric: metric as never,
-        window: window as never,
+        metric: readChoice('metric', metric, parseMetric, METRIC_NAMES),
+        window: readChoice('window', window, parseWindow, WINDOW_NAMES),
         points,
-        by: by as never,
+        by: readChoice('by', by, parseRankBy, RANK_BY_NAMES),
       });
       let body = rendered.get(report);
       if (body === undefined) {

@@ -1,8 +1,8 @@
 /** GET /healthz and GET /metrics: for load balancers, orchestrators and Prometheus. */
-import type { FastifyPluginAsync } from 'fastify';
 import { pingDatabase } from '../../db/connection.js';
 import { CollectorRun } from '../../db/models/index.js';
 import { registry } from '../../observability/metrics.js';
+import type { TypedRoutes } from '../type-provider.js';
 
 export interface OpsOptions {
   intervalMs: number;
@@ -13,7 +13,7 @@ export interface OpsOptions {
 /** Ticks that wrote data; a partial tick (some markets failed) still shows the collector alive. */
 const SUCCESSFUL: Array<'ok' | 'partial'> = ['ok', 'partial'];
 
-export const opsRoutes: FastifyPluginAsync<OpsOptions> = async (app, opts) => {
+export const opsRoutes: TypedRoutes<OpsOptions> = async (app, opts) => {
   const startedAt = Date.now();
   const maxAgeMs = 3 * opts.intervalMs;
 
@@ -23,7 +23,9 @@ export const opsRoutes: FastifyPluginAsync<OpsOptions> = async (app, opts) => {
       schema: {
         tags: ['operations'],
         summary: 'Health: database reachable and collector ticking',
-        description: `503 when the database does not answer, or the last successful tick is older than 3 collect intervals (or none came within a grace period after start).`,
+        description:
+          '503 when the database does not answer, or the last successful tick is older than 3 collect intervals ' +
+          '(or none came within a grace period after start).',
       },
     },
     async (_req, reply) => {

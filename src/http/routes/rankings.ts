@@ -1,10 +1,18 @@
 /** GET /api/v1/rankings: markets by volatility for a metric and window. */
-import type { FastifyPluginAsync } from 'fastify';
-import { getRanking } from '../../market/queries.js';
+import {
+  METRIC_NAMES,
+  RANK_BY_NAMES,
+  WINDOW_NAMES,
+  parseMetric,
+  parseRankBy,
+  parseWindow,
+} from '../../market/metrics.js';
+import { getRanking, readChoice } from '../../market/queries.js';
+import type { TypedRoutes } from '../type-provider.js';
 import { byParam, errorSchema, limitParam, metricParam, rankingSchema, windowParam } from './schemas.js';
 
-export const rankingRoutes: FastifyPluginAsync = async (app) => {
-  app.get<{ Querystring: { metric?: string; window?: string; by?: string; limit?: number } }>(
+export const rankingRoutes: TypedRoutes = async (app) => {
+  app.get(
     '/rankings',
     {
       schema: {
@@ -15,14 +23,31 @@ export const rankingRoutes: FastifyPluginAsync = async (app) => {
           'Equal values share a position. Markets with fewer than 10 points in the window are counted in `excluded`.',
         querystring: {
           type: 'object',
-          properties: { metric: metricParam, window: windowParam, by: byParam, limit: limitParam },
+          properties: {
+            exchange: {
+              type: 'string',
+              maxLength: 40,
+              description:
+                'Only this exchange’s markets (binance); absent: every exchange. `exchange` in the answer says which.',
+            },
+            metric: metricParam,
+            window: windowParam,
+            by: byParam,
+            limit: limitParam,
+          },
         },
-        response: { 200: rankingSchema, 400: errorSchema },
+        response: { 200: rankingSchema, 400: errorSchema, 404: errorSchema },
       },
     },
     async (req) => {
-      const { metric, window, by, limit } = req.query;
-      return getRanking({ metric: metric as never, window: window as never, by: by as never, limit });
+      const { exchange, metric, window, by, limit } = req.query;
+      return getRanking({
+        exchange,
+        metric: readChoice('metric', metric, parseMetric, METRIC_NAMES),
+        window: readChoice('window', window, parseWindow, WINDOW_NAMES),
+        by: readChoice('by', by, parseRankBy, RANK_BY_NAMES),
+        limit,
+      });
     },
   );
 };

@@ -17,7 +17,9 @@ export const windowParam = {
 } as const;
 export const byParam = {
   type: 'string',
-  description: `Ranking figure: ${RANK_BY_NAMES.map((b) => `${b} = ${RANK_BY[b]}`).join('; ')}. Default rsd; logret applies to prices only.`,
+  description:
+    `Ranking figure: ${RANK_BY_NAMES.map((b) => `${b} = ${RANK_BY[b]}`).join('; ')}. ` +
+    'Default rsd; logret applies to prices only.',
   example: 'rsd',
 } as const;
 export const pointsParam = {
@@ -57,6 +59,7 @@ export const catalogEntrySchema = {
     symbol: { type: 'string' },
     aliases: { type: 'array', items: { type: 'string' } },
     active: { type: 'boolean' },
+    note: { type: 'string', description: 'Set when the name matched several exchanges: which one answers and why' },
   },
   required: ['id', 'exchange', 'base', 'quote', 'source', 'symbol', 'aliases', 'active'],
 } as const;
@@ -151,5 +154,7 @@ export const rankingSchema = {
     top: { type: 'array', items: rowSchema },
     bottom: { type: 'array', items: rowSchema },
     asOf: nullableDate,
+    exchange: { type: 'string', nullable: true, description: 'The one exchange ranked; null: all of them' },
+    exchanges: { type: 'array', items: { type: 'string' }, description: 'Exchanges in the ranking' },
   },
 } as const;

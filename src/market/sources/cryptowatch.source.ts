@@ -143,7 +143,8 @@ export function cryptowatchSource(config: Config, options: SourceOptions = {}): 
   const wanted = config.market.markets === 'all' ? 'all' : new Set(config.market.markets.map(normaliseInput));
 
   async function candles(m: SourceMarket, afterMs: number, signal?: AbortSignal): Promise<Candle[]> {
-    const path = `/markets/${encodeURIComponent(m.exchange)}/${encodeURIComponent(m.symbol)}/ohlc?periods=60&after=${Math.floor(afterMs / 1000)}`;
+    const market = `${encodeURIComponent(m.exchange)}/${encodeURIComponent(m.symbol)}`;
+    const path = `/markets/${market}/ohlc?periods=60&after=${Math.floor(afterMs / 1000)}`;
     return parseCandles(resultOf(await client.get(path, signal), 'OHLC'));
   }
 

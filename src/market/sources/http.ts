@@ -55,7 +55,9 @@ export class JsonClient {
         throw new SourceError('timeout', `no answer from ${path} within ${this.options.timeoutMs} ms`);
       throw new SourceError(
         'network',
-        `cannot reach ${this.options.baseUrl}: ${(err as Error).cause ? String((err as Error & { cause: unknown }).cause) : (err as Error).message}`,
+        `cannot reach ${this.options.baseUrl}: ${
+          (err as Error).cause ? String((err as Error & { cause: unknown }).cause) : (err as Error).message
+        }`,
       );
     }
     if (response.status === 429) {

@@ -4,9 +4,9 @@
  * chart of the last hours with the spike on its final point, and the buttons that quiet it.
  */
 import { METRICS, type MetricName } from '../market/metrics.js';
-import { spikeChart, type SeriesPoint } from './chart.js';
-import { num, utc } from './format.js';
-import type { Reply } from './reply.js';
+import { spikeChart, type SeriesPoint } from '../chat/chart.js';
+import { num, utc } from '../chat/format.js';
+import type { Reply } from '../chat/reply.js';
 
 export interface AlertView {
   subscriptionId: { toString(): string };
@@ -65,12 +65,16 @@ export interface AlertReplyOptions {
   chartHours?: number;
 }
 
+/** Where the next alert chart's URL search starts (see buildChart's startPoints). */
+let chartPoints = 60;
+
 export function alertReply(alert: AlertView, options: AlertReplyOptions = {}): Reply {
   const label = METRICS[alert.metric as MetricName]?.label ?? alert.metric;
   const unit = unitOf(alert.market, alert.metric);
   const more = alert.more ?? 0;
   const lines = [
-    `${withUnit(alert.value, unit)} at ${utc(alert.ts)}: ${ratioText(alert.ratio)} the 1h average of ${withUnit(alert.baseline, unit)}` +
+    `${withUnit(alert.value, unit)} at ${utc(alert.ts)}: ` +
+      `${ratioText(alert.ratio)} the 1h average of ${withUnit(alert.baseline, unit)}` +
       ` (alerts above ${alert.factor}x).`,
   ];
   if (more > 0)
@@ -98,6 +102,7 @@ export function alertReply(alert: AlertView, options: AlertReplyOptions = {}): R
   if (options.quickchartUrl && options.history && options.history.length > 1) {
     const series: SeriesPoint[] = options.history.map((p) => ({ ts: p.ts, min: p.value, max: p.value, last: p.value }));
     const chart = spikeChart({
+      startPoints: chartPoints,
       baseUrl: options.quickchartUrl,
       market: alert.market,
       metric: label,
@@ -106,7 +111,11 @@ export function alertReply(alert: AlertView, options: AlertReplyOptions = {}): R
       factor: alert.factor,
       hours: options.chartHours ?? 3,
     });
-    if (chart) reply.chart = { url: chart.url, alt: chart.alt, render: chart.render };
+    if (chart) {
+      reply.chart = { url: chart.url, alt: chart.alt, render: chart.render };
+      // The next alert chart starts its search a few points above where this one fitted.
+      chartPoints = Math.min(60, chart.points + 4);
+    }
   }
   return reply;
 }
@@ -115,7 +124,48 @@ export function alertReply(alert: AlertView, options: AlertReplyOptions = {}): R
 export function undeliveredReply(count: number): Reply {
   return {
     title: `Could not deliver ${count} alert${count === 1 ? '' : 's'} to this channel`,
-    text: 'The chat platform refused or timed out on every retry. Alerts are flowing again; /tracking lists what this channel follows.',
+    text:
+      'The chat platform refused or timed out on every retry. ' +
+      'Alerts are flowing again; /tracking lists what this channel follows.',
+    tone: 'warning',
+  };
+}
+
+/** Alerts a digest shows one by one; the rest are counted. Three buttons each: 5 rows fit Discord. */
+export const DIGEST_SHOWN = 5;
+
+/** How strong an alert is, for ordering a digest: the spike's ratio to its threshold. */
+export const strengthOf = (alert: AlertView) => (Number.isFinite(alert.ratio) ? alert.ratio / (alert.factor || 1) : 0);
+
+/**
+ * Several alerts of one tick for one channel as one post: the strongest few, each with its value
+ * and ratio and its own buttons (one row per rule), then "and N more".
+ */
+export function digestReply(alerts: readonly AlertView[], shown = DIGEST_SHOWN): Reply {
+  const sorted = [...alerts].sort((a, b) => strengthOf(b) - strengthOf(a));
+  const top = sorted.slice(0, shown);
+  const rest = sorted.length - top.length;
+  const markets = new Set(alerts.map((a) => a.market));
+  const at = utc(new Date(Math.max(...alerts.map((a) => a.ts.getTime()))));
+  const lines = top.map((a) => {
+    const label = METRICS[a.metric as MetricName]?.label ?? a.metric;
+    const unit = unitOf(a.market, a.metric);
+    return `• ${a.market} ${label}: ${withUnit(a.value, unit)}, ${ratioText(a.ratio)} the 1h average of ${withUnit(a.baseline, unit)}`;
+  });
+  if (rest > 0) lines.push(`…and ${rest} more.`);
+  const buttons = top.flatMap((a, row) => {
+    const id = a.subscriptionId.toString();
+    return [
+      { action: ALERT_ACTIONS.snooze1h, label: `${a.market}: snooze 1h`, value: id, row },
+      { action: ALERT_ACTIONS.snooze24h, label: 'Snooze 24h', value: id, row },
+      { action: ALERT_ACTIONS.untrack, label: 'Untrack', value: id, style: 'danger' as const, row },
+    ];
+  });
+  return {
+    title: `${alerts.length} spikes at ${at} in ${markets.size} market${markets.size === 1 ? '' : 's'}`,
+    text: lines.join('\n'),
+    buttons,
+    footer: `strongest first · /tracking digest off posts each alert on its own · /mute 1h quiets this channel`,
     tone: 'warning',
   };
 }

@@ -1,0 +1,596 @@
+/**
+ * The main-thread deliverer: takes pending alerts from the outbox and posts them.
+ *
+ * A pass claims due alerts in batches (src/alerts/outbox.ts: three round trips per batch, with a
+ * lease and a claim id, so two replicas never post the same alert and a replica whose lease ran
+ * out cannot settle it any more). Each claimed alert is checked again against its subscription and
+ * channel, so an untrack, snooze, mute or switch-off made after detection holds for alerts already
+ * queued. The batch is then posted channel by channel, channels side by side and each channel in
+ * order: several alerts of one tick for one channel go out as one digest post (unless the channel
+ * turned digests off); a platform's per-channel pace (Slack about one post a second) is kept.
+ *
+ * The one window left is a crash between the platform accepting the post and the settle: the
+ * alert is then posted again when the lease expires (at least once, never silently lost).
+ *
+ * Failures: a 429 waits exactly the Retry-After the platform gave, for that channel only (or the
+ * whole platform when the platform says the limit is global), in this replica and, through the
+ * queued alerts' nextAttemptAt, in the others; it is not counted as an attempt. Other errors back
+ * off exponentially; after the last attempt the alert is marked failed and counted on its channel,
+ * which is told "could not deliver N alerts" after the next post that gets through. A channel that
+ * is gone (deleted, bot removed) has its subscriptions disabled: retrying would fail forever.
+ */
+import type { Logger } from 'pino';
+import {
+  ChannelGoneError,
+  RateLimitedError,
+  parseChannelId,
+  type AlertPayload,
+  type ChatPlatform,
+} from '../chat/platform.js';
+import type { Reply } from '../chat/reply.js';
+import { Alert, Channel, Subscription } from '../db/models/index.js';
+import { log } from '../logger.js';
+import { replicaId } from '../market/lease.js';
+import { METRICS, METRIC_ORDER, type MetricName } from '../market/metrics.js';
+import { readRows, type Row } from '../market/window-stats.js';
+import { alertsTotal } from '../observability/metrics.js';
+import { claimBatch, release, settleMany, type OutboxAlert, type Settlement } from './outbox.js';
+import { alertReply, digestReply, undeliveredReply } from './reply.js';
+import { disableChannel } from './subscriptions.js';
+
+export interface DelivererDeps {
+  platforms: ChatPlatform[];
+  /** This replica's name on the leases it takes; default host:pid:random. */
+  owner?: string;
+  /** How often the outbox is polled when nobody calls deliverNow() (default 5 s). */
+  pollMs?: number;
+  /** Attempts before an alert is marked failed (default 5). */
+  maxAttempts?: number;
+  /** How long a claim holds (default 60 s); longer than any post may take (POST_TIMEOUT_MS). */
+  leaseMs?: number;
+  /** Wait before the first retry of a failed post; doubles each time up to 5 min (default 2 s). */
+  backoffMs?: number;
+  /** QUICKCHART_URL, for the small chart on each alert; no chart without it. */
+  quickchartUrl?: string;
+  /** Hours of history the alert chart shows (default 3). */
+  chartHours?: number;
+  /** Alerts claimed per round trip (default 500). */
+  batchSize?: number;
+  /** Channels posted to side by side (default 256; a paced lane mostly sleeps). */
+  concurrency?: number;
+  now?: () => number;
+  logger?: Logger;
+}
+
+export interface Deliverer {
+  /** Stops polling and waits for the posts in flight; pending alerts stay in the outbox. */
+  stop(): Promise<void>;
+  /** Delivers every alert due now; resolves to the number of alerts posted. Never rejects. */
+  deliverNow(): Promise<number>;
+}
+
+const MAX_BACKOFF_MS = 5 * 60_000;
+/** Added to wake-up timers: see wakeAtTime. */
+const WAKE_MARGIN_MS = 5;
+/** Settles written in one round trip when nothing else makes the deliverer wait. */
+const SETTLE_BATCH = 200;
+
+/** What one post carries: a single alert or a digest of one tick's alerts. */
+interface Unit {
+  alerts: OutboxAlert[];
+}
+
+const payloadOf = (a: OutboxAlert): AlertPayload => ({
+  id: String(a._id),
+  key: a.key,
+  subscriptionId: String(a.subscriptionId),
+  channel: a.channel,
+  market: a.market,
+  metric: a.metric,
+  ts: a.ts,
+  value: a.value,
+  baseline: a.baseline,
+  ratio: a.ratio,
+  factor: a.factor,
+  points: a.points,
+  more: a.more ?? 0,
+});
+
+export function startDeliverer(deps: DelivererDeps): Deliverer {
+  const owner = deps.owner ?? replicaId();
+  const logger = deps.logger ?? log('deliver', { owner });
+  const pollMs = deps.pollMs ?? 5_000;
+  const maxAttempts = Math.max(1, deps.maxAttempts ?? 5);
+  const leaseMs = deps.leaseMs ?? 60_000;
+  const backoffMs = deps.backoffMs ?? 2_000;
+  const batchSize = Math.max(1, deps.batchSize ?? 500);
+  const concurrency = Math.max(1, deps.concurrency ?? 256);
+  const now = deps.now ?? Date.now;
+  const platforms = new Map(deps.platforms.map((p) => [p.name, p]));
+  /** Platform -> time a global 429 lets us post again. */
+  const platformBlockedUntil = new Map<string, number>();
+  /** Channel -> time its 429 lets us post again. */
+  const channelBlockedUntil = new Map<string, number>();
+  /** Channel -> earliest time of its next post under the platform's pace. */
+  const nextPostAt = new Map<string, number>();
+
+  let stopped = false;
+  let chain: Promise<number> = Promise.resolve(0);
+  let pollTimer: NodeJS.Timeout | undefined;
+  let wakeTimer: NodeJS.Timeout | undefined;
+  let wakeAt = Infinity;
+  /** Sleeps that pace posts; stop() ends them early. */
+  const sleepers = new Set<() => void>();
+
+  /**
+   * Runs deliverNow at `at` if that is before the next poll (a Retry-After shorter than the poll).
+   * A timer may fire a millisecond before the wall clock reaches `at`, which would find the alert
+   * not yet due and leave it to the next poll: the margin keeps the wake-up after it.
+   */
+  const wakeAtTime = (at: number) => {
+    if (stopped || at >= wakeAt) return;
+    if (wakeTimer) clearTimeout(wakeTimer);
+    wakeAt = at;
+    wakeTimer = setTimeout(
+      () => {
+        wakeAt = Infinity;
+        wakeTimer = undefined;
+        void deliverNow();
+      },
+      Math.max(0, at - now()) + WAKE_MARGIN_MS,
+    );
+    wakeTimer.unref();
+  };
+
+  const sleep = (ms: number) =>
+    new Promise<void>((resolve) => {
+      const done = () => {
+        clearTimeout(timer);
+        sleepers.delete(done);
+        resolve();
+      };
+      const timer = setTimeout(done, ms);
+      sleepers.add(done);
+    });
+
+  type Point = { ts: Date; value: number | null };
+  /** Per market and metric field: the points a claimed batch's charts need, read in one query per batch. */
+  type History = Map<string, Point[]>;
+  const hours = deps.chartHours ?? 3;
+
+  /** Reads the chart history of every single-alert post of a batch at once, instead of a query per alert. */
+  const loadHistory = async (alerts: readonly OutboxAlert[]): Promise<History> => {
+    const history: History = new Map();
+    if (!deps.quickchartUrl || alerts.length === 0) return history;
+    const fields = new Set<string>();
+    let from = Infinity;
+    let to = -Infinity;
+    for (const a of alerts) {
+      const field = METRICS[a.metric as MetricName]?.field;
+      if (!field) continue;
+      fields.add(field);
+      from = Math.min(from, a.ts.getTime() - hours * 3_600_000);
+      to = Math.max(to, a.ts.getTime());
+    }
+    if (fields.size === 0) return history;
+    // Read by sample _id: a range query is a whole-collection scan on the embedded server.
+    const byMarket = await readRows([...new Set(alerts.map((a) => a.market))], from, to).catch(
+      () => new Map<string, Row[]>(),
+    );
+    for (const [market, rows] of byMarket) {
+      for (const f of fields) {
+        const k = METRIC_ORDER.findIndex((m) => METRICS[m].field === f);
+        history.set(
+          `${market}|${f}`,
+          rows.map((r) => ({
+            ts: new Date(r.ts),
+            value: typeof r.values[k] === 'number' ? (r.values[k] as number) : null,
+          })),
+        );
+      }
+    }
+    return history;
+  };
+
+  /** The metric's last hours up to an alert's point, from the batch's history. */
+  const historyOf = (history: History, alert: OutboxAlert): Point[] | undefined => {
+    const field = METRICS[alert.metric as MetricName]?.field;
+    const list = field ? history.get(`${alert.market}|${field}`) : undefined;
+    if (!list) return undefined;
+    const from = alert.ts.getTime() - hours * 3_600_000;
+    const to = alert.ts.getTime();
+    // Sorted by time: binary search for the first point after `from`.
+    let lo = 0;
+    let hi = list.length;
+    while (lo < hi) {
+      const mid = (lo + hi) >> 1;
+      if (list[mid]!.ts.getTime() <= from) lo = mid + 1;
+      else hi = mid;
+    }
+    const out: Point[] = [];
+    for (let i = lo; i < list.length && list[i]!.ts.getTime() <= to; i++) out.push(list[i]!);
+    return out;
+  };
+
+  const replyFor = async (unit: Unit, history: History): Promise<Reply> => {
+    if (unit.alerts.length > 1) return digestReply(unit.alerts);
+    const alert = unit.alerts[0]!;
+    return alertReply(alert, {
+      quickchartUrl: deps.quickchartUrl,
+      history: historyOf(history, alert),
+      chartHours: deps.chartHours,
+    });
+  };
+
+  /** Tells a channel that just took a post about the alerts that never reached it. */
+  const reportUndelivered = async (platform: ChatPlatform, channel: string) => {
+    const before = await Channel.collection.findOneAndUpdate(
+      { _id: channel as never, undelivered: { $gt: 0 } },
+      { $set: { undelivered: 0, updatedAt: new Date(now()) } },
+      { returnDocument: 'before' },
+    );
+    const count = typeof before?.undelivered === 'number' ? before.undelivered : 0;
+    if (count === 0) return;
+    try {
+      await platform.post(channel, undeliveredReply(count));
+      logger.info({ channel, count }, 'told channel about undelivered alerts');
+    } catch (err) {
+      await Channel.collection.updateOne({ _id: channel as never }, { $inc: { undelivered: count } });
+      logger.warn(
+        { channel, count, err: (err as Error).message },
+        'could not post the undelivered-alerts warning; will try after the next post',
+      );
+    }
+  };
+
+  const countUndelivered = (channel: string, count: number) =>
+    Channel.collection.updateOne(
+      { _id: channel as never },
+      { $inc: { undelivered: count }, $set: { updatedAt: new Date(now()) }, $setOnInsert: { mutedUntil: null } },
+      { upsert: true },
+    );
+
+  const channelGone = async (channel: string, unit: Unit, platform: string, err: Error) => {
+    const reason = `channel gone: ${err.message}`.slice(0, 300);
+    const disabled = await disableChannel(channel, reason);
+    await settleMany(
+      unit.alerts.map((alert) => ({
+        alert,
+        set: { status: 'failed', attempts: (alert.attempts ?? 0) + 1, lastError: reason },
+      })),
+    );
+    alertsTotal.inc({ stage: 'failed', platform }, unit.alerts.length);
+    const others = await Alert.collection.updateMany(
+      { channel, status: 'pending' },
+      { $set: { status: 'failed', lastError: reason, lockedBy: null, lockedUntil: null, claim: null } },
+    );
+    if (others.modifiedCount) alertsTotal.inc({ stage: 'failed', platform }, others.modifiedCount);
+    logger.warn(
+      { channel, disabledSubscriptions: disabled, droppedAlerts: others.modifiedCount, err: err.message },
+      'channel is gone or the bot was removed; its subscriptions are disabled (/track again re-enables)',
+    );
+  };
+
+  /** A 429: the channel (or platform) waits; the alerts go back to the outbox due then, attempts unchanged. */
+  const rateLimited = async (channel: string, platform: string, rest: OutboxAlert[], err: RateLimitedError) => {
+    const retryAt = now() + Math.max(0, err.retryAfterMs);
+    const global = err.scope === 'platform';
+    (global ? platformBlockedUntil : channelBlockedUntil).set(global ? platform : channel, retryAt);
+    await release(rest, new Date(retryAt));
+    // Other replicas post with the same token: the wait is written on the queued alerts, so none
+    // of them claims one before the channel (or platform) is ready again.
+    await Alert.collection.updateMany(
+      {
+        status: 'pending',
+        channel: global ? { $regex: `^${platform}:` } : channel,
+        nextAttemptAt: { $lt: new Date(retryAt) },
+      },
+      { $set: { nextAttemptAt: new Date(retryAt) } },
+    );
+    alertsTotal.inc({ stage: 'retried', platform }, rest.length);
+    logger.warn({ channel, scope: err.scope, retryAfterMs: err.retryAfterMs }, 'rate limited; waiting as told');
+    wakeAtTime(retryAt);
+  };
+
+  /** Settlements for a post that failed for another reason: back off, or fail for good after the last attempt. */
+  const failed = (unit: Unit, message: string): Settlement[] => {
+    const settlements: Settlement[] = [];
+    let retryAt = Infinity;
+    for (const alert of unit.alerts) {
+      const attempts = (alert.attempts ?? 0) + 1;
+      if (attempts >= maxAttempts) {
+        settlements.push({ alert, set: { status: 'failed', attempts, lastError: message.slice(0, 500) } });
+        logger.warn(
+          { alert: String(alert._id), channel: alert.channel, market: alert.market, attempts, error: message },
+          'alert not delivered',
+        );
+      } else {
+        const at = now() + Math.min(MAX_BACKOFF_MS, backoffMs * 2 ** (attempts - 1));
+        retryAt = Math.min(retryAt, at);
+        settlements.push({
+          alert,
+          set: { attempts, nextAttemptAt: new Date(at), lastError: message.slice(0, 500) },
+        });
+      }
+    }
+    if (retryAt < Infinity) {
+      logger.warn(
+        { channel: unit.alerts[0]!.channel, alerts: unit.alerts.length, retryAt: new Date(retryAt), err: message },
+        'alert post failed; will retry',
+      );
+      wakeAtTime(retryAt);
+    }
+    return settlements;
+  };
+
+  /** Posts one channel's units in order, keeping the platform's pace; returns the alerts posted. */
+  const deliverChannel = async (
+    channel: string,
+    units: Unit[],
+    undelivered: boolean,
+    history: History,
+  ): Promise<number> => {
+    const platformName = parseChannelId(channel).platform;
+    const platform = platforms.get(platformName)!;
+    const pace = platform.postIntervalMs ?? 0;
+    let sent = 0;
+    let pending: Settlement[] = [];
+    const flush = async () => {
+      const batch = pending;
+      pending = [];
+      await settleMany(batch);
+    };
+    try {
+      for (let i = 0; i < units.length; i++) {
+        const unit = units[i]!;
+        const blocked = platformBlockedUntil.get(platformName) ?? 0;
+        if (stopped || blocked > now()) {
+          // Stopping, or another lane met a global 429: the rest goes back, due when it ends.
+          await release(
+            units.slice(i).flatMap((u) => u.alerts),
+            blocked > now() ? new Date(blocked) : undefined,
+          );
+          break;
+        }
+        const wait = (nextPostAt.get(channel) ?? 0) - now();
+        if (wait > 0) {
+          await flush();
+          await sleep(wait);
+          if (stopped) {
+            await release(units.slice(i).flatMap((u) => u.alerts));
+            break;
+          }
+        }
+        if (pace > 0) nextPostAt.set(channel, now() + pace);
+        try {
+          const reply = await replyFor(unit, history);
+          const { ref } = await platform.post(channel, reply, unit.alerts.map(payloadOf));
+          const sentAt = new Date(now());
+          for (const alert of unit.alerts) {
+            pending.push({
+              alert,
+              set: { status: 'sent', attempts: (alert.attempts ?? 0) + 1, messageRef: ref, sentAt },
+            });
+          }
+          sent += unit.alerts.length;
+          alertsTotal.inc({ stage: 'sent', platform: platformName }, unit.alerts.length);
+          logger.info(
+            { channel, alerts: unit.alerts.length, market: unit.alerts[0]!.market, ref },
+            unit.alerts.length > 1 ? 'digest posted' : 'alert posted',
+          );
+          if (pending.length >= SETTLE_BATCH) await flush();
+          if (undelivered) {
+            undelivered = false;
+            await flush();
+            await reportUndelivered(platform, channel);
+          }
+        } catch (err) {
+          // Before any await: lanes of other channels must see a global limit at once.
+          if (err instanceof RateLimitedError && err.scope === 'platform')
+            platformBlockedUntil.set(platformName, now() + Math.max(0, err.retryAfterMs));
+          await flush();
+          if (err instanceof ChannelGoneError) {
+            await channelGone(channel, unit, platformName, err);
+            await release(units.slice(i + 1).flatMap((u) => u.alerts));
+            break;
+          }
+          if (err instanceof RateLimitedError) {
+            await rateLimited(
+              channel,
+              platformName,
+              units.slice(i).flatMap((u) => u.alerts),
+              err,
+            );
+            break;
+          }
+          const settlements = failed(unit, (err as Error)?.message ?? String(err));
+          const forGood = settlements.filter((x) => x.set.status === 'failed');
+          // Counted only where this claim still held the alert: a late replica changes nothing.
+          const failedHeld = await settleMany(forGood);
+          const retried = await settleMany(settlements.filter((x) => x.set.status !== 'failed'));
+          if (failedHeld) {
+            alertsTotal.inc({ stage: 'failed', platform: platformName }, failedHeld);
+            await countUndelivered(channel, failedHeld);
+          }
+          if (retried) alertsTotal.inc({ stage: 'retried', platform: platformName }, retried);
+        }
+      }
+    } finally {
+      await flush();
+    }
+    return sent;
+  };
+
+  /**
+   * Drops claimed alerts whose subscription is gone, off or snoozed, or whose channel is muted,
+   * now; returns the rest and the channels' settings.
+   */
+  const recheck = async (batch: OutboxAlert[]) => {
+    const t = new Date(now());
+    const [subs, channels] = await Promise.all([
+      Subscription.collection
+        .find(
+          {
+            _id: {
+              $in: [...new Map(batch.map((a) => [String(a.subscriptionId), a.subscriptionId])).values()] as never[],
+            },
+          },
+          { projection: { disabled: 1, snoozedUntil: 1 } },
+        )
+        .toArray(),
+      Channel.collection
+        .find(
+          { _id: { $in: [...new Set(batch.map((a) => a.channel))] as never[] } },
+          { projection: { mutedUntil: 1, digest: 1, undelivered: 1 } },
+        )
+        .toArray(),
+    ]);
+    const subById = new Map(subs.map((s) => [String(s._id), s]));
+    const channelById = new Map(channels.map((c) => [String(c._id), c]));
+    const keep: OutboxAlert[] = [];
+    const skipped: Settlement[] = [];
+    for (const alert of batch) {
+      const sub = subById.get(String(alert.subscriptionId));
+      const channel = channelById.get(alert.channel);
+      const reason = !sub
+        ? 'untracked after detection'
+        : sub.disabled
+          ? 'subscription switched off after detection'
+          : sub.snoozedUntil && (sub.snoozedUntil as Date) > t
+            ? 'snoozed after detection'
+            : channel?.mutedUntil && (channel.mutedUntil as Date) > t
+              ? 'channel muted after detection'
+              : undefined;
+      if (reason) skipped.push({ alert, set: { status: 'skipped', lastError: reason } });
+      else keep.push(alert);
+    }
+    if (skipped.length) {
+      await settleMany(skipped);
+      for (const s of skipped)
+        alertsTotal.inc({ stage: 'skipped', platform: parseChannelId(s.alert.channel).platform });
+      logger.info(
+        { skipped: skipped.length },
+        'queued alerts dropped: subscription or channel changed since detection',
+      );
+    }
+    return { keep, channelById };
+  };
+
+  /**
+   * Splits a channel's claimed alerts into posts: one per tick when digests are on, else one per
+   * alert; keeps what the platform's pace lets out well within the lease and releases the rest.
+   */
+  const unitsFor = async (channel: string, alerts: OutboxAlert[], digestOff: boolean): Promise<Unit[]> => {
+    const platform = platforms.get(parseChannelId(channel).platform)!;
+    const units: Unit[] = [];
+    if (platform.digests !== false && !digestOff) {
+      // Alerts written by one detection run share createdAt: one tick, one post.
+      const ticks = new Map<number, OutboxAlert[]>();
+      for (const a of alerts) {
+        const t = a.createdAt.getTime();
+        const group = ticks.get(t);
+        if (group) group.push(a);
+        else ticks.set(t, [a]);
+      }
+      for (const group of ticks.values()) units.push({ alerts: group });
+    } else {
+      for (const a of alerts) units.push({ alerts: [a] });
+    }
+    const pace = platform.postIntervalMs ?? 0;
+    const fit = pace > 0 ? Math.max(1, Math.floor(leaseMs / 2 / pace)) : units.length;
+    if (units.length > fit) await release(units.slice(fit).flatMap((u) => u.alerts));
+    return units.slice(0, fit);
+  };
+
+  /**
+   * One pass: claims batches and hands each channel's alerts to a lane of their own, until nothing
+   * due is left that a free lane could take. A channel with a lane is left out of further claims,
+   * so a slow (paced) channel never holds up the others, and a big backlog in one channel never
+   * crowds the rest out of a batch.
+   */
+  const runOnce = async (): Promise<number> => {
+    let sent = 0;
+    const lanes = new Map<string, Promise<void>>();
+    const startLane = (channel: string, units: Unit[], undelivered: boolean, history: History) => {
+      const lane = deliverChannel(channel, units, undelivered, history)
+        .then((n) => {
+          sent += n;
+        })
+        .catch((err: unknown) =>
+          logger.error({ err, channel }, 'channel delivery failed; its alerts wait for their lease'),
+        )
+        .finally(() => lanes.delete(channel));
+      lanes.set(channel, lane);
+    };
+    for (const [channel, at] of nextPostAt) if (at <= now()) nextPostAt.delete(channel);
+    try {
+      while (!stopped) {
+        const t = now();
+        const open = [...platforms.keys()].filter((name) => (platformBlockedUntil.get(name) ?? 0) <= t);
+        const skipChannels = [...lanes.keys()];
+        for (const [channel, until] of channelBlockedUntil) {
+          if (until > t) skipChannels.push(channel);
+          else channelBlockedUntil.delete(channel);
+        }
+        const free = concurrency - lanes.size;
+        const batch =
+          free > 0 ? await claimBatch({ owner, leaseMs, now: t, limit: batchSize, platforms: open, skipChannels }) : [];
+        if (batch.length === 0) {
+          if (lanes.size === 0) break;
+          await Promise.race(lanes.values());
+          continue;
+        }
+        const { keep, channelById } = await recheck(batch);
+        const history = await loadHistory(keep);
+        const byChannel = new Map<string, OutboxAlert[]>();
+        for (const a of keep) {
+          const list = byChannel.get(a.channel);
+          if (list) list.push(a);
+          else byChannel.set(a.channel, [a]);
+        }
+        let slots = free;
+        for (const [channel, alerts] of byChannel) {
+          if (slots <= 0 || stopped) {
+            await release(alerts);
+            continue;
+          }
+          slots--;
+          const settings = channelById.get(channel);
+          const units = await unitsFor(channel, alerts, settings?.digest === false);
+          startLane(channel, units, typeof settings?.undelivered === 'number' && settings.undelivered > 0, history);
+        }
+      }
+      await Promise.all(lanes.values());
+    } catch (err) {
+      logger.error({ err }, 'alert delivery pass failed; the next poll retries');
+      await Promise.allSettled(lanes.values());
+    }
+    return sent;
+  };
+
+  function deliverNow(): Promise<number> {
+    if (stopped) return Promise.resolve(0);
+    const next = chain.then(runOnce, runOnce);
+    chain = next;
+    return next;
+  }
+
+  const poll = () => {
+    if (stopped) return;
+    void deliverNow().finally(() => {
+      if (!stopped) pollTimer = setTimeout(poll, pollMs).unref();
+    });
+  };
+  poll();
+
+  return {
+    deliverNow,
+    async stop() {
+      stopped = true;
+      if (pollTimer) clearTimeout(pollTimer);
+      if (wakeTimer) clearTimeout(wakeTimer);
+      for (const wake of [...sleepers]) wake();
+      await chain;
+    },
+  };
+}

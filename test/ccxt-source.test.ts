@@ -1,0 +1,297 @@
+/**
+ * The ccxt source against local servers that play Binance's and Coinbase's public REST APIs:
+ * full ticks, exact per-minute volume against the fakes' own candles, 429 and 418, a delisting,
+ * a pair on two exchanges, backfill after downtime, and the requests each fake receives.
+ */
+import assert from 'node:assert/strict';
+import { mkdtemp } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { after, before, beforeEach, describe, it } from 'node:test';
+import { ConfigError, loadConfig } from '../src/config.js';
+import { Market, Sample } from '../src/db/models/index.js';
+import { initLogger } from '../src/logger.js';
+import { invalidateCatalog, resolveMarket, setSourceOrder } from '../src/market/catalog.js';
+import { alignTick, collectTick } from '../src/market/collect/index.js';
+import { ccxtExchangeIds, volumePlan } from '../src/market/sources/ccxt-exchanges.js';
+import { ccxtCalls, ccxtSource, resetCcxtInstances } from '../src/market/sources/ccxt.source.js';
+import { SourceError } from '../src/market/sources/types.js';
+import { clearDatabase, useTestDatabase } from './support/db.js';
+import { binanceCandleVolume, binanceWeight, FakeBinance } from './support/fake-binance.js';
+import { coinbaseCandleVolume, FakeCoinbase } from './support/fake-coinbase.js';
+
+useTestDatabase('ccxt');
+
+const MINUTE = 60_000;
+let binance: FakeBinance;
+let coinbase: FakeCoinbase;
+/** Each test starts without a kept market list (DATA_DIR/ccxt-markets). */
+let dataDir = '';
+
+before(async () => {
+  initLogger(loadConfig({ LOG_LEVEL: 'silent' }));
+  [binance, coinbase] = await Promise.all([FakeBinance.start(), FakeCoinbase.start()]);
+});
+after(async () => {
+  await Promise.all([binance.stop(), coinbase.stop()]);
+  setSourceOrder([]);
+});
+beforeEach(async () => {
+  await clearDatabase();
+  invalidateCatalog();
+  resetCcxtInstances();
+  dataDir = await mkdtemp(join(tmpdir(), 'ccxt-test-'));
+  binance.requests.length = 0;
+  coinbase.requests.length = 0;
+  binance.bannedUntil = 0;
+  binance.clearFaults();
+  coinbase.clearFaults();
+  binance.now = Date.now();
+  coinbase.now = Date.now();
+});
+
+function config(extra: Record<string, string> = {}) {
+  return loadConfig({
+    MARKET_SOURCE: 'binance,coinbase',
+    CCXT_API_URLS: `binance=${binance.url},coinbase=${coinbase.url}`,
+    DATA_DIR: dataDir,
+    ...extra,
+  });
+}
+
+const within1pct = (actual: number | null | undefined, expected: number, what: string) => {
+  assert.ok(actual !== null && actual !== undefined, `${what}: no per-minute volume`);
+  assert.ok(Math.abs(actual - expected) <= expected * 0.01, `${what}: ${actual} vs the candle's ${expected}`);
+};
+
+describe('the ccxt source on Binance', () => {
+  it('collects a full tick: every spot market, prices from the bulk ticker, volume from 1-minute candles', async () => {
+    const tick = alignTick(Date.now(), MINUTE);
+    const result = await collectTick(config(), 'binance', { tick, owner: 'a', backfillMaxMs: 0 });
+    assert.equal(result.status, 'ok', result.error);
+    assert.equal(result.inserted, 5);
+    const ids = (await Market.find({ source: 'binance' }).sort({ _id: 1 }).lean()).map((m) => m._id);
+    assert.deepEqual(ids, [
+      'binance:btc-usdc',
+      'binance:btc-usdt',
+      'binance:eth-btc',
+      'binance:eth-usdt',
+      'binance:sol-usdt',
+    ]);
+    const btc = await Sample.findOne({ market: 'binance:btc-usdt' }).lean();
+    assert.ok(btc && btc.last > 59_000 && btc.last < 61_000);
+    assert.equal(btc.high, 60_000 * 1.02);
+    assert.ok(btc.volume24h > 0 && (btc.quoteVolume24h ?? 0) > 0);
+    within1pct(btc.volumeMinute, binanceCandleVolume('BTCUSDT', tick.getTime() - MINUTE), 'btc-usdt');
+    for (const s of ['ETHUSDT', 'SOLUSDT', 'ETHBTC']) {
+      const id = `binance:${s === 'ETHBTC' ? 'eth-btc' : `${s.slice(0, 3).toLowerCase()}-usdt`}`;
+      const row = await Sample.findOne({ market: id }).lean();
+      within1pct(row?.volumeMinute, binanceCandleVolume(s, tick.getTime() - MINUTE), id);
+    }
+    assert.equal(binance.requestsTo('/api/v3/ticker/24hr'), 1, 'one bulk ticker call');
+    assert.equal(binance.requestsTo('/api/v3/klines'), 5, 'one candle call per market');
+  });
+
+  it('loads the markets once over several ticks and stays within the weight limit, at 1 m and at 10 s', async () => {
+    const source = ccxtSource('binance', config());
+    const now = alignTick(Date.now(), MINUTE).getTime();
+    for (let i = 0; i < 6; i++) await source.snapshot({ tick: new Date(now - 5 * MINUTE + i * MINUTE) });
+    assert.equal(binance.requestsTo('/api/v3/exchangeInfo'), 1, 'loadMarkets is not repeated');
+    assert.equal(ccxtCalls('binance').get('loadMarkets'), 1);
+    assert.equal(binance.requestsTo('/api/v3/ticker/24hr'), 6);
+    // A second source object for the same exchange (a new tick's) reuses the instance and its markets.
+    await ccxtSource('binance', config()).snapshot({ tick: new Date(now) });
+    assert.equal(binance.requestsTo('/api/v3/exchangeInfo'), 1);
+    // A new process (a worker thread started for one tick) within the hour: the markets come from
+    // the copy kept on disk, not from the exchange.
+    resetCcxtInstances();
+    await ccxtSource('binance', config()).snapshot({ tick: new Date(now) });
+    assert.equal(binance.requestsTo('/api/v3/exchangeInfo'), 1, 'no market listing in a new process');
+    assert.equal(ccxtCalls('binance').get('restoreMarkets'), 1);
+    const weight = binance.requests.reduce((sum, r) => sum + binanceWeight(r.path, r.query), 0);
+    assert.ok(weight / 8 <= 6_000 * 0.5, `${weight / 8} weight per tick`);
+
+    // At 10 s, six ticks in one minute ask the candles once.
+    binance.requests.length = 0;
+    resetCcxtInstances();
+    dataDir = await mkdtemp(join(tmpdir(), 'ccxt-test-'));
+    const fast = ccxtSource('binance', config({ COLLECT_INTERVAL: '10s' }));
+    for (let i = 0; i < 6; i++) await fast.snapshot({ tick: new Date(now + i * 10_000) });
+    assert.equal(binance.requestsTo('/api/v3/klines'), 5, 'candles once per closed minute');
+    assert.equal(binance.requestsTo('/api/v3/ticker/24hr'), 6);
+    const perMinute = binance.requests.reduce((sum, r) => sum + binanceWeight(r.path, r.query), 0);
+    assert.ok(perMinute <= 6_000 * 0.5, `${perMinute} weight in a minute at 10 s`);
+  });
+
+  it('plans per-minute volume against the documented limit, and refuses it where it cannot fit', () => {
+    assert.equal(volumePlan('binance', 5, true, MINUTE).perMinuteVolume, true);
+    assert.equal(volumePlan('binance', 2_000, true, MINUTE).perMinuteVolume, false, '2,000 candle calls x 2 > 3,000');
+    assert.equal(volumePlan('binance', 1_000, false, 10_000).perMinuteVolume, true);
+    assert.equal(volumePlan('coinbase', 700, true, MINUTE).perMinuteVolume, false);
+    assert.equal(volumePlan('coinbase', 200, false, 10_000).perMinuteVolume, true);
+  });
+
+  it('answers a 429 with its Retry-After and sends nothing more until it has passed', async () => {
+    const source = ccxtSource('binance', config());
+    const tick = alignTick(Date.now(), MINUTE);
+    binance.failNext({ kind: 'rate-limit', retryAfter: '30' }, { path: '/api/v3/ticker/24hr' });
+    const err = await source.snapshot({ tick }).then(
+      () => undefined,
+      (e: unknown) => e,
+    );
+    assert.ok(err instanceof SourceError && err.kind === 'rate_limited', String(err));
+    assert.equal(err.retryAfterMs, 30_000);
+    const sent = binance.requests.length;
+    await assert.rejects(
+      source.snapshot({ tick }),
+      (e: unknown) => e instanceof SourceError && e.kind === 'rate_limited',
+    );
+    assert.equal(binance.requests.length, sent, 'no request while Retry-After runs');
+  });
+
+  it('stops at a 418 ban for as long as Retry-After says', async () => {
+    binance.bannedUntil = Date.now() + 120_000;
+    const source = ccxtSource('binance', config());
+    const tick = alignTick(Date.now(), MINUTE);
+    const err = await source.snapshot({ tick }).then(
+      () => undefined,
+      (e: unknown) => e,
+    );
+    assert.ok(err instanceof SourceError && err.kind === 'rate_limited', String(err));
+    assert.ok(err.retryAfterMs! > 100_000, `${err.retryAfterMs}`);
+    const sent = binance.requests.length;
+    for (let i = 0; i < 3; i++) await assert.rejects(source.snapshot({ tick }));
+    assert.equal(binance.requests.length, sent, 'a banned client sends nothing');
+  });
+
+  it('reports a market delisted between ticks as missing and writes no sample for it', async () => {
+    const tick = alignTick(Date.now(), MINUTE);
+    const first = await collectTick(config(), 'binance', {
+      tick: new Date(tick.getTime() - MINUTE),
+      owner: 'a',
+      backfillMaxMs: 0,
+    });
+    assert.equal(first.inserted, 5);
+    binance.symbols.find((s) => s.symbol === 'SOLUSDT')!.status = 'BREAK';
+    try {
+      const snap = await ccxtSource('binance', config()).snapshot({ tick });
+      assert.deepEqual(snap.missing, ['binance:sol-usdt']);
+      assert.equal(snap.quotes.length, 4);
+      const second = await collectTick(config(), 'binance', { tick, owner: 'a', backfillMaxMs: 0 });
+      assert.equal(second.inserted, 4);
+      assert.equal(await Sample.countDocuments({ market: 'binance:sol-usdt', ts: tick }), 0);
+    } finally {
+      binance.symbols.find((s) => s.symbol === 'SOLUSDT')!.status = 'TRADING';
+    }
+  });
+
+  it('backfills 30 minutes of downtime from 1-minute candles, volumes exact', async () => {
+    const now = alignTick(Date.now(), MINUTE).getTime();
+    const source = ccxtSource('binance', config({ MARKETS: 'btc-usdt@binance' }));
+    assert.ok(source.history, 'binance has fetchOHLCV');
+    const from = new Date(now - 30 * MINUTE);
+    const result = await source.history!({
+      markets: [{ id: 'binance:btc-usdt', exchange: 'binance', base: 'btc', quote: 'usdt', symbol: 'BTC/USDT' }],
+      from,
+      to: new Date(now),
+      intervalMs: MINUTE,
+    });
+    assert.equal(result.covered, 1);
+    assert.equal(result.rows.length, 31);
+    for (const row of result.rows)
+      within1pct(row.volumeMinute, binanceCandleVolume('BTCUSDT', row.ts.getTime() - MINUTE), 'backfill');
+    // A day before the gap, in pages of 1,000 candles: two requests.
+    assert.equal(binance.requestsTo('/api/v3/klines'), 2);
+    assert.ok(result.rows.every((r) => r.volume24h > 0 && r.high >= r.low));
+  });
+
+  it('backfills through the collector after a 30-minute outage', async () => {
+    const tick = alignTick(Date.now(), MINUTE);
+    const cfg = config({ MARKETS: 'btc-usdt@binance,eth-usdt@binance' });
+    await collectTick(cfg, 'binance', { tick: new Date(tick.getTime() - 31 * MINUTE), owner: 'a', backfillMaxMs: 0 });
+    // A generous deadline: a tick collected late in its minute would otherwise stop the backfill early.
+    const result = await collectTick(cfg, 'binance', {
+      tick,
+      owner: 'a',
+      backfillMaxMs: 3_600_000,
+      deadline: Date.now() + 60_000,
+    });
+    assert.equal(result.status, 'ok', result.error);
+    assert.equal(result.backfilled, 60, '30 missed minutes x 2 markets');
+    const rows = await Sample.find({ market: 'binance:eth-usdt' }).sort({ ts: 1 }).lean();
+    assert.equal(rows.length, 32);
+    for (const r of rows.slice(1))
+      within1pct(r.volumeMinute, binanceCandleVolume('ETHUSDT', r.ts.getTime() - MINUTE), 'eth');
+  });
+});
+
+describe('the ccxt source on Coinbase', () => {
+  it('collects a full tick from the product list, volume from 1-minute candles', async () => {
+    const tick = alignTick(Date.now(), MINUTE);
+    const result = await collectTick(config(), 'coinbase', { tick, owner: 'a', backfillMaxMs: 0 });
+    assert.equal(result.status, 'ok', result.error);
+    assert.equal(result.inserted, 3);
+    const ids = (await Market.find({ source: 'coinbase' }).sort({ _id: 1 }).lean()).map((m) => m._id);
+    assert.deepEqual(ids, ['coinbase:btc-usd', 'coinbase:btc-usdt', 'coinbase:eth-usd']);
+    const btc = await Sample.findOne({ market: 'coinbase:btc-usd' }).lean();
+    assert.ok(btc && btc.last > 59_000 && btc.last < 61_000);
+    within1pct(btc.volumeMinute, coinbaseCandleVolume('BTC-USD', tick.getTime() - MINUTE), 'coinbase btc-usd');
+    assert.equal(coinbase.requests.filter((r) => r.path.endsWith('/candles')).length, 3);
+  });
+
+  it('answers a 429 as a rate limit', async () => {
+    coinbase.failNext({ kind: 'rate-limit', retryAfter: '5' }, { path: '/api/v3/brokerage/market/products' });
+    const err = await ccxtSource('coinbase', config())
+      .snapshot({ tick: alignTick(Date.now(), MINUTE) })
+      .then(
+        () => undefined,
+        (e: unknown) => e,
+      );
+    assert.ok(err instanceof SourceError && err.kind === 'rate_limited', String(err));
+  });
+});
+
+describe('a pair on two exchanges', () => {
+  it('keeps one market per exchange, resolves the bare pair to the first source and names the other', async () => {
+    setSourceOrder(['binance', 'coinbase']);
+    const tick = alignTick(Date.now(), MINUTE);
+    await collectTick(config(), 'binance', { tick, owner: 'a', backfillMaxMs: 0 });
+    await collectTick(config(), 'coinbase', { tick, owner: 'a', backfillMaxMs: 0 });
+    invalidateCatalog();
+    const found = await resolveMarket('btc-usdt');
+    assert.equal(found.id, 'binance:btc-usdt');
+    assert.match(found.note ?? '', /binance comes first in MARKET_SOURCE/);
+    assert.match(found.note ?? '', /Also on coinbase: use coinbase:btc-usdt/);
+    assert.equal((await resolveMarket('btc-usdt@coinbase')).id, 'coinbase:btc-usdt');
+    assert.equal((await resolveMarket('coinbase:BTC/USDT')).id, 'coinbase:btc-usdt');
+    // USD and USDT stay apart: btc-usd is coinbase's alone.
+    const usd = await resolveMarket('btc-usd');
+    assert.equal(usd.id, 'coinbase:btc-usd');
+    assert.equal(usd.note, undefined);
+    setSourceOrder(['coinbase', 'binance']);
+    assert.equal((await resolveMarket('btc-usdt')).id, 'coinbase:btc-usdt');
+  });
+});
+
+describe('MARKET_SOURCE with ccxt exchange ids', () => {
+  it('accepts ids ccxt offers beside the built-in sources, in order', () => {
+    const cfg = loadConfig({ MARKET_SOURCE: 'kraken, binance,coinbase,bitstamp' });
+    assert.deepEqual(cfg.market.sources, ['kraken', 'binance', 'coinbase', 'bitstamp']);
+    assert.ok(ccxtExchangeIds().length > 90, 'ccxt offers about a hundred exchanges');
+  });
+
+  it('refuses an unknown id at boot with a clear message', () => {
+    assert.throws(
+      () => loadConfig({ MARKET_SOURCE: 'kraken,binanse' }),
+      (err: unknown) =>
+        err instanceof ConfigError &&
+        /MARKET_SOURCE: "binanse" is not kraken, cryptowatch, simulated nor one of the \d+ exchange ids ccxt offers/.test(
+          err.message,
+        ),
+    );
+    assert.throws(
+      () => loadConfig({ CCXT_API_URLS: 'binance' }),
+      /CCXT_API_URLS: expected exchange=http\(s\):\/\/host pairs/,
+    );
+  });
+});
