@@ -65,12 +65,12 @@ describe('slack: admins and owners only by default', () => {
     assert.equal(chatConfig({ SLACK_ALERTING_PERMISSION: '' }).slack.alertingPermission, 'admins');
   });
 
-  it('a member may not track or mute; an admin and an owner may, and each change is logged with the user', async () => {
+  it('a member may not track or mute (/quiet on Slack); an admin and an owner may, and each change is logged with the user', async () => {
     assert.match(await command('/track', 'btc-usd', 'U0MEMBER'), /You may not change what this channel tracks/);
-    assert.match(await command('/mute', '1h', 'U0MEMBER'), /You may not change/);
+    assert.match(await command('/quiet', '1h', 'U0MEMBER'), /You may not change/);
     assert.equal(await Subscription.countDocuments({}), 0);
     assert.match(await command('/track', 'btc-usd', 'U0ADMIN1'), /Now tracking kraken:btc-usd/);
-    assert.match(await command('/mute', '2h', 'U0OWNER1'), /Alerts muted in this channel for 2h/);
+    assert.match(await command('/quiet', '2h', 'U0OWNER1'), /Alerts muted in this channel for 2h/);
     const changes = await until('two change lines', () => {
       const found = logs.filter((l) => l.msg === 'alerting changed');
       return found.length >= 2 ? found : undefined;
@@ -85,8 +85,8 @@ describe('slack: admins and owners only by default', () => {
     assert.ok(fake.http.find((r) => r.path === '/api/users.info').length > 0, 'admin status came from users.info');
   });
 
-  it('/mute alone shows anyone the status, with who muted and until when; /tracking too', async () => {
-    assert.match(await command('/mute', '', 'U0MEMBER'), /muted in this channel until .* \(muted by .*slack:U0OWNER1/);
+  it('/quiet alone (the Slack name of /mute) shows anyone the status, with who muted and until when; /tracking too', async () => {
+    assert.match(await command('/quiet', '', 'U0MEMBER'), /muted in this channel until .* \(muted by .*slack:U0OWNER1/);
     assert.match(await command('/tracking', '', 'U0MEMBER'), /Muted until .* by .*slack:U0OWNER1/);
   });
 });
