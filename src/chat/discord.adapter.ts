@@ -120,8 +120,6 @@ function toPlatformError(err: unknown): unknown {
     if (err.status === 429) return new RateLimitedError(1_000);
     if (CHANNEL_GONE_CODES.has(Number(err.code)) || Number(err.code) === CANNOT_DM)
       return new ChannelGoneError(`discord: ${err.message} (${err.code})`);
-    // Only the code, status and message: the whole error carries the request, files included.
-    return new Error(`discord: ${err.message} (code ${err.code}, status ${err.status})`);
   }
   return withoutRequest(err);
 }
