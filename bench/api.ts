@@ -3,10 +3,12 @@
  * GET /api/v1/ping on the same server, same load tool (autocannon), same run, over 1,000 markets
  * x 1,440 one-minute samples. Requests rotate over every market, so misses of the answer cache
  * (one per market every few seconds) are part of the figure. The server runs in its own process;
- * its resident memory is reported (target < 250 MB). Last line: market rps / no-op rps (target >= 0.5).
+ * its resident memory is reported (target < 250 MB), and so is /healthz's latency while 60 unknown
+ * market names are looked up at once (target < 200 ms). Last line: market rps / no-op rps (target >= 0.5).
  * Headline figures are of the compiled server (why, and the tsx run: docs/api.md, Benchmark).
  */
 import { execFileSync, fork } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
 import { once } from 'node:events';
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
@@ -47,9 +49,14 @@ interface Memory {
 }
 
 /** Starts one server process, runs the whole load against it, returns its rps and memory. */
-async function measure(
-  kind: 'compiled' | 'tsx',
-): Promise<{ noop: number; market: number; idleRss: number; peakRss: number; memory: Memory }> {
+async function measure(kind: 'compiled' | 'tsx'): Promise<{
+  noop: number;
+  market: number;
+  idleRss: number;
+  peakRss: number;
+  memory: Memory;
+  healthz?: { noop: number; unknown: number };
+}> {
   const server =
     kind === 'compiled'
       ? fork(compiledServer, [], { execArgv: ['--expose-gc'], env: { ...process.env, BENCH_DB_NAME: dbName } })
@@ -112,12 +119,38 @@ async function measure(
     noop.push(await run(`round ${round + 1} no-op GET /api/v1/ping`, '/api/v1/ping', SECONDS));
     market.push(await run(`round ${round + 1} GET /api/v1/markets/:market`, null, SECONDS));
   }
+  const healthz =
+    kind === 'compiled'
+      ? {
+          noop: await healthzUnder(base, () => '/api/v1/ping'),
+          unknown: await healthzUnder(base, () => `/api/v1/markets/${randomBytes(32).toString('hex')}`),
+        }
+      : undefined;
   clearInterval(sampler);
   server.send('memory');
   const [memory] = (await once(server, 'message')) as [Memory];
   server.send('stop');
   await once(server, 'exit');
-  return { noop: mean(noop), market: mean(market), idleRss, peakRss, memory };
+  return { noop: mean(noop), market: mean(market), idleRss, peakRss, memory, healthz };
+}
+
+/**
+ * /healthz latency while 60 requests for distinct unknown 64-character market names arrive at
+ * once: each unknown name is looked up for suggestions on the event loop that /healthz (and Slack's
+ * acknowledgements) share. Worst of five rounds, each with fresh names; the same with 60 no-op
+ * requests instead is the floor that the HTTP handling alone sets on this machine.
+ */
+async function healthzUnder(base: string, path: () => string): Promise<number> {
+  let worst = 0;
+  for (let round = 0; round < 5; round++) {
+    const burst = Array.from({ length: 60 }, () => fetch(`${base}${path()}`).then((r) => r.arrayBuffer()));
+    const started = performance.now();
+    const res = await fetch(`${base}/healthz`);
+    await res.arrayBuffer();
+    worst = Math.max(worst, performance.now() - started);
+    await Promise.all(burst);
+  }
+  return worst;
 }
 
 function printMemory(kind: string, m: Awaited<ReturnType<typeof measure>>): void {
@@ -134,4 +167,10 @@ if (process.env.BENCH_TSX !== '0') printMemory('tsx', await measure('tsx'));
 printMemory('compiled', compiled);
 console.log(`no-op rps (mean, compiled server): ${compiled.noop.toFixed(0)}`);
 console.log(`market rps (mean, compiled server): ${compiled.market.toFixed(0)}`);
+console.log(
+  `healthz during 60 parallel no-op requests (worst of 5, compiled server): ${compiled.healthz?.noop.toFixed(0)} ms`,
+);
+console.log(
+  `healthz during 60 parallel unknown 64-character market names (worst of 5, compiled server; target < 200 ms): ${compiled.healthz?.unknown.toFixed(0)} ms`,
+);
 console.log(`market/no-op ratio: ${(compiled.market / compiled.noop).toFixed(2)}`);

@@ -10,12 +10,15 @@ import { defineAction, formatDuration, type CommandContext } from '../src/chat/r
 import type { Reply } from '../src/chat/reply.js';
 import { METRICS, type MetricName } from '../src/market/metrics.js';
 
+/** How a change's author is shown: the display name with the platform id, or the id. */
+export const whoOf = (ctx: CommandContext) => (ctx.userName ? `${ctx.userName} (${ctx.user})` : ctx.user);
+
 const labelOf = (metric: string) => METRICS[metric as MetricName]?.label ?? metric;
 
 async function snooze(ctx: CommandContext, value: string, ms: number): Promise<Reply> {
   const now = ctx.now?.() ?? new Date();
   const until = new Date(now.getTime() + ms);
-  const sub = await snoozeSubscription(ctx.channel, value, until);
+  const sub = await snoozeSubscription(ctx.channel, value, until, whoOf(ctx));
   return {
     title: `Snoozed ${sub.market} ${labelOf(sub.metric)} alerts for ${formatDuration(ms)}`,
     text:

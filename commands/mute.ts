@@ -9,6 +9,7 @@ import { utc } from '../src/chat/format.js';
 import { defineCommand, formatDuration, type CommandContext } from '../src/chat/registry.js';
 import type { Reply } from '../src/chat/reply.js';
 import { UserError } from '../src/errors.js';
+import { whoOf } from './alert-actions.js';
 
 const MAX_MUTE_MS = 30 * 86_400_000;
 const OFF = new Set(['off', 'none', 'unmute', 'stop', '0']);
@@ -22,10 +23,12 @@ export function parseMuteArgument(text: string): string | undefined {
 }
 
 async function muteStatus(ctx: CommandContext, now: Date): Promise<Reply> {
-  const { mutedUntil } = await channelSettings(ctx.channel);
+  const { mutedUntil, mutedBy } = await channelSettings(ctx.channel);
   const until = mutedUntil && mutedUntil > now ? mutedUntil : null;
   return {
-    title: until ? `Alerts are muted in this channel until ${utc(until)}` : 'Alerts are not muted in this channel',
+    title: until
+      ? `Alerts are muted in this channel until ${utc(until)}${mutedBy ? ` (muted by ${mutedBy})` : ''}`
+      : 'Alerts are not muted in this channel',
     text: until ? '/mute off resumes them now.' : '/mute 1h quiets every alert here for an hour; /mute off resumes.',
     ephemeral: true,
   };
@@ -46,11 +49,13 @@ export const mute = defineCommand({
   ],
   examples: ['mute 1h', 'mute off'],
   permission: 'manageChannel',
+  // Anyone may ask whether the channel is muted; changing it needs the permission.
+  needsPermission: (options) => options.duration !== undefined,
   async run(ctx, options) {
     const now = ctx.now?.() ?? new Date();
     if (options.duration === undefined) return muteStatus(ctx, now);
     if (options.duration === 'off') {
-      const before = await setChannelMute(ctx.channel, null, now);
+      const before = await setChannelMute(ctx.channel, null, now, whoOf(ctx));
       const wasMuted = Boolean(before.mutedUntil && before.mutedUntil > now);
       return {
         title: wasMuted ? 'Alerts resumed in this channel' : 'Alerts were not muted in this channel',
@@ -60,7 +65,7 @@ export const mute = defineCommand({
     const ms = parseDuration(options.duration);
     if (ms === undefined) throw new UserError(`Cannot read "${options.duration}" as a duration.`);
     const until = new Date(now.getTime() + ms);
-    await setChannelMute(ctx.channel, until, now);
+    await setChannelMute(ctx.channel, until, now, whoOf(ctx));
     return {
       title: `Alerts muted in this channel for ${formatDuration(ms)}`,
       text:

@@ -5,7 +5,7 @@
  */
 import { utc } from '../src/chat/format.js';
 import { defineCommand, formatDuration } from '../src/chat/registry.js';
-import { listSubscriptions, setChannelDigest } from '../src/alerts/subscriptions.js';
+import { channelSettings, listSubscriptions, setChannelDigest } from '../src/alerts/subscriptions.js';
 import { UserError } from '../src/errors.js';
 
 const SHOWN = 50;
@@ -39,11 +39,18 @@ export const tracking = defineCommand({
         tone: 'success',
       };
     }
-    const subs = await listSubscriptions(ctx.channel, SHOWN + 1);
+    const [subs, settings] = await Promise.all([
+      listSubscriptions(ctx.channel, SHOWN + 1),
+      channelSettings(ctx.channel),
+    ]);
+    const muted =
+      settings.mutedUntil && settings.mutedUntil > now
+        ? `Muted until ${utc(settings.mutedUntil)}${settings.mutedBy ? ` by ${settings.mutedBy}` : ''}.`
+        : undefined;
     if (subs.length === 0) {
       return {
         title: 'This channel tracks nothing yet',
-        text: 'Start with /track btc-usd (volume spikes, 3x the 1h average).',
+        text: `${muted ? `${muted}\n` : ''}Start with /track btc-usd (volume spikes, 3x the 1h average).`,
       };
     }
     const lines = subs.slice(0, SHOWN).map((s) => {
@@ -51,12 +58,13 @@ export const tracking = defineCommand({
       const state = s.disabled
         ? ` · off (${s.disabledReason ?? 'disabled'})`
         : s.snoozedUntil && s.snoozedUntil > now
-          ? ` · snoozed until ${utc(s.snoozedUntil)}`
+          ? ` · snoozed until ${utc(s.snoozedUntil)}${s.snoozedBy ? ` by ${s.snoozedBy}` : ''}`
           : '';
       const settings = `${s.factor}x, cooldown ${formatDuration(s.cooldownMs)}`;
       return `• ${s.market} ${s.metric}${dest}: ${settings}, last alert ${utc(s.lastAlertAt)}${state}`;
     });
     if (subs.length > SHOWN) lines.push(`…and more; /untrack what you no longer need.`);
+    if (muted) lines.unshift(muted);
     return {
       title: `Tracked in this channel (${Math.min(subs.length, SHOWN)}${subs.length > SHOWN ? '+' : ''})`,
       text: lines.join('\n'),

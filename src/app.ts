@@ -12,6 +12,7 @@ import { startWebhooks } from './alerts/webhook.js';
 import { connectDatabase, disconnectDatabase, safeUri } from './db/connection.js';
 import { openConfiguredDatabase, type DatabaseHandle } from './db/embedded.js';
 import { buildServer } from './http/server.js';
+import { configureReportCache } from './market/queries.js';
 import { log } from './logger.js';
 import { setSourceOrder } from './market/catalog.js';
 import { replicaId } from './market/lease.js';
@@ -73,6 +74,7 @@ export async function startApp(config: Config, options: AppOptions = {}): Promis
     await connectDatabase(database.uri);
     stops.push({ name: 'database connection', stop: () => disconnectDatabase() });
 
+    configureReportCache(config.http.reportCacheBytes);
     setSourceOrder(config.market.sources);
     const http = await buildServer({ config, logger: log('http'), collecting: options.collect !== false });
     stops.push({ name: 'http', stop: () => http.close() });

@@ -235,6 +235,8 @@ const schema = z
     SLACK_APP_TOKEN: optionalText,
     SLACK_API_URL: url(),
     SLACK_TRACK_ALLOWLIST: list,
+    SLACK_TEAM_ALLOWLIST: list,
+    SLACK_ALERTING_PERMISSION: z.enum(['admins', 'members']).default('admins'),
     SLACK_COMMAND_PREFIX: z
       .string()
       .default('')
@@ -247,6 +249,7 @@ const schema = z
     DISCORD_APPLICATION_ID: optionalText,
     DISCORD_GUILD_ID: optionalText,
     DISCORD_API_URL: url(),
+    DISCORD_GUILD_ALLOWLIST: list,
     DISCORD_TRACK_PERMISSION: z
       .string()
       .default('ManageChannels')
@@ -263,6 +266,7 @@ const schema = z
     RATE_LIMIT_PER_MINUTE: integer(300, 1, 1_000_000),
     CORS_ORIGINS: list,
     TRUST_PROXY: list,
+    REPORT_CACHE_MB: integer(64, 1, 16_384),
     PUBLIC_URL: url(),
     DASHBOARD_SHOW_CHANNELS: flag(false),
     COMMAND_RATE_LIMIT_PER_MINUTE: integer(20, 1, 10_000),
@@ -273,6 +277,7 @@ const schema = z
     SPIKE_FACTOR: number(3, 1, 1_000),
     SPIKE_MIN_POINTS: integer(30, 1, 1_000),
     ALERT_COOLDOWN: duration('15m', 0 + 1, 7 * 86_400_000),
+    MAX_SUBSCRIPTIONS_PER_CHANNEL: integer(50, 1, 10_000),
   })
   .superRefine((env, ctx) => {
     if (env.SLACK_BOT_TOKEN && !env.SLACK_APP_TOKEN && !env.SLACK_SIGNING_SECRET) {
@@ -348,6 +353,10 @@ export interface Config {
     readonly appToken?: string;
     readonly apiUrl?: string;
     readonly trackAllowlist: readonly string[];
+    /** Workspaces (team ids) the bot answers; empty answers every workspace it is in. */
+    readonly teamAllowlist: readonly string[];
+    /** Who may change alerting when SLACK_TRACK_ALLOWLIST is empty: workspace admins and owners, or every member. */
+    readonly alertingPermission: 'admins' | 'members';
     /** Put before every Slack command name (`crypto-` gives /crypto-metric); empty for none. */
     readonly commandPrefix: string;
   };
@@ -358,6 +367,8 @@ export interface Config {
     readonly apiUrl?: string;
     /** Permission needed for /track and /untrack (a PermissionFlagsBits name), or 'everyone'. */
     readonly trackPermission: string;
+    /** Servers (guild ids) the bot answers; empty answers every server it is in. */
+    readonly guildAllowlist: readonly string[];
   };
   readonly quickchartUrl: string;
   /** Render charts to PNG on this server and upload them, instead of sending the QuickChart URL. */
@@ -369,13 +380,20 @@ export interface Config {
     readonly corsOrigins: readonly string[];
     /** Proxy addresses/CIDRs whose X-Forwarded-For names the client (rate limits per client behind nginx). */
     readonly trustProxy: readonly string[];
+    /** Bound of the market report cache, in (estimated) bytes. */
+    readonly reportCacheBytes: number;
     /** The address people reach this server at (behind a proxy); chat replies link to the dashboard with it. */
     readonly publicUrl?: string;
     /** Show alert channel ids on the dashboard's alerts page. */
     readonly dashboardShowChannels: boolean;
   };
   readonly commands: { readonly rateLimitPerMinute: number };
-  readonly alerts: { readonly factor: number; readonly minPoints: number; readonly cooldownMs: number };
+  readonly alerts: {
+    readonly factor: number;
+    readonly minPoints: number;
+    readonly cooldownMs: number;
+    readonly maxPerChannel: number;
+  };
   /** Outgoing webhooks by name: alerts to `webhook:<name>` are POSTed there, signed with the secret. */
   readonly webhooks: Readonly<Record<string, { readonly url: string; readonly secret: string }>>;
   /** Every secret value present, so the logger can scrub it wherever it appears. */
@@ -453,6 +471,8 @@ export function loadConfig(env?: Record<string, string | undefined>, overrides: 
       appToken: e.SLACK_APP_TOKEN,
       apiUrl: e.SLACK_API_URL,
       trackAllowlist: e.SLACK_TRACK_ALLOWLIST,
+      teamAllowlist: e.SLACK_TEAM_ALLOWLIST,
+      alertingPermission: e.SLACK_ALERTING_PERMISSION,
       commandPrefix: e.SLACK_COMMAND_PREFIX,
     },
     discord: {
@@ -461,6 +481,7 @@ export function loadConfig(env?: Record<string, string | undefined>, overrides: 
       guildId: e.DISCORD_GUILD_ID,
       apiUrl: e.DISCORD_API_URL,
       trackPermission: e.DISCORD_TRACK_PERMISSION,
+      guildAllowlist: e.DISCORD_GUILD_ALLOWLIST,
     },
     quickchartUrl: e.QUICKCHART_URL!,
     chartUpload: e.CHART_UPLOAD,
@@ -470,11 +491,17 @@ export function loadConfig(env?: Record<string, string | undefined>, overrides: 
       rateLimitPerMinute: e.RATE_LIMIT_PER_MINUTE,
       corsOrigins: e.CORS_ORIGINS,
       trustProxy: e.TRUST_PROXY,
+      reportCacheBytes: e.REPORT_CACHE_MB * 1024 * 1024,
       publicUrl: e.PUBLIC_URL,
       dashboardShowChannels: e.DASHBOARD_SHOW_CHANNELS,
     },
     commands: { rateLimitPerMinute: e.COMMAND_RATE_LIMIT_PER_MINUTE },
-    alerts: { factor: e.SPIKE_FACTOR, minPoints: e.SPIKE_MIN_POINTS, cooldownMs: e.ALERT_COOLDOWN },
+    alerts: {
+      factor: e.SPIKE_FACTOR,
+      minPoints: e.SPIKE_MIN_POINTS,
+      cooldownMs: e.ALERT_COOLDOWN,
+      maxPerChannel: e.MAX_SUBSCRIPTIONS_PER_CHANNEL,
+    },
     webhooks: Object.fromEntries(
       Object.entries(e.WEBHOOKS).map(([name, url]) => [name, { url, secret: e.WEBHOOK_SECRETS[name]! }]),
     ),

@@ -3,8 +3,8 @@
  *
  * Secrets are kept out twice over: fields with secret-looking names are redacted by path, and every
  * configured secret value (tokens, signing secret, API keys, the database password) plus any
- * `user:password@` in a URI is scrubbed from the serialized line before it is written, wherever
- * it appears (messages, error stacks, nested objects).
+ * `user:password@` in a URI and every webhook token in a URL path is scrubbed from the serialized
+ * line before it is written, wherever it appears (messages, error stacks, nested objects).
  */
 import { mkdirSync } from 'node:fs';
 import { dirname } from 'node:path';
@@ -36,6 +36,15 @@ const REDACT_PATHS = [
 ];
 
 const URI_CREDENTIALS = /([a-z][a-z0-9+.-]*:\/\/)([^/\s:@"]+):([^@\s"/]+)@/gi;
+/**
+ * Tokens that live in URL paths, whatever the host: Discord interaction webhooks and callbacks
+ * (`/webhooks/<app>/<token>`, `/interactions/<id>/<token>/callback`) and Slack's incoming webhooks
+ * and response_url (`hooks.slack.com/services|commands|actions/...`).
+ */
+const URL_TOKENS: ReadonlyArray<[RegExp, string]> = [
+  [/(\/(?:webhooks|interactions)\/\d+\/)[^/\s"?#\\]+/g, '$1[REDACTED]'],
+  [/(hooks\.slack\.com\/(?:services|commands|actions|workflows|triggers)\/)[^\s"?#\\]+/g, '$1[REDACTED]'],
+];
 
 function escapeRegExp(text: string): string {
   return text.replace(/[.*+?^${}()|[\]\\]/g, '\\$&');
@@ -49,6 +58,7 @@ export function makeScrubber(secrets: readonly string[]): (line: string) => stri
   const pattern = variants.length ? new RegExp([...new Set(variants)].map(escapeRegExp).join('|'), 'g') : undefined;
   return (line) => {
     let out = line.replace(URI_CREDENTIALS, '$1$2:[REDACTED]@');
+    for (const [re, to] of URL_TOKENS) out = out.replace(re, to);
     if (pattern) out = out.replace(pattern, '[REDACTED]');
     return out;
   };

@@ -6,6 +6,7 @@ import { join } from 'node:path';
 import { ConfigError, loadConfig, type Config } from './config.js';
 import type { RunningApp } from './app.js';
 import { initLogger, log } from './logger.js';
+import { signalPolicy } from './signals.js';
 import { tuneHeap } from './heap.js';
 
 // Heap grows 1.5x, not up to 4x, past what survived: RSS under API load 250-340 MB -> 190-210 MB (docs/operations.md).
@@ -110,10 +111,14 @@ async function main(): Promise<void> {
   if (app.chat.platforms.some((p) => p.name === 'console'))
     process.stdout.write(`\n${banner(app, logFile)}${interactive ? '> ' : ''}`);
 
-  let signals = 0;
+  const stopping = signalPolicy();
   const onSignal = (signal: NodeJS.Signals) => {
-    signals += 1;
-    if (signals > 1) {
+    const action = stopping(signal);
+    if (action === 'ignore') {
+      logger.info({ signal }, 'signal repeated within a second (relayed by npm or tsx): one stop');
+      return;
+    }
+    if (action === 'exit') {
       logger.warn({ signal }, 'second signal: exiting now');
       process.exit(130);
     }

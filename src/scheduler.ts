@@ -156,7 +156,8 @@ export async function startScheduler(config: Config, opts: SchedulerOptions): Pr
         return;
       }
       case 'prune-result':
-        if (message.samples || message.runs || message.frames) logger.debug({ job: name, ...message }, 'pruned');
+        if (message.samples || message.runs || message.frames || message.alerts || message.channels)
+          logger.debug({ job: name, ...message }, 'pruned');
         return;
       case 'job-error':
         logger.warn({ job: name, error: message.error }, 'job reported an error');

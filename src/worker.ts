@@ -31,7 +31,15 @@ export interface JobData {
 export type WorkerMessage =
   | { type: 'tick-collected'; tick: string; result: WireTickResult }
   | { type: 'tick-result'; tick: string; result: WireTickResult; pipeline?: WirePipelineFigures }
-  | { type: 'prune-result'; samples: number; runs: number; frames: number }
+  | {
+      type: 'prune-result';
+      samples: number;
+      runs: number;
+      frames: number;
+      alerts: number;
+      channels: number;
+      subscriptions: number;
+    }
   | { type: 'job-error'; name: string; error: string };
 
 /** What the scheduler posts to a long-lived job (besides Bree's own 'cancel'). */

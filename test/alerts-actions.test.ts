@@ -96,7 +96,13 @@ describe('alert buttons and /mute', () => {
     assert.equal(before.title, 'Alerts are not muted in this channel');
     await registry.run('mute', { positional: ['1h'] }, ctx('slack:T1:CM', at(0)));
     const during = await registry.run('mute', {}, ctx('slack:T1:CM', at(30)));
-    assert.equal(during.title, 'Alerts are muted in this channel until 2026-05-01 09:00 UTC');
+    assert.equal(during.title, 'Alerts are muted in this channel until 2026-05-01 09:00 UTC (muted by ana (slack:U1))');
+    // Reading the status needs no permission; changing it does.
+    const reader = { ...ctx('slack:T1:CM', at(30)), mayManageChannel: false };
+    assert.match((await registry.run('mute', {}, reader)).title, /muted in this channel until .* \(muted by ana/);
+    assert.match((await registry.run('mute', { positional: ['off'] }, reader)).title, /You may not change/);
+    const listed = await registry.run('tracking', {}, ctx('slack:T1:CM', at(30)));
+    assert.match(listed.text ?? '', /Muted until 2026-05-01 09:00 UTC by ana \(slack:U1\)/);
     const after = await registry.run('mute', {}, ctx('slack:T1:CM', at(61)));
     assert.equal(after.title, 'Alerts are not muted in this channel');
   });

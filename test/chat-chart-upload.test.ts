@@ -325,4 +325,11 @@ describe('chart PNG render', () => {
     await assert.rejects(renderChartPng(chart(), 200), /timed out after 200 ms/);
     assert.ok(Date.now() - started < 2_000);
   });
+
+  it('aborts the timed-out request, closing its socket, instead of leaving it open', async () => {
+    const before = qc.abandonedByClient();
+    qc.stall();
+    await assert.rejects(renderChartPng(chart(), 200), /timed out after 200 ms/);
+    await until('the stalled render to be closed by the client', () => qc.abandonedByClient() > before);
+  });
 });

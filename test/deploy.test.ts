@@ -40,9 +40,89 @@ describe('deployment files', () => {
       >;
     };
     assert.deepEqual(Object.keys(compose.services).sort(), ['bot', 'mongo', 'nginx']);
-    assert.match(compose.services.bot!.environment!.MONGODB_URI!, /^mongodb:\/\/mongo:27017\//);
+    assert.match(compose.services.bot!.environment!.MONGODB_URI!, /^mongodb:\/\/.+@mongo:27017\//);
     assert.ok(compose.services.nginx!.volumes!.some((v) => v.startsWith('./deploy/nginx.conf:')));
     assert.ok(!compose.services.bot!.ports, 'the bot is reached through nginx only');
     assert.match(read('deploy/nginx.conf'), /server bot:3000;/);
+  });
+
+  type Service = {
+    image?: string;
+    environment?: Record<string, string>;
+    networks?: string[] | Record<string, { ipv4_address?: string } | null>;
+    mem_limit?: string;
+    deploy?: { resources?: { limits?: { memory?: string } } };
+    volumes?: string[];
+    ports?: string[];
+  };
+  const compose = () =>
+    parse(read('docker-compose.yml')) as {
+      services: Record<string, Service>;
+      networks: Record<string, { internal?: boolean } | null>;
+    };
+  const networksOf = (s: Service) => (Array.isArray(s.networks) ? s.networks : Object.keys(s.networks ?? {}));
+
+  it('every service has a memory limit', () => {
+    for (const [name, s] of Object.entries(compose().services)) {
+      assert.ok(s.mem_limit ?? s.deploy?.resources?.limits?.memory, `${name} has no memory limit`);
+    }
+  });
+
+  it('MongoDB requires authentication with credentials from the environment, on a backend network nginx cannot reach', () => {
+    const c = compose();
+    const mongo = c.services.mongo!;
+    assert.match(mongo.environment!.MONGO_INITDB_ROOT_USERNAME!, /^\$\{MONGO_ROOT_USER:\?/);
+    assert.match(mongo.environment!.MONGO_INITDB_ROOT_PASSWORD!, /^\$\{MONGO_ROOT_PASSWORD:\?/);
+    assert.match(
+      c.services.bot!.environment!.MONGODB_URI!,
+      /^mongodb:\/\/\$\{MONGO_ROOT_USER\}:\$\{MONGO_ROOT_PASSWORD\}@mongo:27017\//,
+    );
+    assert.deepEqual(networksOf(mongo), ['backend']);
+    assert.ok(!networksOf(c.services.nginx!).includes('backend'), 'nginx is not on the backend network');
+    assert.ok(networksOf(c.services.bot!).includes('backend'));
+    assert.equal(c.networks.backend?.internal, true, 'the backend network has no way out');
+    assert.doesNotMatch(read('docker-compose.yml'), /PASSWORD:\s*["']?[A-Za-z0-9]/, 'no password committed');
+  });
+
+  it('the bot trusts X-Forwarded-For from nginx alone, and nginx overwrites it', () => {
+    const c = compose();
+    const nginx = c.services.nginx!.networks as Record<string, { ipv4_address?: string }>;
+    const address = nginx.frontend?.ipv4_address;
+    assert.ok(address, 'nginx has a fixed address');
+    assert.equal(c.services.bot!.environment!.TRUST_PROXY, address);
+    const conf = read('deploy/nginx.conf');
+    assert.match(conf, /proxy_set_header X-Forwarded-For \$remote_addr;/);
+    assert.doesNotMatch(conf, /proxy_add_x_forwarded_for/);
+    const active = (text: string) =>
+      text
+        .split('\n')
+        .filter((l) => !/^\s*(#|$)/.test(l))
+        .join('\n');
+    assert.doesNotMatch(active(conf), /set_real_ip_from/, 'real-ip trust lives in load-balancers.conf only');
+    assert.doesNotMatch(
+      active(read('deploy/load-balancers.conf')),
+      /set_real_ip_from/,
+      'no load balancer trusted by default',
+    );
+  });
+
+  it('nginx: TLS with certificate paths from the environment, HSTS, nosniff, bounded proxy timeouts, ops routes fenced', () => {
+    const conf = read('deploy/nginx.conf');
+    assert.match(conf, /listen 443 ssl;/);
+    assert.match(
+      read('deploy/templates/tls.conf.template'),
+      /ssl_certificate \$\{TLS_CERT\};\s+ssl_certificate_key \$\{TLS_KEY\};/,
+    );
+    const nginx = compose().services.nginx!;
+    assert.ok(nginx.environment!.TLS_CERT && nginx.environment!.TLS_KEY);
+    assert.ok(nginx.volumes!.some((v) => v.startsWith('./deploy/templates:/etc/nginx/templates')));
+    assert.match(conf, /Strict-Transport-Security/);
+    assert.match(conf, /X-Content-Type-Options nosniff always/);
+    for (const m of conf.matchAll(/proxy_(?:connect|send|read)_timeout (\d+)s;/g)) assert.ok(Number(m[1]) <= 60, m[0]);
+    assert.match(conf, /proxy_read_timeout \d+s;/);
+    for (const route of ['location = /metrics', 'location ^~ /docs']) {
+      const block = conf.slice(conf.indexOf(route), conf.indexOf('}', conf.indexOf('return 403', conf.indexOf(route))));
+      assert.match(block, /if \(\$ops_network = 0\)/, `${route} is fenced`);
+    }
   });
 });

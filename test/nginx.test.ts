@@ -1,6 +1,8 @@
 import assert from 'node:assert/strict';
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
-import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { copyFileSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { request as httpRequest } from 'node:http';
+import { request as httpsRequest } from 'node:https';
 import { createServer, connect } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
@@ -19,6 +21,32 @@ const SECRET = 'nginx-test-signing-secret';
 
 const root = resolve(import.meta.dirname, '..');
 const haveNginx = spawnSync('nginx', ['-v']).status === 0;
+const haveOpenssl = spawnSync('openssl', ['version']).status === 0;
+/** The bot's per-client limit in this test: low enough for a forged-header test to reach it. */
+const LIMIT = 30;
+
+/** A GET from a chosen local address (127.0.0.x), over HTTP or HTTPS (trusting `ca`). */
+function get(
+  url: string,
+  opts: { from?: string; headers?: Record<string, string>; ca?: string } = {},
+): Promise<{ status: number; headers: Record<string, string | string[] | undefined>; body: string }> {
+  return new Promise((done, fail) => {
+    const u = new URL(url);
+    const make = u.protocol === 'https:' ? httpsRequest : httpRequest;
+    const req = make(
+      u,
+      { method: 'GET', localAddress: opts.from, headers: opts.headers, ca: opts.ca, servername: 'localhost' },
+      (res) => {
+        let body = '';
+        res.setEncoding('utf8');
+        res.on('data', (c: string) => (body += c));
+        res.on('end', () => done({ status: res.statusCode ?? 0, headers: res.headers, body }));
+      },
+    );
+    req.on('error', fail);
+    req.end();
+  });
+}
 
 async function freePort(): Promise<number> {
   const server = createServer();
@@ -41,13 +69,17 @@ async function waitForPort(port: number, deadlineMs: number): Promise<void> {
   await until(`something listening on ${port}`, listening, deadlineMs, 50);
 }
 
-describe('deploy/nginx.conf in front of the API', { skip: haveNginx ? false : 'nginx is not installed' }, () => {
+const skip = !haveNginx ? 'nginx is not installed' : !haveOpenssl ? 'openssl is not installed' : false;
+
+describe('deploy/nginx.conf in front of the API', { skip }, () => {
   useTestDatabase('nginx');
   let api: FastifyInstance;
   let chat: RunningChat;
   let slack: FakeSlack;
   let nginx: ChildProcess;
   let base: string;
+  let tlsBase: string;
+  let cert: string;
   let seeded: Seeded;
   const dir = mkdtempSync(join(tmpdir(), 'chatops-nginx-'));
 
@@ -58,15 +90,48 @@ describe('deploy/nginx.conf in front of the API', { skip: haveNginx ? false : 'n
       SLACK_BOT_TOKEN: 'xoxb-nginx',
       SLACK_SIGNING_SECRET: SECRET,
       SLACK_API_URL: slack.apiUrl,
+      // A broad trust, as compose once had (every private range, client addresses included): the
+      // header nginx sends must still name the real client, whatever the client sent.
+      TRUST_PROXY: '127.0.0.0/8',
+      RATE_LIMIT_PER_MINUTE: String(LIMIT),
     });
     api = await buildServer({ config, collecting: false, livePollMs: 50 });
     chat = await startChat(config, { http: api });
     await api.listen({ host: '127.0.0.1', port: 0 });
     const apiPort = (api.server.address() as { port: number }).port;
     const port = await freePort();
+    const tlsPort = await freePort();
+    // The files nginx.conf includes, from deploy/, as docker-compose.yml mounts them.
+    copyFileSync(join(root, 'deploy', 'load-balancers.conf'), join(dir, 'load-balancers.conf'));
+    copyFileSync(join(root, 'deploy', 'ops-networks.conf'), join(dir, 'ops-networks.conf'));
+    mkdirSync(join(dir, 'conf.d'));
+    const made = spawnSync(
+      'openssl',
+      ['req', '-x509', '-newkey', 'rsa:2048', '-nodes', '-days', '1', '-subj', '/CN=localhost'].concat([
+        '-addext',
+        'subjectAltName=DNS:localhost',
+        '-keyout',
+        join(dir, 'key.pem'),
+        '-out',
+        join(dir, 'cert.pem'),
+      ]),
+      { encoding: 'utf8' },
+    );
+    assert.equal(made.status, 0, made.stderr);
+    cert = readFileSync(join(dir, 'cert.pem'), 'utf8');
+    // What the nginx image's envsubst makes of the template, with TLS_CERT and TLS_KEY.
+    writeFileSync(
+      join(dir, 'conf.d', 'tls.conf'),
+      readFileSync(join(root, 'deploy', 'templates', 'tls.conf.template'), 'utf8')
+        .replace('${TLS_CERT}', join(dir, 'cert.pem'))
+        .replace('${TLS_KEY}', join(dir, 'key.pem')),
+    );
     const conf = readFileSync(join(root, 'deploy', 'nginx.conf'), 'utf8')
       .replace('server bot:3000;', `server 127.0.0.1:${apiPort};`)
-      .replace('listen 80;', `listen 127.0.0.1:${port};`);
+      .replace('listen 80;', `listen 127.0.0.1:${port};`)
+      .replace('listen 443 ssl;', `listen 127.0.0.1:${tlsPort} ssl;`)
+      .replaceAll('/etc/nginx/', `${dir}/`)
+      .replaceAll('/var/log/nginx/', `${dir}/`);
     assert.notEqual(conf, readFileSync(join(root, 'deploy', 'nginx.conf'), 'utf8'));
     writeFileSync(join(dir, 'nginx.conf'), conf);
     const check = spawnSync('nginx', ['-t', '-c', join(dir, 'nginx.conf'), '-g', `pid ${dir}/nginx.pid;`], {
@@ -77,6 +142,8 @@ describe('deploy/nginx.conf in front of the API', { skip: haveNginx ? false : 'n
       stdio: 'ignore',
     });
     await waitForPort(port, 10_000);
+    await waitForPort(tlsPort, 10_000);
+    tlsBase = `https://localhost:${tlsPort}`;
     base = `http://127.0.0.1:${port}`;
   });
 
@@ -157,5 +224,38 @@ describe('deploy/nginx.conf in front of the API', { skip: haveNginx ? false : 'n
       headers: { 'content-type': 'application/x-www-form-urlencoded' },
     });
     assert.equal(res.status, 413);
+  });
+
+  it('serves HTTPS with HSTS, and nosniff on both ports', async () => {
+    const tls = await get(`${tlsBase}/healthz`, { ca: cert });
+    assert.equal(tls.status, 200);
+    assert.match(String(tls.headers['strict-transport-security']), /max-age=\d{7,}/);
+    assert.equal(tls.headers['x-content-type-options'], 'nosniff');
+    const plain = await get(`${base}/healthz`);
+    assert.equal(plain.headers['x-content-type-options'], 'nosniff');
+    assert.equal(plain.headers['strict-transport-security'], undefined, 'HSTS only over HTTPS');
+  });
+
+  it('serves /metrics and /docs only to the configured networks', async () => {
+    // ops-networks.conf allows loopback 127.0.0.1; 127.0.0.2 is another local address, not in it.
+    assert.equal((await get(`${base}/metrics`, { from: '127.0.0.2' })).status, 403);
+    assert.equal((await get(`${base}/docs/json`, { from: '127.0.0.2' })).status, 403);
+    assert.equal((await get(`${base}/docs`, { from: '127.0.0.2' })).status, 403);
+    assert.equal((await get(`${base}/api/v1/markets`, { from: '127.0.0.2' })).status, 200);
+    assert.equal((await get(`${base}/metrics`, { from: '127.0.0.1' })).status, 200);
+  });
+
+  it('a forged X-Forwarded-For does not buy a fresh rate limit: the limit applies per real client', async () => {
+    const statuses: number[] = [];
+    for (let i = 0; i < LIMIT + 5; i++) {
+      const res = await get(`${base}/api/v1/ping`, {
+        from: '127.0.0.3',
+        headers: { 'x-forwarded-for': `198.51.100.${i}`, 'x-real-ip': `198.51.100.${i}` },
+      });
+      statuses.push(res.status);
+    }
+    assert.ok(statuses.includes(429), `statuses: ${statuses.join(',')}`);
+    // Another real client still has its own allowance.
+    assert.equal((await get(`${base}/api/v1/ping`, { from: '127.0.0.4' })).status, 200);
   });
 });

@@ -61,6 +61,7 @@ describe('slack-manifest.yml', () => {
     assert.deepEqual(names, [
       '/crypto-metric',
       '/crypto-rank',
+      '/crypto-compare',
       '/crypto-track',
       '/crypto-untrack',
       '/crypto-tracking',

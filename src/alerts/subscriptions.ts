@@ -94,10 +94,21 @@ export interface TrackResult {
  */
 export async function trackSubscription(
   input: TrackInput,
-  defaults: { factor: number; cooldownMs: number },
+  defaults: { factor: number; cooldownMs: number; maxPerChannel?: number },
 ): Promise<TrackResult> {
   const market = await resolveMarket(input.market);
   const metric = input.metric ?? 'volume';
+  const cap = defaults.maxPerChannel;
+  if (cap !== undefined && !(await Subscription.exists({ channel: input.channel, market: market.id, metric }))) {
+    const held = await Subscription.countDocuments({ channel: input.channel });
+    if (held >= cap) {
+      throw new UserError(
+        `This channel already tracks ${held} markets and metrics, the most it may (${cap}).`,
+        '/tracking lists them; /untrack one to make room.',
+        403,
+      );
+    }
+  }
   const given: Record<string, unknown> = { disabled: false, snoozedUntil: null };
   if (input.factor !== undefined) given.factor = input.factor;
   if (input.cooldownMs !== undefined) given.cooldownMs = input.cooldownMs;
@@ -187,9 +198,9 @@ export async function subscriptionInChannel(channel: string, value: string) {
 }
 
 /** Quiets one subscription until `until`; detection skips its spikes and the deliverer drops queued ones. */
-export async function snoozeSubscription(channel: string, value: string, until: Date) {
+export async function snoozeSubscription(channel: string, value: string, until: Date, by?: string) {
   const sub = await subscriptionInChannel(channel, value);
-  await Subscription.updateOne({ _id: sub._id }, { $set: { snoozedUntil: until } });
+  await Subscription.updateOne({ _id: sub._id }, { $set: { snoozedUntil: until, ...(by ? { snoozedBy: by } : {}) } });
   return sub;
 }
 
@@ -210,23 +221,30 @@ export async function listSubscriptions(channel: string, limit: number) {
 
 export interface ChannelSettings {
   mutedUntil: Date | null;
+  /** Who last muted or unmuted the channel, when known. */
+  mutedBy: string | null;
   /** False when the channel asked for one post per alert. */
   digest: boolean;
 }
 
 export async function channelSettings(channel: string): Promise<ChannelSettings> {
   const doc = await Channel.findById(channel).lean();
-  return { mutedUntil: doc?.mutedUntil ?? null, digest: doc?.digest !== false };
+  return { mutedUntil: doc?.mutedUntil ?? null, mutedBy: doc?.mutedBy ?? null, digest: doc?.digest !== false };
 }
 
-/** Mutes a channel until `until`, or unmutes it with null; returns the settings before. */
-export async function setChannelMute(channel: string, until: Date | null, now: Date): Promise<ChannelSettings> {
+/** Mutes a channel until `until`, or unmutes it with null; `by` says who. Returns the settings before. */
+export async function setChannelMute(
+  channel: string,
+  until: Date | null,
+  now: Date,
+  by?: string,
+): Promise<ChannelSettings> {
   const before = await Channel.findOneAndUpdate(
     { _id: channel },
-    { $set: { mutedUntil: until, updatedAt: now } },
+    { $set: { mutedUntil: until, updatedAt: now, ...(by ? { mutedBy: by } : {}) } },
     { upsert: true, returnDocument: 'before', lean: true },
   );
-  return { mutedUntil: before?.mutedUntil ?? null, digest: before?.digest !== false };
+  return { mutedUntil: before?.mutedUntil ?? null, mutedBy: before?.mutedBy ?? null, digest: before?.digest !== false };
 }
 
 /** Digests on (several alerts of one tick in one post) or off (one post per alert); returns the settings before. */
@@ -236,7 +254,7 @@ export async function setChannelDigest(channel: string, digest: boolean, now: Da
     { $set: { digest, updatedAt: now }, $setOnInsert: { mutedUntil: null } },
     { upsert: true, returnDocument: 'before', lean: true },
   );
-  return { mutedUntil: before?.mutedUntil ?? null, digest: before?.digest !== false };
+  return { mutedUntil: before?.mutedUntil ?? null, mutedBy: before?.mutedBy ?? null, digest: before?.digest !== false };
 }
 
 /**

@@ -17,7 +17,7 @@ type QuickChartInstance = {
   setHeight(height: number): QuickChartInstance;
   setBackgroundColor(color: string): QuickChartInstance;
   getUrl(): string;
-  toBinary(): Promise<Buffer>;
+  getPostData(): Record<string, unknown>;
 };
 // The typings are wrong (not constructable under NodeNext) while the run-time value is the class.
 const QuickChart = QuickChartModule as unknown as new () => QuickChartInstance;
@@ -243,22 +243,31 @@ export function spikeChart(input: {
 export const CHART_PNG_TIMEOUT_MS = 5_000;
 
 /**
- * Renders the chart to PNG by POSTing its config to the QuickChart host it was built for
- * (QUICKCHART_URL), for platforms that upload the image (CHART_UPLOAD). quickchart-js cannot abort
- * its request, so a slow renderer is abandoned after `timeoutMs` and its late answer ignored.
+ * Renders the chart to PNG by POSTing its config (quickchart-js's own request body) to the
+ * QuickChart host it was built for (QUICKCHART_URL), for platforms that upload the image
+ * (CHART_UPLOAD). The request is aborted after `timeoutMs`, socket and all, rather than abandoned:
+ * quickchart-js's toBinary() cannot be aborted, so slow renders would pile up open sockets.
  */
 export async function renderChartPng(chart: ReplyChart, timeoutMs = CHART_PNG_TIMEOUT_MS): Promise<Buffer> {
   if (!chart.render) throw new Error('chart has no render spec');
-  const png = quickChart(chart.render).toBinary();
-  png.catch(() => {});
-  let timer: NodeJS.Timeout | undefined;
-  const timeout = new Promise<never>((_, reject) => {
-    timer = setTimeout(() => reject(new Error(`chart render timed out after ${timeoutMs} ms`)), timeoutMs);
-  });
+  const url = `${chart.render.baseUrl.replace(/\/+$/, '')}/chart`;
+  const signal = AbortSignal.timeout(timeoutMs);
   try {
-    return await Promise.race([png, timeout]);
-  } finally {
-    clearTimeout(timer);
+    const res = await fetch(url, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json' },
+      body: JSON.stringify(quickChart(chart.render).getPostData()),
+      signal,
+    });
+    if (!res.ok) {
+      await res.body?.cancel();
+      const detail = res.headers.get('x-quickchart-error');
+      throw new Error(`Chart creation failed with status code ${res.status}${detail ? `: ${detail}` : ''}`);
+    }
+    return Buffer.from(await res.arrayBuffer());
+  } catch (err) {
+    if (signal.aborted) throw new Error(`chart render timed out after ${timeoutMs} ms`);
+    throw err;
   }
 }
 

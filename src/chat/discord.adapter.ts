@@ -11,6 +11,7 @@ import {
   Client,
   DiscordAPIError,
   Events,
+  HTTPError,
   GatewayIntentBits,
   InteractionContextType,
   MessageFlags,
@@ -45,6 +46,8 @@ const CHANNEL_GONE_CODES = new Set([10003, 10004]);
 /** Cannot send messages to this user: a direct-message channel whose user closed their DMs. */
 const CANNOT_DM = 50007;
 const READY_TIMEOUT_MS = 30_000;
+/** discord.js aborts a REST request after this long (its own default, stated here on purpose). */
+export const DISCORD_REST_TIMEOUT_MS = 15_000;
 
 export interface DiscordAdapter extends ChatPlatform {
   readonly client: Client;
@@ -117,10 +120,27 @@ function toPlatformError(err: unknown): unknown {
     if (err.status === 429) return new RateLimitedError(1_000);
     if (CHANNEL_GONE_CODES.has(Number(err.code)) || Number(err.code) === CANNOT_DM)
       return new ChannelGoneError(`discord: ${err.message} (${err.code})`);
-    // Only the code, status and message: the whole error carries the request, files included.
-    return new Error(`discord: ${err.message} (code ${err.code}, status ${err.status})`);
   }
-  return err;
+  return withoutRequest(err);
+}
+
+/** A Discord REST error as an Error that no longer holds the request's URL or body. */
+function withoutRequest(err: unknown): unknown {
+  if (!(err instanceof DiscordAPIError || err instanceof HTTPError)) return err;
+  const code = err instanceof DiscordAPIError ? ` ${err.code}` : '';
+  return new Error(`discord: ${err.method.toUpperCase()} answered ${err.status}${code}: ${err.message}`);
+}
+
+/**
+ * What a log line carries of an error. Discord REST errors hold the request URL (with the
+ * interaction token) and the request body (with the PNG bytes), so only their code, status and
+ * message are logged; anything else keeps its stack.
+ */
+export function errorFields(err: unknown): Record<string, unknown> {
+  if (err instanceof DiscordAPIError)
+    return { code: err.code, status: err.status, method: err.method, error: err.message };
+  if (err instanceof HTTPError) return { status: err.status, method: err.method, error: err.message };
+  return { err };
 }
 
 /** The body discord.js expects for interaction replies (camelCase allowedMentions). */
@@ -166,11 +186,14 @@ export async function startDiscord(deps: { config: Config; registry: CommandRegi
   if (!d.token) throw new Error('startDiscord needs DISCORD_TOKEN');
   const logger = log('chat', { platform: 'discord' });
   const manageBit = trackPermissionBit(d.trackPermission);
+  const guilds = new Set(d.guildAllowlist);
+  const guildAllowed = (i: Interaction) => guilds.size === 0 || (i.guildId !== null && guilds.has(i.guildId));
   const client = new Client({
     intents: [GatewayIntentBits.Guilds],
     rest: {
       ...(d.apiUrl ? { api: d.apiUrl } : {}),
       retries: 1,
+      timeout: DISCORD_REST_TIMEOUT_MS,
       rejectOnRateLimit: (data) => data.route.startsWith('/channels'),
     },
   });
@@ -209,6 +232,7 @@ export async function startDiscord(deps: { config: Config; registry: CommandRegi
     userName: i.user.username,
     // Outside a server the only channel is the user's DM with the bot: its alert buttons are theirs.
     mayManageChannel: !i.guildId || manageBit === null || Boolean(i.memberPermissions?.has(manageBit)),
+    tenantAllowed: guildAllowed(i),
     config,
     openDirect: () => openDirect(i.user.id),
   });
@@ -233,7 +257,10 @@ export async function startDiscord(deps: { config: Config; registry: CommandRegi
         });
         return;
       } catch (err) {
-        logger.warn({ err, interaction: i.id }, 'discord chart upload failed; answering with the chart URL');
+        logger.warn(
+          { ...errorFields(err), interaction: i.id },
+          'discord chart upload failed; answering with the chart URL',
+        );
       }
     }
     await i.editReply(interactionBody(reply));
@@ -258,7 +285,7 @@ export async function startDiscord(deps: { config: Config; registry: CommandRegi
     const focused = i.options.getFocused(true);
     const def = registry.get(i.commandName);
     const option = (def?.options as readonly OptionDefinition[] | undefined)?.find((o) => o.name === focused.name);
-    const choices = option?.kind === 'market' ? await marketChoices(String(focused.value)) : [];
+    const choices = option?.kind === 'market' && guildAllowed(i) ? await marketChoices(String(focused.value)) : [];
     await i.respond(choices);
   };
 
@@ -270,9 +297,11 @@ export async function startDiscord(deps: { config: Config; registry: CommandRegi
         : i.isButton()
           ? onButton(i)
           : Promise.resolve();
-    work.catch((err: unknown) => logger.error({ err, interaction: i.id, type: i.type }, 'discord interaction failed'));
+    work.catch((err: unknown) =>
+      logger.error({ ...errorFields(err), interaction: i.id, type: i.type }, 'discord interaction failed'),
+    );
   });
-  client.on(Events.Error, (err) => logger.error({ err }, 'discord client error'));
+  client.on(Events.Error, (err) => logger.error(errorFields(err), 'discord client error'));
 
   const ready = new Promise<void>((resolve, reject) => {
     const timer = setTimeout(() => reject(new Error('discord: no READY within 30 s')), READY_TIMEOUT_MS);
@@ -312,10 +341,7 @@ export async function startDiscord(deps: { config: Config; registry: CommandRegi
           // Anything else (50013 Missing Permissions without Attach Files, a refused file) is
           // retried at once without the file.
           if (mapped instanceof RateLimitedError || mapped instanceof ChannelGoneError) throw mapped;
-          logger.warn(
-            { channel, err: (mapped as Error).message },
-            'discord chart upload failed; posting with the chart URL',
-          );
+          logger.warn({ ...errorFields(err), channel }, 'discord chart upload failed; posting with the chart URL');
         }
       }
       const { flags: _ephemeral, ...body } = renderDiscord(reply);

@@ -64,6 +64,11 @@ export interface CommandContext {
   userName?: string;
   /** Discord: Manage Channels; Slack: on SLACK_TRACK_ALLOWLIST, or anyone when the list is empty. */
   mayManageChannel: boolean;
+  /**
+   * False when the workspace or server is not on SLACK_TEAM_ALLOWLIST / DISCORD_GUILD_ALLOWLIST:
+   * every command and click then gets a refusal. Absent means allowed.
+   */
+  tenantAllowed?: boolean;
   config: Config;
   now?: () => Date;
   /**
@@ -82,6 +87,8 @@ export interface CommandDefinition<O extends readonly OptionDefinition[] = reado
   readonly examples: readonly string[];
   /** `manageChannel`: changes what the channel receives (/track, /untrack). */
   readonly permission?: 'manageChannel';
+  /** When the permission applies, if not always (e.g. `/mute` alone only reads the status). */
+  readonly needsPermission?: (options: ParsedOptions<O>) => boolean;
   /** Answer only to the caller (help). */
   readonly ephemeral?: boolean;
   run(ctx: CommandContext, options: ParsedOptions<O>): Promise<Reply>;
@@ -375,11 +382,14 @@ export class CommandRegistry {
         );
       }
       const def = compiled.def;
+      this.checkTenant(ctx);
       this.checkRate(ctx);
       try {
         const options = this.validate(def, raw);
-        this.checkPermission(def.permission, ctx);
+        const changes = Boolean(def.permission) && (def.needsPermission?.(options) ?? true);
+        if (changes) this.checkPermission(def.permission, ctx);
         const reply = await def.run(ctx, options);
+        if (changes) this.logChange(ctx, { cmd: def.name, args: raw }, reply);
         return def.ephemeral ? { ...reply, ephemeral: true } : reply;
       } catch (err) {
         if (isUserError(err) && !err.hint && err.status !== 429) {
@@ -403,10 +413,13 @@ export class CommandRegistry {
     const { reply, outcome } = await this.guard(ctx, { action: label }, async () => {
       if (!def)
         throw new UserError('That button is no longer supported.', 'Run the command again for a fresh message.');
+      this.checkTenant(ctx);
       this.checkRate(ctx);
       this.checkPermission(def.permission, ctx);
       if (typeof value !== 'string' || value.length > 500) throw new UserError('That button carries no usable value.');
-      return def.run(ctx, value);
+      const reply = await def.run(ctx, value);
+      if (def.permission) this.logChange(ctx, { action, value }, reply);
+      return reply;
     });
     commandLatency.observe(
       { command: label, platform: ctx.platform, outcome },
@@ -442,13 +455,32 @@ export class CommandRegistry {
     }
   }
 
+  /** Every change of alerting state (track, untrack, mute, snooze) is logged with who made it. */
+  private logChange(ctx: CommandContext, what: Record<string, unknown>, reply: Reply): void {
+    log('alerting', { platform: ctx.platform, channel: ctx.channel }).info(
+      { ...what, user: ctx.user, userName: ctx.userName, result: reply.title },
+      'alerting changed',
+    );
+  }
+
+  private checkTenant(ctx: CommandContext): void {
+    if (ctx.tenantAllowed === false) {
+      const where = ctx.platform === 'discord' ? 'server' : 'workspace';
+      throw new UserError(
+        `This bot is not enabled for this ${where}.`,
+        `Its operator answers only the ${where}s on its allow-list; ask them to add this one.`,
+        403,
+      );
+    }
+  }
+
   private checkPermission(permission: 'manageChannel' | undefined, ctx: CommandContext): void {
     if (permission === 'manageChannel' && !ctx.mayManageChannel) {
       const how =
         ctx.platform === 'discord'
           ? 'On Discord this needs the Manage Channels permission.'
           : ctx.platform === 'slack'
-            ? 'On this Slack workspace only the users on the bot’s allow-list may change tracking.'
+            ? 'On this Slack workspace only its admins and owners, or the users on the bot’s allow-list, may change alerting.'
             : '';
       throw new UserError('You may not change what this channel tracks.', how || undefined, 403);
     }

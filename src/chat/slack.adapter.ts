@@ -1,32 +1,29 @@
 /**
  * Slack through Bolt. Socket Mode when SLACK_APP_TOKEN is set (no public URL needed), otherwise
  * Slack's HTTP requests arrive at `/slack/events` on the product's own Fastify server through the
- * small receiver below, which verifies each request's signature within a 5-minute replay window
- * before Bolt sees it. Handlers acknowledge first (Slack allows 3 s), then answer via response_url,
- * or, with CHART_UPLOAD, as a file share of the chart PNG carrying the answer's blocks.
+ * receiver in slack.receiver.ts. Handlers acknowledge first (Slack allows 3 s), then answer via
+ * response_url, or, with CHART_UPLOAD, as a file share of the chart PNG carrying the answer's blocks.
  *
  * Alert delivery posts with Bolt's WebClient with its retries off and 429s rejected, so the
  * deliverer sees RateLimitedError / ChannelGoneError and owns the retry policy.
  */
 import bolt from '@slack/bolt';
-import type { App as BoltApp, Receiver, ReceiverEvent, RespondFn, Logger as BoltLogger } from '@slack/bolt';
+import type { RespondFn, Logger as BoltLogger } from '@slack/bolt';
 import type { FastifyInstance } from 'fastify';
 import type { Config } from '../config.js';
 import { UserError } from '../errors.js';
 import { log, type Logger } from '../logger.js';
 import { CHART_FILE, CHART_PNG_TIMEOUT_MS, chartPngFor } from './chart.js';
-import { ChannelGoneError, POST_TIMEOUT_MS, RateLimitedError, parseChannelId, type ChatPlatform } from './platform.js';
+import { ChannelGoneError, RateLimitedError, parseChannelId, type ChatPlatform } from './platform.js';
 import { CommandRegistry, quoteInput, type CommandContext } from './registry.js';
 import { renderSlack, stripActionSuffix } from './render-slack.js';
+import { migrateSlackChannelIds, slackChannelId } from './slack-channels.js';
+import { FastifyReceiver, SLACK_EVENTS_PATH } from './slack.receiver.js';
 import type { Reply } from './reply.js';
 import { renamedOnSlack, slackBuiltInClashes, slackCommandTable, slackMentions } from './slack-commands.js';
 
-const { App, LogLevel, verifySlackRequest, webApi } = bolt;
+const { App, LogLevel, webApi } = bolt;
 
-export const SLACK_EVENTS_PATH = '/slack/events';
-const REPLAY_WINDOW_S = 5 * 60;
-/** Bolt answers Slack itself if a handler never acks; Slack gives up after 3 s anyway. */
-const ACK_TIMEOUT_MS = 3_500;
 /** Slack errors meaning the bot can no longer post there: retrying will not help. */
 const CHANNEL_GONE = new Set([
   'channel_not_found',
@@ -36,6 +33,13 @@ const CHANNEL_GONE = new Set([
   'team_access_not_granted',
 ]);
 
+/**
+ * Longest wait for a Slack Web API call or a response_url post before it is aborted: well under
+ * the deliverer's 60 s lease, so a hung post cannot outlive it.
+ */
+export const SLACK_API_TIMEOUT_MS = 10_000;
+/** How long a member's admin status (users.info) is trusted before it is asked again. */
+const ADMIN_STATUS_TTL_MS = 5 * 60_000;
 /** conversations.open errors a user can act on (or at least understand). */
 const SLACK_DM_REASONS: Record<string, string> = {
   missing_scope: 'this Slack app lacks the im:write scope. An admin must reinstall it from slack-manifest.yml.',
@@ -71,126 +75,6 @@ function boltLogger(logger: Logger): BoltLogger {
   };
 }
 
-/**
- * A Bolt receiver mounted on an existing Fastify server. Raw bodies are kept for the signature, so
- * the route lives in its own encapsulated scope with a string body parser.
- */
-export class FastifyReceiver implements Receiver {
-  private bolt?: BoltApp;
-
-  constructor(
-    private readonly opts: {
-      http: FastifyInstance;
-      signingSecret: string;
-      path?: string;
-      logger: Logger;
-      now?: () => number;
-    },
-  ) {}
-
-  init(app: BoltApp): void {
-    this.bolt = app;
-  }
-
-  /** Adds the route; call before the server starts listening. */
-  async register(): Promise<void> {
-    const path = this.opts.path ?? SLACK_EVENTS_PATH;
-    await this.opts.http.register(async (scope) => {
-      scope.removeAllContentTypeParsers();
-      scope.addContentTypeParser('*', { parseAs: 'string', bodyLimit: 1_048_576 }, (_req, body, done) =>
-        done(null, body),
-      );
-      scope.post(path, async (request, reply) => {
-        const raw = typeof request.body === 'string' ? request.body : '';
-        const result = await this.handle(raw, request.headers);
-        reply.code(result.status);
-        if (result.body === undefined) return reply.send('');
-        return reply.send(result.body);
-      });
-    });
-  }
-
-  async start(): Promise<void> {}
-  async stop(): Promise<void> {}
-
-  /** Verifies and dispatches one request; returns what Slack gets back. */
-  async handle(
-    raw: string,
-    headers: Record<string, string | string[] | undefined>,
-  ): Promise<{ status: number; body?: unknown }> {
-    const header = (name: string) => {
-      const v = headers[name];
-      return Array.isArray(v) ? v[0] : v;
-    };
-    const contentType = header('content-type') ?? '';
-    const form = contentType.includes('application/x-www-form-urlencoded') ? new URLSearchParams(raw) : undefined;
-    // Slack's ssl_check carries no signature and needs only a 200.
-    if (form?.get('ssl_check') === '1') return { status: 200 };
-
-    const nowMs = (this.opts.now ?? Date.now)();
-    const timestamp = Number(header('x-slack-request-timestamp'));
-    const signature = header('x-slack-signature') ?? '';
-    // Bolt's helper rejects old timestamps only; a request dated in the future is refused here too.
-    if (!Number.isFinite(timestamp) || Math.abs(nowMs / 1000 - timestamp) > REPLAY_WINDOW_S) {
-      this.opts.logger.warn(
-        { timestamp: header('x-slack-request-timestamp') },
-        'slack request outside the replay window',
-      );
-      return { status: 401, body: { error: 'stale or missing timestamp' } };
-    }
-    try {
-      verifySlackRequest({
-        signingSecret: this.opts.signingSecret,
-        body: raw,
-        headers: { 'x-slack-signature': signature, 'x-slack-request-timestamp': timestamp },
-        nowMilliseconds: nowMs,
-      });
-    } catch {
-      this.opts.logger.warn('slack request with a bad signature');
-      return { status: 401, body: { error: 'invalid signature' } };
-    }
-
-    let body: Record<string, unknown>;
-    try {
-      if (form) {
-        const payload = form.get('payload');
-        body = payload !== null ? (JSON.parse(payload) as Record<string, unknown>) : Object.fromEntries(form);
-      } else {
-        body = JSON.parse(raw) as Record<string, unknown>;
-      }
-    } catch {
-      return { status: 400, body: { error: 'unreadable body' } };
-    }
-    if (body === null || typeof body !== 'object') return { status: 400, body: { error: 'unreadable body' } };
-    if (body.type === 'url_verification') return { status: 200, body: { challenge: body.challenge } };
-    if (!this.bolt) return { status: 503 };
-
-    let settle!: (r: { status: number; body?: unknown }) => void;
-    const answered = new Promise<{ status: number; body?: unknown }>((resolve) => (settle = resolve));
-    let acked = false;
-    const event: ReceiverEvent = {
-      body,
-      retryNum: Number(header('x-slack-retry-num')) || undefined,
-      retryReason: header('x-slack-retry-reason'),
-      ack: async (response?: unknown) => {
-        if (acked) return;
-        acked = true;
-        settle({ status: 200, body: response === undefined || response === '' ? undefined : response });
-      },
-    };
-    this.bolt.processEvent(event).catch((err: unknown) => {
-      this.opts.logger.error({ err }, 'slack event processing failed');
-      if (!acked) settle({ status: 500 });
-    });
-    const timer = setTimeout(() => settle({ status: 404 }), ACK_TIMEOUT_MS);
-    try {
-      return await answered;
-    } finally {
-      clearTimeout(timer);
-    }
-  }
-}
-
 function toPlatformError(err: unknown): unknown {
   const e = err as { code?: string; retryAfter?: number; data?: { error?: string }; statusCode?: number };
   if (e?.code === 'slack_webapi_rate_limited_error')
@@ -206,6 +90,8 @@ export async function startSlack(deps: {
   config: Config;
   registry: CommandRegistry;
   http?: FastifyInstance;
+  /** Overrides SLACK_API_TIMEOUT_MS (tests). */
+  apiTimeoutMs?: number;
 }): Promise<SlackAdapter> {
   const { config, registry } = deps;
   const s = config.slack;
@@ -213,13 +99,18 @@ export async function startSlack(deps: {
   const logger = log('chat', { platform: 'slack' });
   const botToken = s.botToken;
   const slackApiUrl = s.apiUrl ? `${s.apiUrl}/` : undefined;
+  const timeout = deps.apiTimeoutMs ?? SLACK_API_TIMEOUT_MS;
   const clientOptions = {
     ...(slackApiUrl ? { slackApiUrl } : {}),
     // The deliverer owns retries: a 429 or a failure surfaces at once, and a hung request gives up
     // well before the deliverer's lease on the alert runs out.
     retryConfig: { retries: 0 },
-    timeout: POST_TIMEOUT_MS,
     rejectRateLimitedCalls: true,
+    // The Web API client aborts its request after this long (under POST_TIMEOUT_MS).
+    timeout,
+    // Bolt posts to response_url with this fetch, which has no timeout of its own.
+    fetch: (input: string | URL | Request, init?: RequestInit) =>
+      fetch(input, { ...init, signal: init?.signal ?? AbortSignal.timeout(timeout) }),
   };
   // Uploads get their own client so that a stalled upload is aborted, never the answer after it.
   const uploads = config.chartUpload
@@ -250,14 +141,41 @@ export async function startSlack(deps: {
   });
 
   const allow = new Set(s.trackAllowlist.map((u) => u.replace(/^slack:/, '')));
-
+  const teams = new Set(s.teamAllowlist);
+  // The installing workspace keys every channel (slack-channels.ts); until auth.test answers, the
+  // invoking user's team stands in.
+  let installTeam: string | undefined;
+  // Admin status from users.info, kept a few minutes per user.
+  const admins = new Map<string, { at: number; admin: boolean }>();
+  const isAdmin = async (userId: string): Promise<boolean> => {
+    const known = admins.get(userId);
+    if (known && Date.now() - known.at < ADMIN_STATUS_TTL_MS) return known.admin;
+    try {
+      const { user } = await app.client.users.info({ token: botToken, user: userId });
+      const admin = Boolean(user?.is_admin || user?.is_owner || user?.is_primary_owner);
+      if (admins.size >= 10_000) admins.clear();
+      admins.set(userId, { at: Date.now(), admin });
+      return admin;
+    } catch (err) {
+      // Refusing is the safe answer; the usual cause is the missing users:read scope.
+      logger.warn(
+        { err: (err as Error).message, user: userId },
+        'slack users.info failed: alerting changes refused (the app needs the users:read scope)',
+      );
+      return false;
+    }
+  };
+  const mayManage = async (userId: string): Promise<boolean> => {
+    if (allow.size > 0) return allow.has(userId);
+    return s.alertingPermission === 'members' || isAdmin(userId);
+  };
   /** conversations.open with the user (needs im:write); the reasons Slack gives, in words. */
   const openDirect = async (teamId: string, userId: string): Promise<string> => {
     try {
       const res = await app.client.conversations.open({ token: botToken, users: userId, return_im: false });
       const id = (res.channel as { id?: string } | undefined)?.id;
       if (!id) throw new Error('conversations.open returned no channel');
-      return `slack:${teamId}:${id}`;
+      return slackChannelId(installTeam ?? teamId, id);
     } catch (err) {
       const code = (err as { data?: { error?: string } }).data?.error;
       const reason = code ? (SLACK_DM_REASONS[code] ?? `Slack refused (${code}).`) : undefined;
@@ -269,13 +187,19 @@ export async function startSlack(deps: {
     }
   };
 
-  const context = (teamId: string, channelId: string, userId: string, userName?: string): CommandContext => ({
+  const context = async (
+    teamId: string,
+    channelId: string,
+    userId: string,
+    userName?: string,
+  ): Promise<CommandContext> => ({
     platform: 'slack',
-    channel: `slack:${teamId}:${channelId}`,
+    channel: slackChannelId(installTeam ?? teamId, channelId),
     user: `slack:${userId}`,
     userName,
     // A direct-message channel (D…) is the user's own: its alert buttons are theirs to press.
-    mayManageChannel: allow.size === 0 || allow.has(userId) || channelId.startsWith('D'),
+    mayManageChannel: channelId.startsWith('D') || (await mayManage(userId)),
+    tenantAllowed: teams.size === 0 || teams.has(teamId),
     config,
     openDirect: () => openDirect(teamId, userId),
   });
@@ -359,7 +283,11 @@ export async function startSlack(deps: {
     }
     const raw = CommandRegistry.parseWords((command.text ?? '').split(/\s+/).filter(Boolean));
     const reply = onSlack(
-      await registry.run(name, raw, context(command.team_id, command.channel_id, command.user_id, command.user_name)),
+      await registry.run(
+        name,
+        raw,
+        await context(command.team_id, command.channel_id, command.user_id, command.user_name),
+      ),
     );
     if (await uploadAnswer(command.channel_id, reply, { command: name })) return;
     await answer(respond, reply);
@@ -375,7 +303,7 @@ export async function startSlack(deps: {
       await registry.runAction(
         stripActionSuffix(action.action_id),
         value,
-        context(teamId, channelId, body.user.id, body.user.name),
+        await context(teamId, channelId, body.user.id, body.user.name),
       ),
     );
     if (await uploadAnswer(channelId, reply, { action: action.action_id })) return;
@@ -390,6 +318,12 @@ export async function startSlack(deps: {
   try {
     const who = await app.client.auth.test({ token: botToken });
     identity = { botUserId: who.user_id, botId: who.bot_id };
+    installTeam = who.team_id;
+    if (installTeam) {
+      const moved = await migrateSlackChannelIds(installTeam);
+      if (moved.channels)
+        logger.info({ ...moved, team: installTeam }, 'slack channel ids moved to the installing team');
+    }
     logger.info({ team: who.team, bot: who.user }, 'slack token accepted');
   } catch (err) {
     // A wrong token shows here first; commands will fail the same way, so say it loudly but run on.

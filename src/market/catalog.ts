@@ -2,10 +2,15 @@
  * The market catalog: upserts what sources report, and resolves what users type to one market.
  * Resolution reads an in-process alias map, refreshed when it is older than a few seconds or on a
  * miss, so a hot path (API, chat) costs no database round trip per request.
+ *
+ * An unknown name is compared with the aliases for suggestions on the main thread, where Slack's
+ * acknowledgements and /healthz wait too, so that cost is bounded: only aliases within a few edits
+ * in length are compared, each comparison stops once it is past the limit, a lookup stops after a
+ * fixed amount of work, and recent misses are remembered until the catalog is next loaded.
  */
 import { Market, Sample } from '../db/models/index.js';
 import { UserError } from '../errors.js';
-import { aliasesFor, canonicalId, editDistance, normaliseInput } from './market-id.js';
+import { aliasesFor, canonicalId, editDistanceWithin, normaliseInput } from './market-id.js';
 
 export interface CatalogEntry {
   id: string;
@@ -65,14 +70,27 @@ export async function upsertMarkets(markets: readonly MarketDescriptor[], now = 
 
 interface Cache {
   byAlias: Map<string, CatalogEntry[]>;
+  /** Aliases by length, so suggestions compare only names of a near length. */
+  byLength: Map<number, string[]>;
   entries: CatalogEntry[];
   loadedAt: number;
+  /** Bumped by every load; remembered misses belong to one generation. */
+  generation: number;
 }
 
-const cache: Cache = { byAlias: new Map(), entries: [], loadedAt: 0 };
+const cache: Cache = { byAlias: new Map(), byLength: new Map(), entries: [], loadedAt: 0, generation: 0 };
 const FRESH_MS = 5_000;
+/** Suggestions farther than this many edits help nobody, whatever the name's length. */
+export const MAX_SUGGEST_DISTANCE = 4;
+/** Distance-matrix cells one lookup may compute (about a millisecond); the rest is not searched. */
+export const SUGGEST_WORK_LIMIT = 200_000;
+/** Unknown names remembered with their suggestions, until the next catalog load. */
+const MISS_MEMORY = 1_000;
+/** Per miss: the nearest pairs' ids (every exchange of each pair), and whether fewer pairs were near than kept. */
+const misses = new Map<string, { generation: number; pairs: string[][]; complete: boolean }>();
+let loading: Promise<Cache> | undefined;
 
-async function load(): Promise<Cache> {
+async function readCatalog(): Promise<Cache> {
   const docs = await Market.find(
     {},
     { _id: 1, exchange: 1, base: 1, quote: 1, source: 1, symbol: 1, aliases: 1, active: 1 },
@@ -95,10 +113,27 @@ async function load(): Promise<Cache> {
       else byAlias.set(alias, [e]);
     }
   }
+  const byLength = new Map<number, string[]>();
+  for (const alias of byAlias.keys()) {
+    const list = byLength.get(alias.length);
+    if (list) list.push(alias);
+    else byLength.set(alias.length, [alias]);
+  }
   cache.byAlias = byAlias;
+  cache.byLength = byLength;
   cache.entries = entries;
   cache.loadedAt = Date.now();
+  cache.generation += 1;
+  misses.clear();
   return cache;
+}
+
+/** One read of the catalog at a time: parallel misses share it instead of each reading it. */
+function load(): Promise<Cache> {
+  loading ??= readCatalog().finally(() => {
+    loading = undefined;
+  });
+  return loading;
 }
 
 async function current(): Promise<Cache> {
@@ -189,7 +224,8 @@ export async function findMarket(text: string): Promise<CatalogEntry | undefined
   if (!key) return undefined;
   let c = await current();
   let found = c.byAlias.get(key);
-  if (!found && Date.now() - c.loadedAt > 1_000) {
+  // A name missed since the last load is not worth another read of the catalog.
+  if (!found && Date.now() - c.loadedAt > 1_000 && misses.get(key)?.generation !== c.generation) {
     c = await load();
     found = c.byAlias.get(key);
   }
@@ -198,28 +234,50 @@ export async function findMarket(text: string): Promise<CatalogEntry | undefined
 
 /**
  * Closest known markets to what was typed, best first: the nearest pairs, each with every exchange
- * that lists it (`btc-usd` typed as `btc-usdd` names kraken:btc-usd and binance:btc-usd).
+ * that lists it (`btc-usd` typed as `btc-usdd` names kraken:btc-usd and binance:btc-usd). Bounded
+ * work whatever the input.
  */
 export async function suggestMarkets(text: string, limit = 3): Promise<string[]> {
   const key = normaliseInput(text);
   const c = await current();
+  const remembered = misses.get(key);
+  if (remembered?.generation === c.generation && (remembered.complete || remembered.pairs.length >= limit)) {
+    // Refresh its place in the insertion order that eviction follows.
+    misses.delete(key);
+    misses.set(key, remembered);
+    return remembered.pairs.slice(0, limit).flat();
+  }
+  const max = Math.min(MAX_SUGGEST_DISTANCE, Math.max(2, Math.floor(key.length / 3)));
   const scored: Array<{ entry: CatalogEntry; d: number }> = [];
-  for (const [alias, entries] of c.byAlias) {
-    const d = editDistance(key, alias);
-    if (d <= Math.max(2, Math.floor(key.length / 3))) for (const e of entries) scored.push({ entry: e, d });
+  let work = 0;
+  // Nearest lengths first, so a lookup cut short by the work limit has searched the likeliest names.
+  search: for (let delta = 0; delta <= max; delta++) {
+    for (const length of new Set([key.length - delta, key.length + delta])) {
+      for (const alias of c.byLength.get(length) ?? []) {
+        if (work > SUGGEST_WORK_LIMIT) break search;
+        work += (2 * max + 1) * Math.max(key.length, alias.length);
+        const d = editDistanceWithin(key, alias, max);
+        if (d <= max) for (const e of c.byAlias.get(alias) ?? []) scored.push({ entry: e, d });
+      }
+    }
   }
   scored.sort((a, b) => a.d - b.d || a.entry.id.localeCompare(b.entry.id));
-  const pairs: string[] = [];
+  const wanted = Math.max(limit, 3);
+  const byPair = new Map<string, string[]>();
   for (const s of scored) {
     const pair = `${s.entry.base}-${s.entry.quote}`;
-    if (!pairs.includes(pair)) pairs.push(pair);
-    if (pairs.length >= limit) break;
+    let ids = byPair.get(pair);
+    if (!ids) {
+      if (byPair.size >= wanted) continue;
+      ids = [];
+      byPair.set(pair, ids);
+    }
+    if (!ids.includes(s.entry.id)) ids.push(s.entry.id);
   }
-  const ids: string[] = [];
-  for (const pair of pairs)
-    for (const s of scored)
-      if (`${s.entry.base}-${s.entry.quote}` === pair && !ids.includes(s.entry.id)) ids.push(s.entry.id);
-  return ids;
+  const pairs = [...byPair.values()];
+  if (misses.size >= MISS_MEMORY) misses.delete(misses.keys().next().value!);
+  misses.set(key, { generation: c.generation, pairs, complete: pairs.length < wanted });
+  return pairs.slice(0, limit).flat();
 }
 
 /** Resolves what a user typed, or throws a UserError that says what is known instead. */

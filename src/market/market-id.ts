@@ -80,3 +80,31 @@ export function editDistance(a: string, b: string): number {
   }
   return prev[b.length]!;
 }
+
+/**
+ * Levenshtein distance if it is at most `max`, else `max + 1`, computing only the diagonal band of
+ * width 2*max+1 and stopping once a whole row exceeds `max`: O(max * length) instead of O(a * b).
+ */
+export function editDistanceWithin(a: string, b: string, max: number): number {
+  if (a === b) return 0;
+  if (Math.abs(a.length - b.length) > max) return max + 1;
+  const big = max + 1;
+  let prev = new Array<number>(b.length + 1);
+  let cur = new Array<number>(b.length + 1);
+  for (let j = 0; j <= b.length; j++) prev[j] = j <= max ? j : big;
+  for (let i = 1; i <= a.length; i++) {
+    const from = Math.max(1, i - max);
+    const to = Math.min(b.length, i + max);
+    cur.fill(big);
+    cur[0] = i <= max ? i : big;
+    let rowMin = cur[0];
+    for (let j = from; j <= to; j++) {
+      const v = Math.min(prev[j]! + 1, cur[j - 1]! + 1, prev[j - 1]! + (a[i - 1] === b[j - 1] ? 0 : 1));
+      cur[j] = Math.min(v, big);
+      if (v < rowMin) rowMin = v;
+    }
+    if (rowMin > max) return big;
+    [prev, cur] = [cur, prev];
+  }
+  return Math.min(prev[b.length]!, big);
+}

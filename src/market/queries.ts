@@ -258,12 +258,100 @@ interface Cached<T> {
   at: number;
   version: number;
   value: Promise<T>;
+  bytes: number;
 }
-const tables = new Map<string, Cached<RankedTable>>();
-const reports = new Map<string, Cached<MarketReport>>();
-const MAX_REPORTS = 5_000;
+
+/**
+ * Answers kept by key, bounded by an estimate of their bytes rather than their count: a report of
+ * 500 points weighs about 250 times one of 2. The oldest entry goes first; entries of an older
+ * stats version are dropped as soon as a newer version is seen, since they can never be served.
+ */
+class AnswerCache<T> {
+  private readonly entries = new Map<string, Cached<T>>();
+  private total = 0;
+
+  constructor(private maxBytes: number) {}
+
+  get limit(): number {
+    return this.maxBytes;
+  }
+
+  get bytes(): number {
+    return this.total;
+  }
+
+  get size(): number {
+    return this.entries.size;
+  }
+
+  get(key: string): Cached<T> | undefined {
+    return this.entries.get(key);
+  }
+
+  set(key: string, entry: Cached<T>): void {
+    this.delete(key);
+    if (entry.bytes > this.maxBytes) return;
+    this.evictTo(this.maxBytes - entry.bytes);
+    this.entries.set(key, entry);
+    this.total += entry.bytes;
+  }
+
+  resize(maxBytes: number): void {
+    this.maxBytes = maxBytes;
+    this.evictTo(maxBytes);
+  }
+
+  private evictTo(bytes: number): void {
+    for (const key of this.entries.keys()) {
+      if (this.total <= bytes) return;
+      this.delete(key);
+    }
+  }
+
+  delete(key: string, only?: Cached<T>): void {
+    const entry = this.entries.get(key);
+    if (!entry || (only && entry !== only)) return;
+    this.entries.delete(key);
+    this.total -= entry.bytes;
+  }
+
+  dropOlderThan(version: number): void {
+    for (const [key, entry] of this.entries) if (entry.version < version) this.delete(key);
+  }
+
+  clear(): void {
+    this.entries.clear();
+    this.total = 0;
+  }
+}
+
+/** Default bound of the report cache (REPORT_CACHE_MB). */
+export const DEFAULT_REPORT_CACHE_BYTES = 64 * 1024 * 1024;
+/**
+ * Estimated heap bytes of a kept report: a fixed part (key, stats, rank, promise) and one series
+ * point (an object with a Date and three numbers) per requested point, an upper bound of the
+ * series' length.
+ */
+export const REPORT_BASE_BYTES = 2_048;
+export const REPORT_POINT_BYTES = 160;
+/** Ranked tables are few (metric x window x method) but each holds every market. */
+const TABLE_CACHE_BYTES = Number.MAX_SAFE_INTEGER;
+
+const tables = new AnswerCache<RankedTable>(TABLE_CACHE_BYTES);
+const reports = new AnswerCache<MarketReport>(DEFAULT_REPORT_CACHE_BYTES);
 
 let version: { at: number; value: Promise<number> } | undefined;
+let newestVersion = 0;
+
+/** Sets the report cache's bound in bytes (REPORT_CACHE_MB); shrinking drops the oldest entries. */
+export function configureReportCache(maxBytes: number): void {
+  reports.resize(maxBytes);
+}
+
+/** What the report cache holds now: entries and their estimated bytes. */
+export function reportCacheUsage(): { entries: number; bytes: number; maxBytes: number } {
+  return { entries: reports.size, bytes: reports.bytes, maxBytes: reports.limit };
+}
 
 /** The stats version, asked of the database at most once a second for the whole process. */
 function currentVersion(): Promise<number> {
@@ -280,23 +368,30 @@ export function clearQueryCaches(): void {
   tables.clear();
   reports.clear();
   version = undefined;
+  newestVersion = 0;
 }
 
 async function remembered<T>(
-  cache: Map<string, Cached<T>>,
+  cache: AnswerCache<T>,
   key: string,
   fresh: boolean,
   make: () => Promise<T>,
+  bytes = 0,
 ): Promise<T> {
   if (!fresh) return make();
   const v = await currentVersion();
+  if (v > newestVersion) {
+    newestVersion = v;
+    tables.dropOlderThan(v);
+    reports.dropOlderThan(v);
+  }
   const hit = cache.get(key);
   if (hit && hit.version === v && Date.now() - hit.at < ANSWER_MAX_AGE_MS) return hit.value;
   const value = make();
-  if (cache.size >= MAX_REPORTS) cache.delete(cache.keys().next().value!);
-  cache.set(key, { at: Date.now(), version: v, value });
+  const entry = { at: Date.now(), version: v, value, bytes };
+  cache.set(key, entry);
   // A failure is not remembered: the next caller tries again.
-  value.catch(() => cache.delete(key));
+  value.catch(() => cache.delete(key, entry));
   return value;
 }
 
@@ -396,38 +491,46 @@ function reportOf(
   now: Date | undefined,
 ): Promise<MarketReport> {
   const opts = { now };
-  return remembered(reports, `${market.id}|${metric}|${window}|${points}|${by}`, fresh, async () => {
-    const end = (opts.now ?? new Date()).getTime();
-    const start = end - WINDOWS[window];
-    const [rows, table] = await Promise.all([
-      readRows([market.id], start, end).then((m) => m.get(market.id) ?? []),
-      rankedTable(metric, window, by, fresh),
-    ]);
-    const series = pointsOf(rows, metric);
-    const stats = computeStats(series, { logReturns: METRICS[metric].isPrice });
-    const row = table.byMarket.get(market.id);
-    const rank: RankInfo | null = row
-      ? {
-          position: row.position,
-          of: table.ranked.length,
-          by,
-          method: methodOf(window, by),
-          value: row.value,
-          tied: row.tied,
-        }
-      : null;
-    const report: MarketReport = {
-      market,
-      metric,
-      window,
-      stats,
-      rank,
-      series: downsample(series, points, start, end),
-      latestTs: rows.length ? new Date(rows[rows.length - 1]!.ts) : null,
-    };
-    if (!rank) report.rankNote = rankNote(table, market.id, window, by);
-    return report;
-  });
+  const key = `${market.id}|${metric}|${window}|${points}|${by}`;
+  const bytes = REPORT_BASE_BYTES + key.length * 2 + points * REPORT_POINT_BYTES;
+  return remembered(
+    reports,
+    key,
+    fresh,
+    async () => {
+      const end = (opts.now ?? new Date()).getTime();
+      const start = end - WINDOWS[window];
+      const [rows, table] = await Promise.all([
+        readRows([market.id], start, end).then((m) => m.get(market.id) ?? []),
+        rankedTable(metric, window, by, fresh),
+      ]);
+      const series = pointsOf(rows, metric);
+      const stats = computeStats(series, { logReturns: METRICS[metric].isPrice });
+      const row = table.byMarket.get(market.id);
+      const rank: RankInfo | null = row
+        ? {
+            position: row.position,
+            of: table.ranked.length,
+            by,
+            method: methodOf(window, by),
+            value: row.value,
+            tied: row.tied,
+          }
+        : null;
+      const report: MarketReport = {
+        market,
+        metric,
+        window,
+        stats,
+        rank,
+        series: downsample(series, points, start, end),
+        latestTs: rows.length ? new Date(rows[rows.length - 1]!.ts) : null,
+      };
+      if (!rank) report.rankNote = rankNote(table, market.id, window, by);
+      return report;
+    },
+    bytes,
+  );
 }
 
 /**

@@ -54,6 +54,8 @@ export function chatConfig(env: Record<string, string> = {}): Config {
     MARKET_SOURCE: 'simulated',
     QUICKCHART_URL: 'https://quickchart.example.test',
     COMMAND_RATE_LIMIT_PER_MINUTE: '1000',
+    // Every member may change alerting unless a test asks for the admins-only default.
+    SLACK_ALERTING_PERMISSION: 'members',
     ...env,
   });
 }

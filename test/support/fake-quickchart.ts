@@ -16,6 +16,8 @@ export interface FakeQuickChart {
   fail(status: number, times?: number): void;
   /** The next `times` renders are never answered (until close). */
   stall(times?: number): void;
+  /** Stalled renders whose client closed the connection (aborted its request). */
+  abandonedByClient(): number;
   close(): Promise<void>;
 }
 
@@ -60,10 +62,14 @@ export async function startFakeQuickChart(): Promise<FakeQuickChart> {
   const png = solidPng(4, 3);
   const isRender = (r: RecordedRequest) => r.method === 'POST' && r.path === '/chart';
   let stalls = 0;
+  let closedByClient = 0;
   const http = await new FakeHttp((r, res): void => {
     if (!isRender(r)) return sendJson(res, 404, { error: 'not found' });
     if (stalls > 0) {
       stalls -= 1;
+      res.once('close', () => {
+        closedByClient += 1;
+      });
       return;
     }
     res.writeHead(200, { 'content-type': 'image/png', 'content-length': String(png.length) });
@@ -74,6 +80,7 @@ export async function startFakeQuickChart(): Promise<FakeQuickChart> {
     url: http.url,
     png,
     renders: () => http.find(isRender),
+    abandonedByClient: () => closedByClient,
     fail: (status, times = 1) =>
       http.fail(
         isRender,

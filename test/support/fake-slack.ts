@@ -38,6 +38,10 @@ export interface FakeSlack {
   rateLimitPost(retryAfterS: number, times?: number): void;
   /** Next chat.postMessage answers ok:false with this error (channel_not_found, not_in_channel, ...). */
   failPost(error: string, times?: number): void;
+  /** The next `times` chat.postMessage and response_url requests are never answered. */
+  stallPosts(times?: number): void;
+  /** Stalled requests whose client closed the connection (aborted). */
+  abortedByClient(): number;
   /** Next conversations.open (opening a DM) answers ok:false with this error (cannot_dm_bot, missing_scope, ...). */
   failOpenDirect(error: string, times?: number): void;
   /** Uploads that files.completeUploadExternal accepted. */
@@ -60,7 +64,16 @@ export async function startFakeSlack(): Promise<FakeSlack> {
   let fileSeq = 0;
   const issued = new Map<string, { filename: string; length: number }>();
   const completed: Array<{ params: Record<string, unknown> }> = [];
+  let stalls = 0;
+  let aborted = 0;
   const http: FakeHttp = await new FakeHttp((r, res): void => {
+    if (stalls > 0 && (r.path.startsWith('/response/') || r.path === '/api/chat.postMessage')) {
+      stalls -= 1;
+      res.once('close', () => {
+        aborted += 1;
+      });
+      return;
+    }
     if (r.path.startsWith('/response/')) return sendJson(res, 200, { ok: true });
     if (r.path.startsWith('/upload/')) {
       res.writeHead(200, { 'content-type': 'text/plain' });
@@ -81,6 +94,19 @@ export async function startFakeSlack(): Promise<FakeSlack> {
           user_id: FAKE_SLACK_BOT_USER,
           bot_id: 'B0BOT',
         });
+      case 'users.info': {
+        // Ids naming a role play it: U0ADMIN... is a workspace admin, U0OWNER... an owner.
+        const user = String(params.user ?? '');
+        return sendJson(res, 200, {
+          ok: true,
+          user: {
+            id: user,
+            name: user.toLowerCase(),
+            is_admin: user.includes('ADMIN'),
+            is_owner: user.includes('OWNER'),
+          },
+        });
+      }
       case 'conversations.open':
         // The DM channel of a user is D + the user id without its U.
         return sendJson(res, 200, { ok: true, channel: { id: `D${String(params.users ?? '').replace(/^U/, '')}` } });
@@ -172,6 +198,10 @@ export async function startFakeSlack(): Promise<FakeSlack> {
     rateLimitPost: (retryAfterS, times = 1) =>
       http.fail(isPost, { status: 429, retryAfter: retryAfterS, body: { ok: false, error: 'ratelimited' } }, times),
     failPost: (error, times = 1) => http.fail(isPost, { status: 200, body: { ok: false, error } }, times),
+    stallPosts: (times = 1) => {
+      stalls += times;
+    },
+    abortedByClient: () => aborted,
     failOpenDirect: (error, times = 1) =>
       http.fail('/api/conversations.open', { status: 200, body: { ok: false, error } }, times),
     uploads,

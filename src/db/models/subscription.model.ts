@@ -12,6 +12,8 @@ const subscriptionSchema = new Schema(
     createdBy: { type: String },
     createdAt: { type: Date, default: () => new Date() },
     snoozedUntil: { type: Date, default: null },
+    /** Who snoozed it (display name or platform user id). */
+    snoozedBy: { type: String },
     lastAlertAt: { type: Date, default: null },
     /** Spikes seen during the cooldown since the last post, reported as "+N more" next time. */
     suppressed: { type: Number, default: 0 },
