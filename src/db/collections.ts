@@ -1,7 +1,7 @@
 /**
  * Each model's collection for the driver's own calls (bulk writes, projections, updates that skip
  * mongoose's document construction), typed once with what is stored in it. Mongoose types
- * `Model.collection` as a collection of any document, which is how `_id: channel as never` crept in.
+ * `Model.collection` as a collection of any document, which is how casts of `_id` to never crept in.
  * The pipeline's collections (frames, statistics, samples, the collector state) are typed with the
  * records it writes, since their `_id`s are strings and their numbers packed buffers.
  */
