@@ -4,7 +4,7 @@
  */
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
-import { MarketStat } from '../src/db/models/index.js';
+import { marketStats } from '../src/db/collections.js';
 import {
   DEFAULT_REPORT_CACHE_BYTES,
   clearQueryCaches,
@@ -55,8 +55,8 @@ describe('report cache', () => {
     await getMarketReport('btc-usd', { points: 10 });
     await getMarketReport('eth-eur', { points: 10 });
     assert.ok(reportCacheUsage().entries > 1);
-    await MarketStat.collection.updateOne(
-      { _id: '~version' } as never,
+    await marketStats().updateOne(
+      { _id: '~version' },
       { $set: { at: new Date(Date.now() + 60_000) } },
       { upsert: true },
     );

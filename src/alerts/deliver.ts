@@ -2,7 +2,7 @@
  * The main-thread deliverer: takes pending alerts from the outbox and posts them.
  *
  * A pass claims due alerts in batches (src/alerts/outbox.ts: three round trips per batch, with a
- * lease and a claim id, so two replicas never post the same alert and a replica whose lease ran
+ * lease and a claim id, so no two replicas post the same alert and a replica whose lease ran
  * out cannot settle it any more). Each claimed alert is checked again against its subscription and
  * channel, so an untrack, snooze, mute or switch-off made after detection holds for alerts already
  * queued. The batch is then posted channel by channel, channels side by side and each channel in
