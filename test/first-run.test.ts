@@ -51,12 +51,14 @@ describe('first run', () => {
         async () => {
           const report = await fetch(docsUrl.replace('/docs', '/api/v1/markets/sim:btc-usd'));
           assert.equal(report.status, 200);
-          count = ((await report.json()) as { stats: { count: number } }).stats.count;
-          return count >= fullDay;
+          const body = (await report.json()) as { stats: { count: number }; rank: unknown };
+          count = body.stats.count;
+          // Ranked once the pipeline has stored the statistics it rebuilt from the history.
+          return count >= fullDay && body.rank !== null;
         },
         90_000,
         250,
-      ).catch(() => assert.fail(`a day of history (${count} samples)`));
+      ).catch(() => assert.fail(`a day of history, ranked (${count} samples)`));
 
       app.child.stdin!.write('/metric sim:btc-usd\n');
       await app.waitFor((l) => text(l).includes('# sim:btc-usd · price · 24h'), 30_000, 'the /metric answer');

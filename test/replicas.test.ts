@@ -54,6 +54,8 @@ describe('two replicas against one database', () => {
       ratio: 10 + i / 10,
       factor: 3,
       points: 60,
+      // One detection run each: alerts sharing a createdAt are one tick's, and go out as one digest.
+      createdAt: new Date(ts.getTime() - i * 60_000),
     }));
     await Alert.insertMany(alerts);
     await until(
