@@ -9,7 +9,7 @@
  * (sum, compensation) from which a spike's baseline mean is read exactly.
  */
 import { METRICS, METRIC_ORDER, WINDOWS, WINDOW_NAMES, type MetricName, type WindowName } from '../metrics.js';
-import { RETURN_MAX_GAP_MS } from '../stats.js';
+import { RETURN_MAX_GAP_MS, meanStd } from '../stats.js';
 import { WIDTH, type Frame } from './frames.js';
 
 export const FIELDS = 10;
@@ -425,16 +425,8 @@ export function setExact(book: WindowBook, market: string, rows: readonly ExactR
   book.since[slot] = first ? first.ts - 1 : tick;
 }
 
+/** Two-pass moments (stats.ts meanStd, the corrected two-pass algorithm) as a mean and m2. */
 function twoPass(values: readonly number[]): { mean: number; m2: number } {
-  let sum = 0;
-  for (const v of values) sum += v;
-  const mean = sum / values.length;
-  let ss = 0;
-  let comp = 0;
-  for (const v of values) {
-    const d = v - mean;
-    ss += d * d;
-    comp += d;
-  }
-  return { mean: mean + comp / values.length, m2: Math.max(0, ss - (comp * comp) / values.length) };
+  const ms = meanStd(values)!;
+  return { mean: ms.mean, m2: ms.std * ms.std * values.length };
 }
