@@ -77,6 +77,37 @@ async function main(): Promise<void> {
   const logFile = interactive ? join(config.mongo.dataDir, 'bot.log') : undefined;
   initLogger(config, { file: logFile });
   const logger = log('main');
+  // Handlers go in first: a stop signal that arrives while the app starts is queued, not fatal (the
+  // default action would kill the process with the embedded database and workers half started).
+  let app: RunningApp | undefined;
+  let pending: NodeJS.Signals | undefined;
+  const stop = (signal: NodeJS.Signals, running: RunningApp) =>
+    void running.shutdown(signal).then(
+      () => process.exit(0),
+      (err: unknown) => {
+        logger.error({ err }, 'shutdown failed');
+        process.exit(1);
+      },
+    );
+  const stopping = signalPolicy();
+  const onSignal = (signal: NodeJS.Signals) => {
+    const action = stopping(signal);
+    if (action === 'ignore') {
+      logger.info({ signal }, 'signal repeated within a second (relayed by npm or tsx): one stop');
+      return;
+    }
+    if (action === 'exit') {
+      logger.warn({ signal }, 'second signal: exiting now');
+      process.exit(130);
+    }
+    if (app) stop(signal, app);
+    else {
+      pending = signal;
+      logger.info({ signal }, 'stop requested while starting: stopping once started (again to exit now)');
+    }
+  };
+  process.on('SIGINT', onSignal);
+  process.on('SIGTERM', onSignal);
   if (demo) logger.info('demo mode: simulated source, embedded database, console');
   // The database comes first, before the rest of the app is even loaded, so that a machine without one
   // hears so within seconds.
@@ -94,7 +125,6 @@ async function main(): Promise<void> {
     process.exit(1);
   }
   const { startApp } = await import('./app.js');
-  let app: RunningApp;
   try {
     app = await startApp(config, {
       console: demo || args.has('--console'),
@@ -107,31 +137,10 @@ async function main(): Promise<void> {
     else logger.fatal({ err }, 'could not start');
     process.exit(1);
   }
+  if (pending) return stop(pending, app);
   // The console greets before this point; the banner follows with a fresh prompt.
   if (app.chat.platforms.some((p) => p.name === 'console'))
     process.stdout.write(`\n${banner(app, logFile)}${interactive ? '> ' : ''}`);
-
-  const stopping = signalPolicy();
-  const onSignal = (signal: NodeJS.Signals) => {
-    const action = stopping(signal);
-    if (action === 'ignore') {
-      logger.info({ signal }, 'signal repeated within a second (relayed by npm or tsx): one stop');
-      return;
-    }
-    if (action === 'exit') {
-      logger.warn({ signal }, 'second signal: exiting now');
-      process.exit(130);
-    }
-    void app.shutdown(signal).then(
-      () => process.exit(0),
-      (err: unknown) => {
-        logger.error({ err }, 'shutdown failed');
-        process.exit(1);
-      },
-    );
-  };
-  process.on('SIGINT', onSignal);
-  process.on('SIGTERM', onSignal);
 }
 
 await main();

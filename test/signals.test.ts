@@ -30,7 +30,7 @@ describe('stop signals', () => {
       BACKFILL_MAX: '10m',
       LOG_LEVEL: 'info',
     });
-    // The banner is written in the same synchronous step that installs the signal handlers.
+    // The handlers are installed before the database opens, so the banner comes well after them.
     await app.waitFor((l) => l.msg === 'crypto-chatops is running', 60_000, 'the banner');
     // Two kill() calls in a row merge into one pending signal; a relay arrives tens of ms later.
     app.child.kill('SIGINT');
@@ -43,5 +43,30 @@ describe('stop signals', () => {
       'the orderly shutdown ran to its end',
     );
     assert.ok(!app.lines.some((l) => String(l.msg).startsWith('second signal')));
+  });
+
+  it('queues a stop that arrives while the app starts, then shuts down in order', async () => {
+    const app = startAppProcess({
+      MONGODB_URI: `${db.uri}/${db.dbName}`,
+      HTTP_PORT: '0',
+      MARKET_SOURCE: 'simulated',
+      SIMULATED_MARKETS: '3',
+      BACKFILL_MAX: '10m',
+      LOG_LEVEL: 'info',
+    });
+    // The first thing the app says is which database it uses: chat, HTTP and the scheduler come after.
+    await app.waitFor((l) => l.msg === 'using the MongoDB at MONGODB_URI', 60_000, 'the database line');
+    app.child.kill('SIGTERM');
+    const code = await app.exited;
+    const said = app.lines.map((l) => JSON.stringify(l)).join('\n');
+    assert.equal(code, 0, said);
+    assert.ok(
+      app.lines.some((l) => String(l.msg).startsWith('stop requested while starting')),
+      said,
+    );
+    assert.ok(
+      app.lines.some((l) => l.msg === 'stopped'),
+      'the orderly shutdown ran to its end',
+    );
   });
 });
