@@ -310,6 +310,8 @@ export async function startScheduler(config: Config, opts: SchedulerOptions): Pr
             alertsAtMs: message.pipeline.alertsAtMs,
             memoryBytes: message.pipeline.memoryBytes,
             heapBytes: message.pipeline.heapBytes,
+            mainHeapBytes: process.memoryUsage().heapUsed,
+            rssBytes: process.memoryUsage.rss(),
           },
           'tick done',
         );

@@ -7,7 +7,7 @@
 import type mongoose from 'mongoose';
 import { frameLists, marketStats, samples } from '../../db/collections.js';
 import { METRICS, METRIC_ORDER, WINDOWS, WINDOW_NAMES, type MetricName, type WindowName } from '../metrics.js';
-import { ensureList, storedFrameTicks, toFrame, writeFrames, type Frame, WIDTH } from './frames.js';
+import { ensureList, storedFrameTicks, writeFrames, type Frame, WIDTH } from './frames.js';
 import { FIELDS, WindowBook, metricIndex, setExact, windowIndex, type ExactRow } from './window-book.js';
 
 /** A marker document bumped by every write: readers keep answers while it is unchanged. */
@@ -188,7 +188,9 @@ export async function rebuildBook(
     { projection, batchSize: 10_000 },
   );
   const byMarket = new Map<string, ExactRow[]>();
-  const byTick = new Map<number, Array<Record<string, unknown> & { market: string }>>();
+  // Per tick, the same value arrays the markets' rows hold (not the documents): a first start reads
+  // every sample of the longest window, and keeping them twice was most of the worker's peak memory.
+  const byTick = new Map<number, Array<[string, Array<number | null>]>>();
   let samplesRead = 0;
   for await (const doc of cursor) {
     signal?.throwIfAborted();
@@ -210,7 +212,7 @@ export async function rebuildBook(
       list = [];
       byTick.set(ts, list);
     }
-    list.push(doc as Record<string, unknown> & { market: string });
+    list.push([market, values]);
   }
   const book = new WindowBook(source);
   for (const [market, rows] of byMarket) {
@@ -220,7 +222,15 @@ export async function rebuildBook(
   book.asOf = tick;
   // Frames for the ticks that have none (written before frames existed, or samples stored directly).
   const stored = await storedFrameTicks(source, [...byTick.keys()]);
-  const frames: Frame[] = [...byTick].filter(([ts]) => !stored.has(ts)).map(([ts, rows]) => toFrame(ts, rows));
+  const frames: Frame[] = [];
+  for (const [ts, list] of byTick) {
+    if (stored.has(ts)) continue;
+    const values = new Float64Array(list.length * WIDTH);
+    list.forEach(([, v], i) => {
+      for (let k = 0; k < WIDTH; k++) values[i * WIDTH + k] = v[k] ?? Number.NaN;
+    });
+    frames.push({ tick: ts, markets: list.map(([m]) => m), values });
+  }
   await writeFrames(source, frames, signal);
   return { book, samplesRead, framesWritten: frames.length };
 }
