@@ -28,6 +28,7 @@ process.on('message', (m) => {
       viewers: app.live.viewerCount,
       pushed: app.live.pushed,
       dropped: app.live.dropped,
+      lastPush: app.live.lastPush,
     });
   }
   if (m === 'stop') void app.close().then(() => process.exit(0));

@@ -67,6 +67,7 @@ interface Usage {
   viewers: number;
   pushed: number;
   dropped: number;
+  lastPush: { readMs: number; writeMs: number };
 }
 async function usage(kind: 'usage' | 'settled' = 'usage'): Promise<Usage> {
   server.send(kind);
@@ -192,10 +193,15 @@ async function idleRate(ms = 3_000): Promise<number> {
 }
 
 /** Runs `count` ticks with these viewers: push latency of the last viewer, and server CPU per tick. */
-async function ticks(viewers: Viewer[], count: number): Promise<{ last: number[]; all: number[]; cpu: number[] }> {
+async function ticks(
+  viewers: Viewer[],
+  count: number,
+): Promise<{ last: number[]; all: number[]; cpu: number[]; reads: number[]; writes: number[] }> {
   const last: number[] = [];
   const all: number[] = [];
   const cpu: number[] = [];
+  const reads: number[] = [];
+  const writes: number[] = [];
   const idle = await idleRate();
   for (let k = 0; k < count; k++) {
     const before = await usage();
@@ -205,10 +211,12 @@ async function ticks(viewers: Viewer[], count: number): Promise<{ last: number[]
     last.push(Math.max(...latencies));
     all.push(...latencies);
     await sleep(SETTLE_MS);
-    const spent = (await usage()).cpuMs - before.cpuMs;
-    cpu.push(Math.max(0, spent - (idle * (performance.now() - t.startedAt)) / 1000));
+    const after = await usage();
+    reads.push(after.lastPush.readMs);
+    writes.push(after.lastPush.writeMs);
+    cpu.push(Math.max(0, after.cpuMs - before.cpuMs - (idle * (performance.now() - t.startedAt)) / 1000));
   }
-  return { last, all, cpu };
+  return { last, all, cpu, reads, writes };
 }
 
 const MB = (bytes: number) => (bytes / 1e6).toFixed(1);
@@ -267,6 +275,10 @@ console.log(`viewers 1 push p95 ms: ${pct(oneViewer.last, 95).toFixed(0)}`);
 console.log(`viewers ${VIEWERS} push p50 ms (last viewer of each tick): ${pct(manyViewers.last, 50).toFixed(0)}`);
 console.log(`viewers ${VIEWERS} push p95 ms, every viewer of every tick: ${pct(manyViewers.all, 95).toFixed(0)}`);
 console.log(`viewers ${VIEWERS} dropped as slow: ${end.dropped}`);
+console.log(
+  `server push steps, median ms: 1 viewer read ${pct(oneViewer.reads, 50).toFixed(0)}, write ${pct(oneViewer.writes, 50).toFixed(1)}; ` +
+    `${VIEWERS} viewers read ${pct(manyViewers.reads, 50).toFixed(0)}, write ${pct(manyViewers.writes, 50).toFixed(1)}`,
+);
 console.log(
   `server cpu ms per tick above idle, 1 viewer (mean over ${TICKS} ticks): ${mean(oneViewer.cpu).toFixed(0)}`,
 );

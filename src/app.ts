@@ -110,8 +110,10 @@ export async function startApp(config: Config, options: AppOptions = {}): Promis
         logFile: options.logFile,
       });
       // Alerts go out as soon as the tick has put them in the outbox, not at the next poll.
+      // The dashboard's viewers get the tick's figures without the poller's wait.
       scheduler.events.on('tick', (event: TickEvent) => {
         if (event.alerts) void deliverer.deliverNow().catch((err) => logger.warn({ err }, 'delivery failed'));
+        http.live.poke();
       });
       stops.push({ name: 'scheduler', stop: () => scheduler!.stop() });
     }

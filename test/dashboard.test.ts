@@ -245,3 +245,44 @@ describe('dashboard live stream: many viewers, slow viewers', () => {
     }
   });
 });
+
+describe('dashboard live stream: the collecting process pokes it', () => {
+  let server: Server;
+  let live: LiveStream;
+  let base: string;
+  let seeded: Seeded;
+  after(async () => {
+    live?.stop();
+    await new Promise((done) => server?.close(done));
+  });
+  useTestDatabase('dashboard_poke');
+
+  before(async () => {
+    seeded = await seedMarkets(6, 30);
+    // An interval no test outlasts: only a poke can bring the tick.
+    live = new LiveStream({ logger: log('test'), pollMs: 3_600_000 });
+    server = createServer((_req, res) => void live.attach(res, undefined));
+    await new Promise<void>((done) => server.listen(0, '127.0.0.1', done));
+    base = `http://127.0.0.1:${(server.address() as { port: number }).port}`;
+  });
+
+  it('pushes a tick as soon as it is poked, once however many pokes arrive', async () => {
+    const viewer = await openSse(`${base}/`);
+    await viewer.next((e) => e.event === 'snapshot', 5_000, 'snapshot');
+    const t1 = await nextTick(seeded, 300);
+    assert.equal(live.pushed, 0, 'nothing moves without the poll');
+    live.poke();
+    await viewer.next((e) => e.event === 'tick' && e.id === String(t1), 5_000, `tick ${t1}`);
+    // Two pokes in a row: the second arrives while the first poll runs and polls again after it,
+    // which finds nothing new.
+    const t2 = await nextTick(seeded, 301);
+    const polls = live.polls;
+    live.poke();
+    live.poke();
+    await viewer.next((e) => e.event === 'tick' && e.id === String(t2), 5_000, `tick ${t2}`);
+    await until('the second poll to end', () => live.polls === polls + 2, 5_000);
+    assert.equal(live.pushed, 2);
+    assert.equal(viewer.events.filter((e) => e.event === 'tick').length, 2);
+    viewer.close();
+  });
+});

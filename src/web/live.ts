@@ -105,11 +105,16 @@ export class LiveStream {
   private heartbeatTimer: NodeJS.Timeout | undefined;
   private started: Promise<void> | undefined;
   private polling = false;
+  private pokedWhilePolling = false;
   private stopped = false;
   /** Viewers dropped for reading too slowly (for /metrics-style checks and tests). */
   dropped = 0;
   /** Ticks pushed since start. */
   pushed = 0;
+  /** Polls finished since start. */
+  polls = 0;
+  /** The last push's steps, in ms: the figures' read, and the serialisation and writes to every viewer. */
+  lastPush = { readMs: 0, writeMs: 0 };
 
   constructor(opts: LiveOptions) {
     this.logger = opts.logger;
@@ -215,9 +220,20 @@ export class LiveStream {
     }
   }
 
+  /**
+   * Polls now rather than at the next interval: the process's own scheduler calls it when a tick's
+   * statistics are stored, so a single-process deployment pushes without the poller's wait.
+   */
+  poke(): void {
+    if (this.pollTimer === undefined || this.stopped) return;
+    if (this.polling) this.pokedWhilePolling = true;
+    else void this.poll();
+  }
+
   private async poll(): Promise<void> {
     if (this.polling || this.stopped) return;
     this.polling = true;
+    this.pokedWhilePolling = false;
     try {
       const version = await readStatsVersion();
       const changed = version !== this.statsVersion;
@@ -247,12 +263,16 @@ export class LiveStream {
       this.setStatus({ ...this.status, database: false, at: Date.now() });
     } finally {
       this.polling = false;
+      this.polls += 1;
+      if (this.pokedWhilePolling) this.poke();
     }
   }
 
   /** Reads the overview once and pushes the rows that changed as one event. */
   private async reload(initial: boolean): Promise<void> {
+    const started = performance.now();
     const overview: MarketOverview = await getMarketOverview({ uncached: true });
+    const read = performance.now();
     const asOf = overview.asOf?.getTime() ?? null;
     const changed: WireRow[] = [];
     const next = new Map<string, WireRow>();
@@ -279,6 +299,7 @@ export class LiveStream {
     if (this.ring.length > this.ringSize) this.ring.shift();
     this.pushed += 1;
     this.broadcast(bytes);
+    this.lastPush = { readMs: read - started, writeMs: performance.now() - read };
   }
 
   private async readStatus(): Promise<void> {
