@@ -4,7 +4,7 @@
  *
  *   collect (fetch, normalise, write samples + frame, backfill)  -> src/market/collect.ts
  *   fold the tick into every market's window statistics          -> window-book.ts
- *   judge every tracked pair against its baseline hour, outbox   -> src/market/detect.ts
+ *   judge every tracked pair against its baseline hour, outbox   -> src/alerts/detect.ts
  *   store the statistics (29 documents)                          -> stats-store.ts
  *
  * Nothing the tick wrote is read back: the values leaving each window come from the frame of one
@@ -21,7 +21,7 @@ import {
   mutedChannels,
   writeDecisions,
   type DetectResult,
-} from '../detect.js';
+} from '../../alerts/detect.js';
 import { METRIC_ORDER, WINDOWS, type MetricName } from '../metrics.js';
 import { createSource } from '../sources/index.js';
 import type { MarketSource } from '../sources/types.js';

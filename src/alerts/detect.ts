@@ -20,8 +20,8 @@ import mongoose from 'mongoose';
 import { Alert, Channel, Market, Sample, SpikeBaseline, Subscription } from '../db/models/index.js';
 import { insertManyKeyed } from '../db/errors.js';
 import { log } from '../logger.js';
-import { METRICS, type MetricName } from './metrics.js';
-import { HourWindow, SPIKE_WINDOW_MS, judge, type NoSpikeReason } from './spikes.js';
+import { METRICS, type MetricName } from '../market/metrics.js';
+import { HourWindow, SPIKE_WINDOW_MS, judge, type NoSpikeReason } from './rules/spike.js';
 
 export interface DetectOptions {
   /** The collector tick just written (aligned, as in Sample.ts). */
