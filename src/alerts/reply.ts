@@ -45,6 +45,22 @@ export interface RuleView {
   windowMs?: number | null;
 }
 
+/** The command that makes (or re-enables) a rule: `/track btc-usd volume`, `/alert btc-usd above 100000`. */
+export function ruleCommand(rule: RuleView): string {
+  if (rule.kind === 'level') return `/alert ${rule.market} ${rule.direction} ${rule.level}`;
+  if (rule.kind === 'move') {
+    const direction = rule.direction && rule.direction !== 'either' ? ` ${rule.direction}` : '';
+    return `/alert ${rule.market} move${direction} ${rule.percent}% ${formatDuration(rule.windowMs ?? 0).replace(' ', '')}`;
+  }
+  return `/track ${rule.market} ${rule.metric}`;
+}
+
+/** A rule in a title: `kraken:btc-usd volume per minute`, `kraken:btc-usd price above 100,000`. */
+export function ruleLabel(rule: RuleView): string {
+  if (rule.kind === 'level' || rule.kind === 'move') return `${rule.market} ${conditionText(rule)}`;
+  return `${rule.market} ${METRICS[rule.metric as MetricName]?.label ?? rule.metric}`;
+}
+
 /** "price above 100,000", "moves 5% either way within 1h", "volume spikes over 3x the 1h average". */
 export function conditionText(rule: RuleView): string {
   if (rule.kind === 'level') return `price ${rule.direction} ${num(rule.level)}`;
