@@ -165,7 +165,7 @@ async function checkCap(channel: string, cap: number): Promise<void> {
   const held = await Subscription.countDocuments({ channel });
   if (held >= cap) {
     throw new UserError(
-      `This channel already holds ${held} alert rules, the most it may (${cap}).`,
+      `This channel already tracks ${held} markets and metrics, the most it may (${cap}).`,
       '/tracking lists them; /untrack one to make room.',
       403,
     );
