@@ -13,7 +13,7 @@ import mongoose from 'mongoose';
 import { connectDatabase, disconnectDatabase } from '../src/db/connection.js';
 import { createLogger } from '../src/logger.js';
 import { Sample, Subscription } from '../src/db/models/index.js';
-import { detectSpikes } from '../src/market/detect.js';
+import { detectSpikes } from '../src/alerts/detect.js';
 
 const uri = process.env.BENCH_MONGODB_URI;
 if (!uri) throw new Error('run through `npm run bench -- detect` (bench/run.ts starts the database)');

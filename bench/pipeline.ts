@@ -145,6 +145,10 @@ async function runBot(
               createdAt: new Date(),
             })),
           );
+          // The rules' version (src/alerts/subscriptions.ts): the bot reloads its rules when it moves.
+          await conn
+            .collection<{ _id: string; value: number }>('counters')
+            .updateOne({ _id: 'subscriptions' }, { $inc: { value: 1 } }, { upsert: true });
           return;
         }
         seen.push(t);

@@ -1,29 +1,26 @@
 /**
- * The buttons under a spike alert: snooze that subscription for 1h or 24h, or untrack it. The
+ * The buttons under an alert of any kind: snooze that subscription for 1h or 24h, or untrack it. The
  * button's value is the subscription id; a click from another channel, or on a subscription that
  * is gone, gets a clear answer and changes nothing.
  */
-import { ALERT_ACTIONS } from '../src/alerts/reply.js';
+import { ALERT_ACTIONS, ruleCommand, ruleLabel } from '../src/alerts/reply.js';
 import { snoozeSubscription, untrackSubscriptionById } from '../src/alerts/subscriptions.js';
 import { utc } from '../src/chat/format.js';
 import { defineAction, formatDuration, type CommandContext } from '../src/chat/registry.js';
 import type { Reply } from '../src/chat/reply.js';
-import { METRICS, type MetricName } from '../src/market/metrics.js';
 
 /** How a change's author is shown: the display name with the platform id, or the id. */
 export const whoOf = (ctx: CommandContext) => (ctx.userName ? `${ctx.userName} (${ctx.user})` : ctx.user);
-
-const labelOf = (metric: string) => METRICS[metric as MetricName]?.label ?? metric;
 
 async function snooze(ctx: CommandContext, value: string, ms: number): Promise<Reply> {
   const now = ctx.now?.() ?? new Date();
   const until = new Date(now.getTime() + ms);
   const sub = await snoozeSubscription(ctx.channel, value, until, whoOf(ctx));
   return {
-    title: `Snoozed ${sub.market} ${labelOf(sub.metric)} alerts for ${formatDuration(ms)}`,
+    title: `Snoozed ${ruleLabel(sub)} alerts for ${formatDuration(ms)}`,
     text:
       `No alerts for it in this channel until ${utc(until)}${ctx.userName ? ` (snoozed by ${ctx.userName})` : ''}. ` +
-      `/track ${sub.market} ${sub.metric} lifts the snooze.`,
+      `${ruleCommand(sub)} lifts the snooze.`,
     tone: 'success',
   };
 }
@@ -46,8 +43,8 @@ export const untrackAlertAction = defineAction({
   async run(ctx, value) {
     const sub = await untrackSubscriptionById(ctx.channel, value);
     return {
-      title: `Stopped tracking ${sub.market} ${labelOf(sub.metric)} in this channel`,
-      text: `/track ${sub.market} ${sub.metric} starts again.`,
+      title: `Stopped tracking ${ruleLabel(sub)} in this channel`,
+      text: `${ruleCommand(sub)} starts again.`,
       tone: 'success',
     };
   },

@@ -3,6 +3,7 @@
  * registration script all read this list.
  */
 import type { ActionDefinition, AnyCommand } from '../src/chat/registry.js';
+import { alert } from './alert.js';
 import { alertActions } from './alert-actions.js';
 import { compare } from './compare.js';
 import { help } from './help.js';
@@ -13,6 +14,6 @@ import { track, trackAction } from './track.js';
 import { tracking } from './tracking.js';
 import { untrack } from './untrack.js';
 
-export const commands: AnyCommand[] = [metric, rank, compare, track, untrack, tracking, mute, help];
+export const commands: AnyCommand[] = [metric, rank, compare, track, alert, untrack, tracking, mute, help];
 
 export const actions: ActionDefinition[] = [trackAction, ...alertActions];

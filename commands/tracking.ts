@@ -3,6 +3,7 @@
  * that deliver elsewhere (a DM, a webhook). `/tracking digest off` posts each alert on its own;
  * `digest on` groups one tick's alerts into one post again.
  */
+import { conditionText } from '../src/alerts/reply.js';
 import { utc } from '../src/chat/format.js';
 import { defineCommand, formatDuration } from '../src/chat/registry.js';
 import { channelSettings, listSubscriptions, setChannelDigest } from '../src/alerts/subscriptions.js';
@@ -50,7 +51,9 @@ export const tracking = defineCommand({
     if (subs.length === 0) {
       return {
         title: 'This channel tracks nothing yet',
-        text: `${muted ? `${muted}\n` : ''}Start with /track btc-usd (volume spikes, 3x the 1h average).`,
+        text:
+          `${muted ? `${muted}\n` : ''}Start with /track btc-usd (volume spikes, 3x the 1h average), ` +
+          '/alert btc-usd above 100000 (a price level) or /alert eth-usd move 5% 1h (a move either way).',
       };
     }
     const lines = subs.slice(0, SHOWN).map((s) => {
@@ -60,8 +63,8 @@ export const tracking = defineCommand({
         : s.snoozedUntil && s.snoozedUntil > now
           ? ` · snoozed until ${utc(s.snoozedUntil)}${s.snoozedBy ? ` by ${s.snoozedBy}` : ''}`
           : '';
-      const settings = `${s.factor}x, cooldown ${formatDuration(s.cooldownMs)}`;
-      return `• ${s.market} ${s.metric}${dest}: ${settings}, last alert ${utc(s.lastAlertAt)}${state}`;
+      const cooldown = s.kind === 'level' ? '' : `, cooldown ${formatDuration(s.cooldownMs)}`;
+      return `• ${s.market} ${conditionText(s)}${dest}${cooldown}, last alert ${utc(s.lastAlertAt)}${state}`;
     });
     if (subs.length > SHOWN) lines.push(`…and more; /untrack what you no longer need.`);
     if (muted) lines.unshift(muted);

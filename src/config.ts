@@ -86,6 +86,24 @@ const number = (fallback: number, min: number, max: number) =>
       return n;
     });
 
+/** A percentage, `0.5%` or `0.5`, as a fraction (0.005). */
+const percent = (fallback: string, min: number, max: number) =>
+  z
+    .string()
+    .default(fallback)
+    .transform((text, ctx) => {
+      const match = /^\s*(\d+(?:\.\d+)?)\s*%?\s*$/.exec(text);
+      const n = match ? Number(match[1]) : Number.NaN;
+      if (!Number.isFinite(n) || n < min || n > max) {
+        ctx.addIssue({
+          code: 'custom',
+          message: `expected a percentage from ${min}% to ${max}% such as 0.5%, got "${text}"`,
+        });
+        return z.NEVER;
+      }
+      return n / 100;
+    });
+
 /** `true`/`false` (also 1/0, yes/no, on/off); anything else is an error rather than a silent false. */
 const flag = (fallback: boolean) =>
   z
@@ -269,6 +287,9 @@ const schema = z
     REPORT_CACHE_MB: integer(64, 1, 16_384),
     PUBLIC_URL: url(),
     DASHBOARD_SHOW_CHANNELS: flag(false),
+    API_RULES_TOKEN: optionalText.refine((v) => v === undefined || v.length >= 16, {
+      message: 'expected at least 16 characters (a long random string)',
+    }),
     COMMAND_RATE_LIMIT_PER_MINUTE: integer(20, 1, 10_000),
 
     WEBHOOKS: pairs('url'),
@@ -277,6 +298,7 @@ const schema = z
     SPIKE_FACTOR: number(3, 1, 1_000),
     SPIKE_MIN_POINTS: integer(30, 1, 1_000),
     ALERT_COOLDOWN: duration('15m', 0 + 1, 7 * 86_400_000),
+    ALERT_LEVEL_HYSTERESIS: percent('0.5%', 0, 50),
     MAX_SUBSCRIPTIONS_PER_CHANNEL: integer(50, 1, 10_000),
   })
   .superRefine((env, ctx) => {
@@ -386,6 +408,8 @@ export interface Config {
     readonly publicUrl?: string;
     /** Show alert channel ids on the dashboard's alerts page. */
     readonly dashboardShowChannels: boolean;
+    /** Bearer token of GET /api/v1/channels/:channel/rules; the route does not exist without it. */
+    readonly rulesToken?: string;
   };
   readonly commands: { readonly rateLimitPerMinute: number };
   readonly alerts: {
@@ -393,6 +417,8 @@ export interface Config {
     readonly minPoints: number;
     readonly cooldownMs: number;
     readonly maxPerChannel: number;
+    /** Re-arm margin of price levels, as a fraction of the level (0.005 = 0.5%). */
+    readonly levelHysteresis: number;
   };
   /** Outgoing webhooks by name: alerts to `webhook:<name>` are POSTed there, signed with the secret. */
   readonly webhooks: Readonly<Record<string, { readonly url: string; readonly secret: string }>>;
@@ -435,7 +461,14 @@ export function loadConfig(env?: Record<string, string | undefined>, overrides: 
     throw new ConfigError(problems);
   }
   const e = result.data;
-  const secrets = [e.SLACK_BOT_TOKEN, e.SLACK_SIGNING_SECRET, e.SLACK_APP_TOKEN, e.DISCORD_TOKEN, e.CRYPTOWATCH_API_KEY]
+  const secrets = [
+    e.SLACK_BOT_TOKEN,
+    e.SLACK_SIGNING_SECRET,
+    e.SLACK_APP_TOKEN,
+    e.DISCORD_TOKEN,
+    e.CRYPTOWATCH_API_KEY,
+    e.API_RULES_TOKEN,
+  ]
     .concat(passwordOf(e.MONGODB_URI))
     .concat(Object.values(e.WEBHOOK_SECRETS))
     .filter((s): s is string => typeof s === 'string' && s.length >= 4);
@@ -494,6 +527,7 @@ export function loadConfig(env?: Record<string, string | undefined>, overrides: 
       reportCacheBytes: e.REPORT_CACHE_MB * 1024 * 1024,
       publicUrl: e.PUBLIC_URL,
       dashboardShowChannels: e.DASHBOARD_SHOW_CHANNELS,
+      rulesToken: e.API_RULES_TOKEN,
     },
     commands: { rateLimitPerMinute: e.COMMAND_RATE_LIMIT_PER_MINUTE },
     alerts: {
@@ -501,6 +535,7 @@ export function loadConfig(env?: Record<string, string | undefined>, overrides: 
       minPoints: e.SPIKE_MIN_POINTS,
       cooldownMs: e.ALERT_COOLDOWN,
       maxPerChannel: e.MAX_SUBSCRIPTIONS_PER_CHANNEL,
+      levelHysteresis: e.ALERT_LEVEL_HYSTERESIS,
     },
     webhooks: Object.fromEntries(
       Object.entries(e.WEBHOOKS).map(([name, url]) => [name, { url, secret: e.WEBHOOK_SECRETS[name]! }]),

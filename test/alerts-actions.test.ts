@@ -9,7 +9,7 @@ import { actions, commands } from '../commands/index.js';
 import { CommandRegistry, type CommandContext } from '../src/chat/registry.js';
 import { loadConfig } from '../src/config.js';
 import { Alert, Channel, Subscription } from '../src/db/models/index.js';
-import { detectSpikes } from '../src/market/detect.js';
+import { detectSpikes } from '../src/alerts/detect.js';
 import { saveSamples, type SampleInput } from '../src/market/samples.js';
 import { clearDatabase, useTestDatabase } from './support/db.js';
 import { sampleAt } from './support/samples.js';

@@ -284,7 +284,7 @@ describe('alert delivery through the adapters', () => {
     assert.equal(post.channel, 'D0USER');
 
     const listed = await slackCommand('/tracking', '');
-    assert.match(String(listed.text), /kraken:btc-usd volume → DM/);
+    assert.match(String(listed.text), /kraken:btc-usd volume spikes over 3x the 1h average → DM/);
     assert.match(String((await slackCommand('/untrack', 'btc-usd dm')).text), /in your direct messages/);
     assert.equal(await Subscription.countDocuments({ direct: true }), 0);
 

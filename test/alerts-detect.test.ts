@@ -5,9 +5,9 @@
 import assert from 'node:assert/strict';
 import { beforeEach, describe, it } from 'node:test';
 import { Alert, Channel, Market, SpikeBaseline, Subscription } from '../src/db/models/index.js';
-import { detectSpikes } from '../src/market/detect.js';
+import { detectSpikes } from '../src/alerts/detect.js';
 import { saveSamples, type SampleInput } from '../src/market/samples.js';
-import { detectSpikeAt, type SeriesPoint } from '../src/market/spikes.js';
+import { detectSpikeAt, type SeriesPoint } from '../src/alerts/rules/spike.js';
 import { clearDatabase, useTestDatabase } from './support/db.js';
 
 useTestDatabase('alerts_detect');

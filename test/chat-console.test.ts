@@ -46,7 +46,7 @@ describe('console REPL', () => {
     assert.match(text, /# Now tracking kraken:btc-usd volume per minute in this channel\n/);
     assert.match(
       text,
-      /# Tracked in this channel \(1\)\n• kraken:btc-usd volume: 4x, cooldown 15m, last alert never\n/,
+      /# Tracked in this channel \(1\)\n• kraken:btc-usd volume spikes over 4x the 1h average, cooldown 15m, last alert never\n/,
     );
     assert.ok(text.indexOf('Now tracking') < text.indexOf('Tracked in this channel'));
   });

@@ -110,7 +110,10 @@ describe('slack adapter over HTTP on the main server', () => {
     const { id } = await command('/untrack', 'btc-usd', { user: 'U0OTHER' });
     assert.match(JSON.stringify(await fake.waitForResponse(id)), /You may not change what this channel tracks/);
     const { id: listed } = await command('/tracking', '', { user: 'U0OTHER' });
-    assert.match(JSON.stringify(await fake.waitForResponse(listed)), /kraken:btc-usd volume: 5x, cooldown 1h/);
+    assert.match(
+      JSON.stringify(await fake.waitForResponse(listed)),
+      /kraken:btc-usd volume spikes over 5x the 1h average, cooldown 1h/,
+    );
   });
 
   it('routes a button click to the action registry', async () => {

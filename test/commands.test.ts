@@ -74,8 +74,8 @@ describe('track, untrack, tracking', () => {
     assert.equal(
       reply.text,
       [
-        '• kraken:btc-usd volume: 3x, cooldown 15m, last alert never',
-        '• kraken:eth-eur price: 2x, cooldown 2h, last alert 2026-01-02 03:04 UTC',
+        '• kraken:btc-usd volume spikes over 3x the 1h average, cooldown 15m, last alert never',
+        '• kraken:eth-eur price spikes over 2x the 1h average, cooldown 2h, last alert 2026-01-02 03:04 UTC',
       ].join('\n'),
     );
     const other = await line(registry, '/tracking', ctx({ channel: 'slack:T:C' }));
@@ -172,7 +172,8 @@ describe('registry', () => {
       '/rank [metric] [window] [by] [n] [exchange]',
       '/compare <market>',
       '/track <market> [metric] [factor] [cooldown] [to]',
-      '/untrack <market> [metric] [to]',
+      '/alert <market> <condition> [value] [window] [direction] [to]',
+      '/untrack <market> [metric] [kind] [to]',
       '/tracking [digest]',
       '/help [command]',
     ]) {

@@ -8,7 +8,7 @@ import { startDeliverer, type Deliverer } from '../src/alerts/deliver.js';
 import { ChannelGoneError, RateLimitedError, type ChatPlatform, type PlatformName } from '../src/chat/platform.js';
 import type { Reply } from '../src/chat/reply.js';
 import { Alert, Channel, Subscription } from '../src/db/models/index.js';
-import { detectSpikes } from '../src/market/detect.js';
+import { detectSpikes } from '../src/alerts/detect.js';
 import { saveSamples, type SampleInput } from '../src/market/samples.js';
 import { registry } from '../src/observability/metrics.js';
 import { clearDatabase, useTestDatabase } from './support/db.js';

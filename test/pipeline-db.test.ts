@@ -12,6 +12,7 @@ import { Alert, Lease, Market, Sample, Subscription } from '../src/db/models/ind
 import { initLogger } from '../src/logger.js';
 import { METRIC_NAMES, WINDOW_NAMES } from '../src/market/metrics.js';
 import { Pipeline } from '../src/market/pipeline/pipeline.js';
+import { markRulesChanged } from '../src/alerts/subscriptions.js';
 import { loadBook, rebuildBook } from '../src/market/pipeline/stats-store.js';
 import { useTestDatabase } from './support/db.js';
 
@@ -90,6 +91,8 @@ describe('the pipeline over the database', () => {
     await Subscription.insertMany(
       markets.map((m) => ({ channel: 'slack:T1:C1', market: String(m._id), metric: 'volume', cooldownMs: 0 })),
     );
+    // Written past src/alerts/subscriptions.ts: tell the pipeline's rule cache, as its writes do.
+    await markRulesChanged();
   });
 
   it('slides the statistics tick by tick and judges each point as a plain recomputation does', async () => {

@@ -8,7 +8,7 @@ import { describe, it } from 'node:test';
 import { METRIC_ORDER, METRICS, WINDOWS, WINDOW_NAMES } from '../src/market/metrics.js';
 import { type Frame, toFrame, type FrameRow } from '../src/market/pipeline/frames.js';
 import { WindowBook } from '../src/market/pipeline/window-book.js';
-import { judge } from '../src/market/spikes.js';
+import { judge } from '../src/alerts/rules/spike.js';
 import { computeStats } from '../src/market/stats.js';
 
 const HOUR = 3_600_000;

@@ -63,6 +63,7 @@ describe('slack-manifest.yml', () => {
       '/crypto-rank',
       '/crypto-compare',
       '/crypto-track',
+      '/crypto-alert',
       '/crypto-untrack',
       '/crypto-tracking',
       '/crypto-quiet',

@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import { HourWindow, baselineWindow, detectSpikeAt, judge, type SeriesPoint } from '../src/market/spikes.js';
+import { HourWindow, baselineWindow, detectSpikeAt, judge, type SeriesPoint } from '../src/alerts/rules/spike.js';
 
 const T0 = Date.UTC(2026, 0, 1, 12, 0);
 const min = (n: number) => T0 + n * 60_000;

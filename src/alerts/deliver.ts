@@ -95,6 +95,11 @@ const payloadOf = (a: OutboxAlert): AlertPayload => ({
   ratio: a.ratio,
   factor: a.factor,
   points: a.points,
+  kind: a.kind,
+  direction: a.direction,
+  threshold: a.threshold,
+  change: a.change,
+  windowMs: a.windowMs,
   more: a.more ?? 0,
 });
 

@@ -1,19 +1,45 @@
 /**
- * The one module that writes subscriptions and channel settings: track, untrack, snooze, mute,
- * digest on/off, and the delivery side's "this channel is gone". Commands and buttons call these
- * and only format the answer, so every change of alerting state goes through one place.
+ * The one module that writes subscriptions (alert rules of every kind) and channel settings: track,
+ * alert, untrack, snooze, mute, digest on/off, detection's rule state, and the delivery side's "this
+ * channel is gone". Commands and buttons call these and only format the answer, so every change of
+ * alerting state goes through one place.
+ *
+ * Detection keeps the rules in memory and reloads them when the `subscriptions` counter moved: every
+ * write here that detection must see bumps it (markRulesChanged). Detection's own state writes
+ * (saveRuleStates) do not: the pipeline that wrote them holds them already.
  *
  * Reads that the commands need to explain a refusal ("Tracked here: ...") live here too, next to
  * the writes they explain.
  */
+import type mongoose from 'mongoose';
 import type { Config } from '../config.js';
-import { Channel, Subscription } from '../db/models/index.js';
+import { collections } from '../db/collections.js';
+import { Channel, Subscription, type RuleKind } from '../db/models/index.js';
 import { UserError } from '../errors.js';
 import { findMarket, resolveMarket } from '../market/catalog.js';
 import { normaliseInput } from '../market/market-id.js';
 import type { MetricName } from '../market/metrics.js';
+import type { LevelDirection } from './rules/level.js';
+import type { MoveDirection } from './rules/move.js';
 
 const OBJECT_ID = /^[0-9a-f]{24}$/i;
+const RULES_COUNTER = 'subscriptions';
+
+/** Tells every detection cache that the rules changed; called by each write below that detection reads. */
+export async function markRulesChanged(): Promise<void> {
+  await collections
+    .counters()
+    .updateOne({ _id: RULES_COUNTER }, { $inc: { value: 1 }, $set: { updatedAt: new Date() } }, { upsert: true });
+}
+
+/** The rules' version: one lookup by `_id`, cheap enough for every tick. */
+export async function rulesVersion(): Promise<number> {
+  const doc = await collections.counters().findOne({ _id: RULES_COUNTER }, { projection: { value: 1 } });
+  return typeof doc?.value === 'number' ? doc.value : 0;
+}
+
+/** The spike is the kind without a rule key: documents from before kinds match it too. */
+const SPIKE_FILTER = { rule: null };
 
 /** Where a /track or /untrack points: the channel itself, the caller's DMs, or a webhook. */
 export interface Target {
@@ -99,16 +125,11 @@ export async function trackSubscription(
   const market = await resolveMarket(input.market);
   const metric = input.metric ?? 'volume';
   const cap = defaults.maxPerChannel;
-  if (cap !== undefined && !(await Subscription.exists({ channel: input.channel, market: market.id, metric }))) {
-    const held = await Subscription.countDocuments({ channel: input.channel });
-    if (held >= cap) {
-      throw new UserError(
-        `This channel already tracks ${held} markets and metrics, the most it may (${cap}).`,
-        '/tracking lists them; /untrack one to make room.',
-        403,
-      );
-    }
-  }
+  if (
+    cap !== undefined &&
+    !(await Subscription.exists({ channel: input.channel, market: market.id, metric, ...SPIKE_FILTER }))
+  )
+    await checkCap(input.channel, cap);
   const given: Record<string, unknown> = { disabled: false, snoozedUntil: null };
   if (input.factor !== undefined) given.factor = input.factor;
   if (input.cooldownMs !== undefined) given.cooldownMs = input.cooldownMs;
@@ -119,15 +140,100 @@ export async function trackSubscription(
   if (input.requestedIn) onInsert.requestedIn = input.requestedIn;
   // The pre-update document tells a new subscription from an update, in one round trip.
   const before = await Subscription.findOneAndUpdate(
-    { channel: input.channel, market: market.id, metric },
+    { channel: input.channel, market: market.id, metric, ...SPIKE_FILTER },
     { $set: given, $setOnInsert: onInsert, $unset: { disabledReason: 1 } },
     { upsert: true, returnDocument: 'before', lean: true },
   );
+  await markRulesChanged();
   return {
     market: market.id,
     metric,
     factor: input.factor ?? before?.factor ?? defaults.factor,
     cooldownMs: input.cooldownMs ?? before?.cooldownMs ?? defaults.cooldownMs,
+    before: before
+      ? {
+          factor: before.factor,
+          cooldownMs: before.cooldownMs,
+          disabled: Boolean(before.disabled),
+          snoozedUntil: before.snoozedUntil ?? null,
+        }
+      : null,
+  };
+}
+
+async function checkCap(channel: string, cap: number): Promise<void> {
+  const held = await Subscription.countDocuments({ channel });
+  if (held >= cap) {
+    throw new UserError(
+      `This channel already tracks ${held} markets and metrics, the most it may (${cap}).`,
+      '/tracking lists them; /untrack one to make room.',
+      403,
+    );
+  }
+}
+
+/** A price level or a percent move: what /alert sets. */
+export type RuleParams =
+  | { kind: 'level'; direction: LevelDirection; level: number }
+  | { kind: 'move'; direction: MoveDirection; percent: number; windowMs: number };
+
+/** Tells two rules of one channel and market apart (the unique index holds it). */
+export function ruleKeyOf(rule: RuleParams): string {
+  return rule.kind === 'level'
+    ? `${rule.direction}:${rule.level}`
+    : `move:${rule.direction}:${rule.percent}:${rule.windowMs}`;
+}
+
+export interface AlertRuleInput {
+  channel: string;
+  user: string;
+  requestedIn?: string;
+  direct?: boolean;
+  /** A catalog market id. */
+  market: string;
+  rule: RuleParams;
+  /** Cooldown of a move (default: its window). */
+  cooldownMs?: number;
+  /** A new level's state from the last known price: armed when below an `above` level, and since when. */
+  initial?: { armed: boolean; at: Date };
+}
+
+export interface AlertRuleResult {
+  id: string;
+  /** The settings before this call; null for a new rule. */
+  before: SubscriptionSettings | null;
+}
+
+/**
+ * Adds a price level or a percent move on a market's price (or switches an identical one back on:
+ * a disabled or snoozed rule is enabled again, a level keeps its state).
+ */
+export async function addAlertRule(
+  input: AlertRuleInput,
+  defaults: { maxPerChannel?: number },
+): Promise<AlertRuleResult> {
+  const filter = { channel: input.channel, market: input.market, metric: 'price', rule: ruleKeyOf(input.rule) };
+  if (defaults.maxPerChannel !== undefined && !(await Subscription.exists(filter)))
+    await checkCap(input.channel, defaults.maxPerChannel);
+  const { kind, ...params } = input.rule;
+  const onInsert: Record<string, unknown> = { kind, ...params, createdBy: input.user, createdAt: new Date() };
+  if (kind === 'move') onInsert.cooldownMs = input.cooldownMs ?? input.rule.windowMs;
+  if (kind === 'level' && input.initial) {
+    onInsert.armed = input.initial.armed;
+    onInsert.armedAt = input.initial.armed ? input.initial.at : null;
+    onInsert.stateAt = input.initial.at;
+  }
+  if (input.direct) onInsert.direct = true;
+  if (input.requestedIn) onInsert.requestedIn = input.requestedIn;
+  const before = await Subscription.findOneAndUpdate(
+    filter,
+    { $set: { disabled: false, snoozedUntil: null }, $setOnInsert: onInsert, $unset: { disabledReason: 1 } },
+    { upsert: true, returnDocument: 'before', lean: true },
+  );
+  await markRulesChanged();
+  const after = before ?? (await Subscription.findOne(filter, { _id: 1 }).lean());
+  return {
+    id: String(after?._id),
     before: before
       ? {
           factor: before.factor,
@@ -158,20 +264,24 @@ export async function untrackSubscriptions(
   target: UntrackTarget,
   marketText: string,
   metric?: string,
+  kind?: RuleKind,
 ): Promise<{ market: string; removed: number }> {
   const found = await findMarket(marketText);
   const market = found?.id ?? normaliseInput(marketText);
   const filter: Record<string, unknown> = { ...targetFilter(target), market };
   if (metric) filter.metric = metric;
+  if (kind === 'spike') Object.assign(filter, SPIKE_FILTER);
+  else if (kind) filter.kind = kind;
   const result = await Subscription.deleteMany(filter);
+  if (result.deletedCount > 0) await markRulesChanged();
   if (result.deletedCount === 0) {
-    const tracked = await Subscription.find(targetFilter(target), { market: 1, metric: 1 }).lean();
-    const list = tracked.map((s) => `${s.market} ${s.metric}`);
+    const tracked = await Subscription.find(targetFilter(target), { market: 1, metric: 1, rule: 1 }).lean();
+    const list = tracked.map((s) => `${s.market} ${s.rule ? s.rule.replace(/:/g, ' ') : s.metric}`);
     const [where, here] = target.directFor
       ? ['Your direct messages do', 'in your direct messages']
       : ['This channel does', 'here'];
     throw new UserError(
-      `${where} not track ${market}${metric ? ` ${metric}` : ''}.`,
+      `${where} not track ${market}${metric ? ` ${metric}` : ''}${kind ? ` (${kind})` : ''}.`,
       list.length
         ? `Tracked ${here}: ${list.slice(0, 10).join(', ')}${list.length > 10 ? ', …' : ''}`
         : `Nothing is tracked ${here}; /track <market> starts.`,
@@ -201,6 +311,7 @@ export async function subscriptionInChannel(channel: string, value: string) {
 export async function snoozeSubscription(channel: string, value: string, until: Date, by?: string) {
   const sub = await subscriptionInChannel(channel, value);
   await Subscription.updateOne({ _id: sub._id }, { $set: { snoozedUntil: until, ...(by ? { snoozedBy: by } : {}) } });
+  await markRulesChanged();
   return sub;
 }
 
@@ -208,6 +319,7 @@ export async function snoozeSubscription(channel: string, value: string, until: 
 export async function untrackSubscriptionById(channel: string, value: string) {
   const sub = await subscriptionInChannel(channel, value);
   await Subscription.deleteOne({ _id: sub._id, channel });
+  await markRulesChanged();
   return sub;
 }
 
@@ -266,5 +378,34 @@ export async function disableChannel(channel: string, reason: string): Promise<n
     { channel, disabled: { $ne: true } },
     { $set: { disabled: true, disabledReason: reason } },
   );
+  if (subs.modifiedCount > 0) await markRulesChanged();
   return subs.modifiedCount;
+}
+
+/** What detection changed on one rule in a run: its cooldown state, and a level's state. */
+export interface RuleStateUpdate {
+  id: mongoose.Types.ObjectId;
+  lastAlertAt: number | null;
+  suppressed: number;
+  /** A level's state, written only over an older one (stateAt), so a late writer cannot undo a newer change. */
+  level?: { armed: boolean | null; armedAt: number | null; stateAt: number };
+}
+
+/**
+ * Detection's writes, after the run's alerts are in the outbox: a run that dies between the two is
+ * judged again from the old state, and its alerts' keys are already taken.
+ */
+export async function saveRuleStates(updates: readonly RuleStateUpdate[]): Promise<void> {
+  if (updates.length === 0) return;
+  const date = (ms: number | null) => (ms === null ? null : new Date(ms));
+  const ops: mongoose.mongo.AnyBulkWriteOperation[] = updates.map((u) => {
+    const set: Record<string, unknown> = { lastAlertAt: date(u.lastAlertAt), suppressed: u.suppressed };
+    const filter: Record<string, unknown> = { _id: u.id };
+    if (u.level) {
+      Object.assign(set, { armed: u.level.armed, armedAt: date(u.level.armedAt), stateAt: date(u.level.stateAt) });
+      filter.$or = [{ stateAt: null }, { stateAt: { $lt: new Date(u.level.stateAt) } }];
+    }
+    return { updateOne: { filter, update: { $set: set } } };
+  });
+  await Subscription.collection.bulkWrite(ops, { ordered: false });
 }

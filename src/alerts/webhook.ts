@@ -31,7 +31,7 @@ export function signWebhook(secret: string, timestamp: number, body: string): st
 /** The JSON body of one alert. */
 export function webhookBody(alert: AlertPayload, reply: Reply) {
   return {
-    type: 'spike',
+    type: alert.kind ?? 'spike',
     id: alert.id,
     key: alert.key,
     subscriptionId: alert.subscriptionId,
@@ -44,6 +44,10 @@ export function webhookBody(alert: AlertPayload, reply: Reply) {
     factor: alert.factor,
     points: alert.points,
     more: alert.more ?? 0,
+    ...(alert.kind === 'level' || alert.kind === 'move'
+      ? { direction: alert.direction, threshold: alert.threshold }
+      : {}),
+    ...(alert.kind === 'move' ? { change: alert.change, windowMs: alert.windowMs } : {}),
     title: reply.title,
     text: reply.text ?? '',
   };

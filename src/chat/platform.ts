@@ -24,6 +24,12 @@ export interface AlertPayload {
   ratio: number;
   factor: number;
   points: number;
+  /** spike (absent on alerts from before kinds), level or move, with a level's or a move's figures. */
+  kind?: string | null;
+  direction?: string | null;
+  threshold?: number | null;
+  change?: number | null;
+  windowMs?: number | null;
   more?: number | null;
 }
 

@@ -85,8 +85,24 @@ function slowPoolMaintenance(client: mongoose.mongo.MongoClient): void {
 
 /** Creates every declared index. Never drops one (syncIndexes would), so operators' extra indexes stay. */
 export async function createIndexes(): Promise<void> {
+  await dropReplacedIndexes();
   for (const model of Object.values(models)) {
     if (typeof model === 'function' && 'createIndexes' in model) await model.createIndexes();
+  }
+}
+
+/**
+ * Drops the indexes a newer schema replaced, by name: the unique (channel, market, metric) of
+ * subscriptions would refuse a level and a move on one market's price in one channel.
+ */
+async function dropReplacedIndexes(): Promise<void> {
+  const collection = models.Subscription.collection;
+  const names = await collection
+    .indexes()
+    .then((list) => list.map((i) => i.name))
+    .catch(() => [] as (string | undefined)[]);
+  for (const name of models.REPLACED_SUBSCRIPTION_INDEXES) {
+    if (names.includes(name)) await collection.dropIndex(name);
   }
 }
 

@@ -20,6 +20,7 @@ import { compareRoutes } from './routes/compare.js';
 import { marketRoutes } from './routes/markets.js';
 import { opsRoutes } from './routes/ops.js';
 import { rankingRoutes } from './routes/rankings.js';
+import { rulesRoutes } from './routes/rules.js';
 import { LiveStream } from '../web/live.js';
 import { dashboardApi, dashboardPages } from '../web/routes.js';
 
@@ -119,8 +120,12 @@ export async function buildServer(deps: ServerDeps = {}): Promise<FastifyInstanc
         { name: 'markets', description: 'The market catalog and per-market reports' },
         { name: 'rankings', description: 'Markets ordered by volatility' },
         { name: 'dashboard', description: 'What the web dashboard at / reads: the live stream, alerts, sparklines' },
+        { name: 'alerts', description: 'Alert rules (only with API_RULES_TOKEN set, and its bearer token)' },
         { name: 'operations', description: 'Health and metrics' },
       ],
+      components: {
+        securitySchemes: { bearerAuth: { type: 'http', scheme: 'bearer', description: 'API_RULES_TOKEN' } },
+      },
     },
   });
   await app.register(swaggerUi, { routePrefix: '/docs', uiConfig: { docExpansion: 'list', deepLinking: false } });
@@ -144,6 +149,8 @@ export async function buildServer(deps: ServerDeps = {}): Promise<FastifyInstanc
       await api.register(rankingRoutes);
       await api.register(dashboardApi, dashboard);
       await api.register(compareRoutes);
+      const rulesToken = config.http.rulesToken;
+      if (rulesToken) await api.register(rulesRoutes, { token: rulesToken });
       // A constant answer: for load comparisons and probes that must not touch the database.
       api.get(
         '/ping',

@@ -12,6 +12,7 @@ import { listMarkets, resolveMarket, type CatalogEntry } from './catalog.js';
 import {
   METRICS,
   METRIC_NAMES,
+  METRIC_ORDER,
   RANK_BY,
   RANK_BY_NAMES,
   WINDOWS,
@@ -589,4 +590,19 @@ export async function getMarketOverview(opts: { uncached?: boolean } = {}): Prom
   }
   rows.sort((a, b) => (a.market < b.market ? -1 : a.market > b.market ? 1 : 0));
   return { method: methodOf('24h', 'rsd'), ranked: price.ranked.length, rows, asOf: price.asOf };
+}
+
+/** A market's last stored price within `withinMs` before `now`, read by sample id; undefined when none. */
+export async function latestPrice(
+  market: string,
+  now: number,
+  withinMs = 3_600_000,
+): Promise<{ ts: Date; value: number } | undefined> {
+  const rows = (await readRows([market], now - withinMs, now)).get(market) ?? [];
+  const k = METRIC_ORDER.indexOf('price');
+  for (let i = rows.length - 1; i >= 0; i--) {
+    const v = rows[i]!.values[k];
+    if (typeof v === 'number' && Number.isFinite(v)) return { ts: new Date(rows[i]!.ts), value: v };
+  }
+  return undefined;
 }

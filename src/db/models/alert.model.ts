@@ -1,11 +1,13 @@
 import { Schema, model, type InferSchemaType } from 'mongoose';
+import { RULE_KINDS } from './subscription.model.js';
 
 /** `skipped`: dropped when claimed, because its subscription or channel changed after detection. */
 export const ALERT_STATUSES = ['pending', 'sent', 'failed', 'skipped'] as const;
 
 /**
  * The alert outbox. Detection inserts one document per (subscription, market, metric, tick) under a
- * unique `key`, so a re-run of detection cannot create a second one; the deliverer claims a pending
+ * unique `key` (a level's names the observation that armed it instead of the tick: one alert per
+ * crossing), so a re-run of detection cannot create a second one; the deliverer claims a pending
  * alert with a lease (`lockedBy`/`lockedUntil`/`claim`), posts it and marks it sent with the message ref
  * (src/alerts/outbox.ts).
  */
@@ -17,13 +19,25 @@ const alertSchema = new Schema(
     market: { type: String, required: true },
     metric: { type: String, required: true },
     ts: { type: Date, required: true },
+    kind: { type: String, enum: RULE_KINDS, default: 'spike' },
     value: { type: Number, required: true },
+    /**
+     * What the value is compared with, so that every kind reads as "ratio crossed factor": a
+     * spike's 1h average; a level's price (factor 1); a move's reference price (factor 1 +/- percent).
+     */
     baseline: { type: Number, required: true },
     ratio: { type: Number, required: true },
     factor: { type: Number, required: true },
-    /** Points in the baseline hour. */
+    /** Points in the baseline hour (spike); 1 for a level or a move. */
     points: { type: Number, required: true },
-    /** Spikes swallowed by the cooldown before this one ("+N more"). */
+    /** level: above | below; move: up | down (the way it moved). */
+    direction: { type: String },
+    /** level: the price; move: the rule's percent. */
+    threshold: { type: Number },
+    /** move: the signed change in percent, and the window it was measured over. */
+    change: { type: Number },
+    windowMs: { type: Number },
+    /** Alerts swallowed by the cooldown before this one ("+N more"). */
     more: { type: Number, default: 0 },
     status: { type: String, enum: ALERT_STATUSES, default: 'pending' },
     attempts: { type: Number, default: 0 },

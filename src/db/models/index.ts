@@ -1,6 +1,13 @@
 export { Sample, type SampleDoc } from './sample.model.js';
 export { Market, type MarketDoc } from './market.model.js';
-export { Subscription, type SubscriptionDoc } from './subscription.model.js';
+export {
+  Subscription,
+  type SubscriptionDoc,
+  RULE_KINDS,
+  type RuleKind,
+  REPLACED_SUBSCRIPTION_INDEXES,
+} from './subscription.model.js';
+export { Counter, type CounterDoc } from './counter.model.js';
 export { Channel, type ChannelDoc } from './channel.model.js';
 export { Alert, type AlertDoc, ALERT_STATUSES } from './alert.model.js';
 export { CollectorRun, type CollectorRunDoc, RUN_STATUSES } from './collector-run.model.js';

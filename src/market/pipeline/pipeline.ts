@@ -4,30 +4,35 @@
  *
  *   collect (fetch, normalise, write samples + frame, backfill)  -> src/market/collect.ts
  *   fold the tick into every market's window statistics          -> window-book.ts
- *   judge every tracked pair against its baseline hour, outbox   -> src/market/detect.ts
+ *   judge every rule: spikes against the baseline hour, levels    -> src/alerts/detect.ts
+ *   against their state, moves against a frame one window ago, outbox
  *   store the statistics (29 documents)                          -> stats-store.ts
  *
  * Nothing the tick wrote is read back: the values leaving each window come from the frame of one
- * window ago (cached between ticks), the spike baselines from the 1h window. The book is rebuilt
+ * window ago (cached between ticks), the spike baselines from the 1h window, a move's reference
+ * price from the cached frames or one read of the frames one window ago. The rules themselves are
+ * kept in memory and reloaded only when their version moved (RuleCache). The book is rebuilt
  * from the database when the worker starts and when it takes the lease over (docs/scaling.md).
  */
 import type { Config, SourceName } from '../../config.js';
 import { log } from '../../logger.js';
 import { collectTickRows, type TickOptions, type TickResult } from '../collect/index.js';
 import {
+  RuleCache,
   decidePoint,
   emptyDetectResult,
-  loadPairs,
   mutedChannels,
   writeDecisions,
   type DetectResult,
-} from '../detect.js';
+  type Pair,
+} from '../../alerts/detect.js';
+import { referenceTicks } from '../../alerts/rules/move.js';
 import { METRIC_ORDER, WINDOWS, type MetricName } from '../metrics.js';
 import { createSource } from '../sources/index.js';
 import type { MarketSource } from '../sources/types.js';
 import { RETURN_MAX_GAP_MS } from '../stats.js';
 import { readRows } from '../window-stats.js';
-import { gridTicks, readFrames, type Frame } from './frames.js';
+import { WIDTH, gridTicks, readFrames, type Frame } from './frames.js';
 import { loadBook, rebuildBook, saveBook } from './stats-store.js';
 import { setExact, type WindowBook } from './window-book.js';
 
@@ -72,6 +77,7 @@ export interface PipelineOptions {
 export class Pipeline {
   private book: WindowBook | undefined;
   private readonly frames = new Map<number, Frame>();
+  private readonly rules: RuleCache;
   private readonly source: MarketSource;
   private readonly interval: number;
   private readonly logger;
@@ -84,6 +90,12 @@ export class Pipeline {
     this.source = options.source ?? createSource(sourceName, config);
     this.interval = config.market.intervalMs;
     this.logger = log('pipeline', { source: sourceName });
+    this.rules = new RuleCache({ defaultFactor: config.alerts.factor });
+  }
+
+  /** Times the alert rules were read whole (the rest of the ticks asked only their version). */
+  get ruleLoads(): number {
+    return this.rules.loads;
   }
 
   /** Bytes the in-memory state takes: the book and the cached frames. */
@@ -117,6 +129,7 @@ export class Pipeline {
       // Another replica collects: what this one holds goes stale; it is rebuilt on takeover.
       this.book = undefined;
       this.frames.clear();
+      this.rules.clear();
       return out;
     }
     if (!collected.frame || tickOptions.signal?.aborted) return out;
@@ -175,6 +188,7 @@ export class Pipeline {
       // The database stays the truth: a failed pass drops the book and the next tick rebuilds it.
       this.book = undefined;
       this.frames.clear();
+      this.rules.clear();
       if (tickOptions.signal?.aborted) this.logger.debug({ tick: tick.toISOString() }, 'stopped during statistics');
       else this.logger.error({ err, tick: tick.toISOString() }, 'statistics or detection failed for this tick');
     }
@@ -248,13 +262,21 @@ export class Pipeline {
     const started = performance.now();
     const result = emptyDetectResult(tick);
     const logger = this.logger.child({ tick: tick.toISOString() });
-    const { pairs } = await loadPairs({ defaultFactor: this.config.alerts.factor, markets: book.slots }, logger);
-    result.pairs = pairs.size;
-    if (pairs.size === 0) return result;
+    const pairs = [...(await this.rules.get(logger)).values()].filter((p) => book.slots.has(p.market));
+    result.pairs = pairs.length;
+    if (pairs.length === 0) return result;
     const muted = await mutedChannels(new Date(tick.getTime() - HOUR));
-    const ctx = { minPoints: this.config.alerts.minPoints, now: new Date(), muted, logger };
+    const referenceOf = await this.references(pairs, baselines);
+    const ctx = {
+      minPoints: this.config.alerts.minPoints,
+      hysteresis: this.config.alerts.levelHysteresis,
+      now: new Date(),
+      muted,
+      logger,
+      referenceOf,
+    };
     const alerts: Record<string, unknown>[] = [];
-    for (const pair of pairs.values()) {
+    for (const pair of pairs) {
       const k = METRIC_ORDER.indexOf(pair.metric as MetricName);
       for (const b of baselines.get(pair.market) ?? []) {
         const v = b.values[k]!;
@@ -270,10 +292,60 @@ export class Pipeline {
         );
       }
     }
-    await writeDecisions(alerts, pairs.values(), result);
+    await writeDecisions(alerts, pairs, result);
     result.durationMs = Math.round(performance.now() - started);
-    if (result.alerts) logger.info({ alerts: result.alerts, spikes: result.spikes }, 'spike alerts queued');
+    if (result.alerts)
+      logger.info(
+        { alerts: result.alerts, spikes: result.spikes, crossings: result.crossings, moves: result.moves },
+        'alerts queued',
+      );
     return result;
+  }
+
+  /**
+   * The reference prices the move rules need for this tick's points: the frames at or just before
+   * one window ago, from the cache or in one read of the missing ones.
+   */
+  private async references(
+    pairs: readonly Pair[],
+    baselines: Map<string, import('./window-book.js').Baseline[]>,
+  ): Promise<(market: string, ts: number, windowMs: number) => number | null> {
+    const wanted = new Set<number>();
+    for (const pair of pairs) {
+      for (const sub of pair.subs) {
+        if (!sub.move) continue;
+        for (const b of baselines.get(pair.market) ?? [])
+          for (const t of referenceTicks(b.ts, sub.move.windowMs, this.interval)) wanted.add(t);
+      }
+    }
+    const frames = new Map<number, Frame>();
+    const missing: number[] = [];
+    for (const t of wanted) {
+      const cached = this.frames.get(t);
+      if (cached) frames.set(t, cached);
+      else missing.push(t);
+    }
+    if (missing.length) for (const [t, f] of await readFrames(this.sourceName, missing)) frames.set(t, f);
+    const price = METRIC_ORDER.indexOf('price');
+    const columns = new Map<Frame, Map<string, number>>();
+    const columnOf = (f: Frame, market: string) => {
+      let index = columns.get(f);
+      if (!index) {
+        index = new Map(f.markets.map((m, i) => [m, i]));
+        columns.set(f, index);
+      }
+      return index.get(market);
+    };
+    return (market, ts, windowMs) => {
+      for (const t of referenceTicks(ts, windowMs, this.interval)) {
+        const f = frames.get(t);
+        const col = f ? columnOf(f, market) : undefined;
+        if (f === undefined || col === undefined) continue;
+        const v = f.values[col * WIDTH + price]!;
+        if (Number.isFinite(v)) return v;
+      }
+      return null;
+    };
   }
 
   /**

@@ -1,7 +1,10 @@
 /**
- * The detection tick: for every tracked (market, metric) pair, judge the points that arrived since
- * the last run against the hour before each, and write one outbox alert per (subscription, market,
- * metric, point) under a unique key. Delivery is someone else's job (src/alerts/deliver.ts).
+ * Detection: for every tracked (market, metric) pair, judge each new point for every rule of the
+ * pair (a spike against the hour before it, a level against its state, a move against the price one
+ * window ago), and write one outbox alert per verdict under a unique key. Delivery is someone else's
+ * job (src/alerts/deliver.ts). `decidePoint` is the one place a verdict becomes an alert: the tick
+ * pipeline calls it for every kind; `detectSpikes` below judges spike rules from stored samples
+ * (tests and `npm run bench -- detect`).
  *
  * Cost is linear in tracked pairs: each run reads every subscription, one baseline document per
  * pair (the hour's values, packed) and only the samples newer than the pair's last run, and writes
@@ -17,11 +20,23 @@
  */
 import type { Logger } from 'pino';
 import mongoose from 'mongoose';
-import { Alert, Channel, Market, Sample, SpikeBaseline, Subscription } from '../db/models/index.js';
+import {
+  Alert,
+  Channel,
+  Market,
+  RULE_KINDS,
+  Sample,
+  SpikeBaseline,
+  Subscription,
+  type RuleKind,
+} from '../db/models/index.js';
 import { insertManyKeyed } from '../db/errors.js';
 import { log } from '../logger.js';
-import { METRICS, type MetricName } from './metrics.js';
-import { HourWindow, SPIKE_WINDOW_MS, judge, type NoSpikeReason } from './spikes.js';
+import { METRICS, type MetricName } from '../market/metrics.js';
+import { judgeLevel, type LevelDirection } from './rules/level.js';
+import { judgeMove, type MoveReason, type MoveRule } from './rules/move.js';
+import { HourWindow, SPIKE_WINDOW_MS, judge, type NoSpikeReason } from './rules/spike.js';
+import { rulesVersion, saveRuleStates, type RuleStateUpdate } from './subscriptions.js';
 
 export interface DetectOptions {
   /** The collector tick just written (aligned, as in Sample.ts). */
@@ -47,13 +62,16 @@ export interface DetectResult {
   alreadyDone: number;
   points: number;
   spikes: number;
+  /** Levels reached by an armed rule, and moves past their threshold. */
+  crossings: number;
+  moves: number;
   alerts: number;
   /** Alerts the outbox already held (a repeated run). */
   duplicates: number;
   suppressed: number;
   snoozed: number;
   muted: number;
-  skipped: Partial<Record<NoSpikeReason, number>>;
+  skipped: Partial<Record<NoSpikeReason | MoveReason, number>>;
   alertsByPlatform: Record<string, number>;
   durationMs: number;
 }
@@ -61,9 +79,21 @@ export interface DetectResult {
 /** Below this many markets a range of samples is read market by market, above it in one query. */
 const PER_MARKET_QUERY_LIMIT = 20;
 
+export interface LevelState {
+  direction: LevelDirection;
+  level: number;
+  armed: boolean | null;
+  armedAt: number | null;
+  stateAt: number | null;
+  changed: boolean;
+}
+
 export interface SubState {
   id: mongoose.Types.ObjectId;
   channel: string;
+  kind: RuleKind;
+  level?: LevelState;
+  move?: MoveRule;
   factor: number;
   cooldownMs: number;
   snoozedUntil: number | null;
@@ -119,6 +149,8 @@ const platformOf = (channel: string): string => channel.split(':', 1)[0] ?? 'unk
 export async function loadPairs(
   options: Pick<DetectOptions, 'source' | 'defaultFactor' | 'windowMs'> & {
     markets?: { has(market: string): boolean };
+    /** Only rules of these kinds (default: every kind). */
+    kinds?: readonly RuleKind[];
   },
   logger: Logger,
 ): Promise<{ pairs: Map<string, Pair>; tracked: Set<string> }> {
@@ -131,6 +163,14 @@ export async function loadPairs(
           channel: 1,
           market: 1,
           metric: 1,
+          kind: 1,
+          direction: 1,
+          level: 1,
+          percent: 1,
+          windowMs: 1,
+          armed: 1,
+          armedAt: 1,
+          stateAt: 1,
           factor: 1,
           cooldownMs: 1,
           snoozedUntil: 1,
@@ -150,6 +190,7 @@ export async function loadPairs(
   const tracked = new Set<string>();
   const pairs = new Map<string, Pair>();
   const unknownMetrics = new Set<string>();
+  const malformed: string[] = [];
   for (const s of subs) {
     const market = String(s.market);
     const metric = String(s.metric);
@@ -157,6 +198,13 @@ export async function loadPairs(
     tracked.add(id);
     if (!(metric in METRICS)) {
       unknownMetrics.add(metric);
+      continue;
+    }
+    const kind = kindOf(s.kind);
+    if (options.kinds && !options.kinds.includes(kind)) continue;
+    const params = ruleParams(kind, s);
+    if (!params) {
+      malformed.push(String(s._id));
       continue;
     }
     // A market the catalog does not know is judged by every source's run rather than by none.
@@ -177,6 +225,8 @@ export async function loadPairs(
     pair.subs.push({
       id: s._id,
       channel: String(s.channel),
+      kind,
+      ...params,
       factor: typeof s.factor === 'number' && s.factor > 0 ? s.factor : (options.defaultFactor ?? 3),
       cooldownMs: typeof s.cooldownMs === 'number' ? s.cooldownMs : 15 * 60_000,
       snoozedUntil: s.snoozedUntil instanceof Date ? s.snoozedUntil.getTime() : null,
@@ -187,8 +237,66 @@ export async function loadPairs(
   }
   if (unknownMetrics.size)
     logger.warn({ metrics: [...unknownMetrics] }, 'subscriptions name metrics detection does not know; skipped');
+  if (malformed.length)
+    logger.warn({ subscriptions: malformed.slice(0, 20) }, 'level or move rules without valid parameters; skipped');
 
   return { pairs, tracked };
+}
+
+/** A document without a kind is a spike: every subscription was, before kinds existed. */
+const kindOf = (kind: unknown): RuleKind =>
+  typeof kind === 'string' && (RULE_KINDS as readonly string[]).includes(kind) ? (kind as RuleKind) : 'spike';
+
+const msOrNull = (d: unknown) => (d instanceof Date ? d.getTime() : null);
+
+/** A level's or a move's parameters from its document; undefined when they do not make a rule. */
+function ruleParams(kind: RuleKind, s: Record<string, unknown>): Pick<SubState, 'level' | 'move'> | undefined {
+  if (kind === 'spike') return {};
+  if (kind === 'level') {
+    const { direction, level } = s;
+    if ((direction !== 'above' && direction !== 'below') || typeof level !== 'number' || !(level > 0)) return undefined;
+    const armed = typeof s.armed === 'boolean' ? s.armed : null;
+    return {
+      level: { direction, level, armed, armedAt: msOrNull(s.armedAt), stateAt: msOrNull(s.stateAt), changed: false },
+    };
+  }
+  const { direction, percent, windowMs } = s;
+  if (direction !== 'up' && direction !== 'down' && direction !== 'either') return undefined;
+  if (typeof percent !== 'number' || !(percent > 0) || typeof windowMs !== 'number' || !(windowMs > 0))
+    return undefined;
+  return { move: { direction, percent, windowMs } };
+}
+
+/**
+ * The rules in memory between ticks, reloaded only when the rules' version (bumped by every write of
+ * src/alerts/subscriptions.ts) moved: one lookup by `_id` per tick instead of reading every
+ * subscription. Detection's own state changes are made to these objects and written through, so
+ * the copy stays current; drop it (`clear`) whenever another process may have judged in between
+ * (standby, takeover, a failed tick).
+ */
+export class RuleCache {
+  private pairs: Map<string, Pair> | undefined;
+  private version: number | undefined;
+  /** Times the rules were read whole, for figures and tests. */
+  loads = 0;
+
+  constructor(private readonly options: { defaultFactor?: number }) {}
+
+  async get(logger: Logger): Promise<Map<string, Pair>> {
+    const version = await rulesVersion();
+    if (this.pairs && version === this.version) return this.pairs;
+    // Read after the version: a write in between moves it again, and the next tick reloads.
+    const { pairs } = await loadPairs({ defaultFactor: this.options.defaultFactor }, logger);
+    this.pairs = pairs;
+    this.version = version;
+    this.loads++;
+    return pairs;
+  }
+
+  clear(): void {
+    this.pairs = undefined;
+    this.version = undefined;
+  }
 }
 
 export interface DecideContext {
@@ -198,12 +306,49 @@ export interface DecideContext {
   /** Channel -> muted until (epoch ms). */
   muted: ReadonlyMap<string, number>;
   logger: Logger;
+  /** Re-arm margin of levels, as a fraction (ALERT_LEVEL_HYSTERESIS). */
+  hysteresis?: number;
+  /** A move's reference: the market's price for a point at `ts` one window earlier, or null (a gap). */
+  referenceOf?: (market: string, ts: number, windowMs: number) => number | null;
+}
+
+type Outbox = Record<string, unknown>[];
+
+const outboxFields = (ctx: DecideContext) => ({
+  status: 'pending',
+  attempts: 0,
+  nextAttemptAt: ctx.now,
+  lockedBy: null,
+  lockedUntil: null,
+  createdAt: ctx.now,
+});
+
+/** Whether a snooze or a mute holds back an alert for a point at `ts` (counted in the result). */
+function heldBack(sub: SubState, ts: number, ctx: DecideContext, result: DetectResult): boolean {
+  if (sub.snoozedUntil !== null && ts < sub.snoozedUntil) {
+    result.snoozed++;
+    return true;
+  }
+  const mutedUntil = ctx.muted.get(sub.channel);
+  if (mutedUntil !== undefined && ts < mutedUntil) {
+    result.muted++;
+    return true;
+  }
+  return false;
+}
+
+/** Whether the cooldown since the last alert holds this one back ("+N more" on the next). */
+function cooledDown(sub: SubState, ts: number, result: DetectResult): boolean {
+  if (sub.lastAlertAt === null || ts - sub.lastAlertAt >= sub.cooldownMs) return false;
+  sub.suppressed++;
+  sub.changed = true;
+  result.suppressed++;
+  return true;
 }
 
 /**
- * Judges one new point of a pair for each of its subscriptions against its baseline hour, and
- * queues an outbox alert where it spikes and no snooze, mute or cooldown holds it back. The one
- * place a verdict becomes an alert, for the pipeline and for detection from stored samples.
+ * Judges one new point of a pair for each of its rules and queues an outbox alert where one fires
+ * and no snooze, mute or cooldown holds it back. The one place a verdict becomes an alert.
  */
 export function decidePoint(
   pair: Pick<Pair, 'market' | 'metric' | 'subs'>,
@@ -212,63 +357,160 @@ export function decidePoint(
   window: { sum: number; count: number },
   ctx: DecideContext,
   result: DetectResult,
-  alerts: Record<string, unknown>[],
+  alerts: Outbox,
+): void {
+  for (const sub of pair.subs) {
+    if (sub.kind === 'level') decideLevel(pair, sub, at, value, ctx, result, alerts);
+    else if (sub.kind === 'move') decideMove(pair, sub, at, value, ctx, result, alerts);
+    else decideSpike(pair, sub, at, value, window, ctx, result, alerts);
+  }
+}
+
+function decideSpike(
+  pair: Pick<Pair, 'market' | 'metric'>,
+  sub: SubState,
+  at: Date,
+  value: number | null,
+  window: { sum: number; count: number },
+  ctx: DecideContext,
+  result: DetectResult,
+  alerts: Outbox,
 ): void {
   const ts = at.getTime();
-  for (const sub of pair.subs) {
-    const verdict = judge(value, window, { factor: sub.factor, minPoints: ctx.minPoints });
-    if (!verdict.spike) {
-      result.skipped[verdict.reason] = (result.skipped[verdict.reason] ?? 0) + 1;
-      if (verdict.reason !== 'below-threshold') {
-        ctx.logger.debug(
-          { market: pair.market, metric: pair.metric, ts: at, reason: verdict.reason, points: verdict.points },
-          'no verdict for point',
-        );
-      }
-      continue;
+  const verdict = judge(value, window, { factor: sub.factor, minPoints: ctx.minPoints });
+  if (!verdict.spike) {
+    result.skipped[verdict.reason] = (result.skipped[verdict.reason] ?? 0) + 1;
+    if (verdict.reason !== 'below-threshold') {
+      ctx.logger.debug(
+        { market: pair.market, metric: pair.metric, ts: at, reason: verdict.reason, points: verdict.points },
+        'no verdict for point',
+      );
     }
-    result.spikes++;
-    // This point was already handled for this subscription by an earlier, interrupted run.
-    if (sub.lastAlertAt !== null && ts <= sub.lastAlertAt) continue;
-    if (sub.snoozedUntil !== null && ts < sub.snoozedUntil) {
-      result.snoozed++;
-      continue;
-    }
-    const mutedUntil = ctx.muted.get(sub.channel);
-    if (mutedUntil !== undefined && ts < mutedUntil) {
-      result.muted++;
-      continue;
-    }
-    if (sub.lastAlertAt !== null && ts - sub.lastAlertAt < sub.cooldownMs) {
-      sub.suppressed++;
-      sub.changed = true;
-      result.suppressed++;
-      continue;
-    }
-    alerts.push({
-      key: `${sub.id.toHexString()}|${pair.market}|${pair.metric}|${at.toISOString()}`,
-      subscriptionId: sub.id,
-      channel: sub.channel,
-      market: pair.market,
-      metric: pair.metric,
-      ts: at,
-      value: verdict.value,
-      baseline: verdict.baseline,
-      ratio: verdict.ratio,
-      factor: sub.factor,
-      points: verdict.points,
-      more: sub.suppressed,
-      status: 'pending',
-      attempts: 0,
-      nextAttemptAt: ctx.now,
-      lockedBy: null,
-      lockedUntil: null,
-      createdAt: ctx.now,
-    });
-    sub.lastAlertAt = ts;
-    sub.suppressed = 0;
+    return;
+  }
+  result.spikes++;
+  // This point was already handled for this subscription by an earlier, interrupted run.
+  if (sub.lastAlertAt !== null && ts <= sub.lastAlertAt) return;
+  if (heldBack(sub, ts, ctx, result) || cooledDown(sub, ts, result)) return;
+  alerts.push({
+    key: `${sub.id.toHexString()}|${pair.market}|${pair.metric}|${at.toISOString()}`,
+    subscriptionId: sub.id,
+    channel: sub.channel,
+    market: pair.market,
+    metric: pair.metric,
+    ts: at,
+    value: verdict.value,
+    baseline: verdict.baseline,
+    ratio: verdict.ratio,
+    factor: sub.factor,
+    points: verdict.points,
+    more: sub.suppressed,
+    ...outboxFields(ctx),
+  });
+  sub.lastAlertAt = ts;
+  sub.suppressed = 0;
+  sub.changed = true;
+}
+
+/**
+ * A level walks its state with every observation (also while snoozed or muted: a crossing then is
+ * used up, not posted later). Its alert's key names the observation that armed it, so a replica
+ * that judged from an older copy of the state produces the same key and the outbox keeps one.
+ */
+function decideLevel(
+  pair: Pick<Pair, 'market' | 'metric'>,
+  sub: SubState,
+  at: Date,
+  value: number | null,
+  ctx: DecideContext,
+  result: DetectResult,
+  alerts: Outbox,
+): void {
+  const state = sub.level!;
+  const ts = at.getTime();
+  // Judged already by an earlier, interrupted run (its state was written).
+  if (state.stateAt !== null && ts <= state.stateAt) return;
+  const armedAt = state.armedAt;
+  const verdict = judgeLevel(value, state.armed, {
+    direction: state.direction,
+    level: state.level,
+    hysteresis: ctx.hysteresis ?? 0.005,
+  });
+  if (verdict.changed) {
+    state.armed = verdict.armed;
+    if (verdict.armed) state.armedAt = ts;
+    state.stateAt = ts;
+    state.changed = true;
     sub.changed = true;
   }
+  if (!verdict.fire || verdict.value === null) return;
+  result.crossings++;
+  if (heldBack(sub, ts, ctx, result)) return;
+  alerts.push({
+    key: `${sub.id.toHexString()}|level|${new Date(armedAt ?? ts).toISOString()}`,
+    kind: 'level',
+    subscriptionId: sub.id,
+    channel: sub.channel,
+    market: pair.market,
+    metric: pair.metric,
+    ts: at,
+    value: verdict.value,
+    baseline: state.level,
+    ratio: verdict.value / state.level,
+    factor: 1,
+    points: 1,
+    direction: state.direction,
+    threshold: state.level,
+    more: 0,
+    ...outboxFields(ctx),
+  });
+  sub.lastAlertAt = ts;
+}
+
+function decideMove(
+  pair: Pick<Pair, 'market' | 'metric'>,
+  sub: SubState,
+  at: Date,
+  value: number | null,
+  ctx: DecideContext,
+  result: DetectResult,
+  alerts: Outbox,
+): void {
+  const rule = sub.move!;
+  const ts = at.getTime();
+  if (sub.lastAlertAt !== null && ts <= sub.lastAlertAt) return;
+  const reference = value === null ? null : (ctx.referenceOf?.(pair.market, ts, rule.windowMs) ?? null);
+  const verdict = judgeMove(value, reference, rule);
+  if (!verdict.fire) {
+    result.skipped[verdict.reason] = (result.skipped[verdict.reason] ?? 0) + 1;
+    return;
+  }
+  result.moves++;
+  if (heldBack(sub, ts, ctx, result) || cooledDown(sub, ts, result)) return;
+  const sign = verdict.direction === 'up' ? 1 : -1;
+  alerts.push({
+    key: `${sub.id.toHexString()}|move|${at.toISOString()}`,
+    kind: 'move',
+    subscriptionId: sub.id,
+    channel: sub.channel,
+    market: pair.market,
+    metric: pair.metric,
+    ts: at,
+    value: verdict.value,
+    baseline: verdict.reference,
+    ratio: verdict.value / verdict.reference,
+    factor: 1 + (sign * rule.percent) / 100,
+    points: 1,
+    direction: verdict.direction,
+    threshold: rule.percent,
+    change: verdict.change,
+    windowMs: rule.windowMs,
+    more: sub.suppressed,
+    ...outboxFields(ctx),
+  });
+  sub.lastAlertAt = ts;
+  sub.suppressed = 0;
+  sub.changed = true;
 }
 
 export function emptyDetectResult(tick: Date): DetectResult {
@@ -279,6 +521,8 @@ export function emptyDetectResult(tick: Date): DetectResult {
     alreadyDone: 0,
     points: 0,
     spikes: 0,
+    crossings: 0,
+    moves: 0,
     alerts: 0,
     duplicates: 0,
     suppressed: 0,
@@ -298,8 +542,8 @@ export async function detectSpikes(options: DetectOptions): Promise<DetectResult
   const now = options.now ?? new Date();
   const result = emptyDetectResult(options.tick);
 
-  // 1. Tracked pairs and their subscriptions.
-  const { pairs, tracked } = await loadPairs(options, logger);
+  // 1. Tracked pairs and their spike rules (levels and moves are judged by the tick pipeline).
+  const { pairs, tracked } = await loadPairs({ ...options, kinds: ['spike'] }, logger);
   result.pairs = pairs.size;
 
   // 2. Baselines: restore each pair's hour; drop those of pairs no longer tracked anywhere.
@@ -436,7 +680,7 @@ export async function detectSpikes(options: DetectOptions): Promise<DetectResult
   return result;
 }
 
-/** Writes the queued alerts (the outbox drops keys it holds), then the subscriptions' cooldown state. */
+/** Writes the queued alerts (the outbox drops keys it holds), then the rules' cooldown and level state. */
 export async function writeDecisions(
   alerts: Record<string, unknown>[],
   pairs: Iterable<Pick<Pair, 'subs'>>,
@@ -451,24 +695,28 @@ export async function writeDecisions(
       result.alertsByPlatform[platform] = (result.alertsByPlatform[platform] ?? 0) + 1;
     }
   }
-  const subWrites: mongoose.mongo.AnyBulkWriteOperation[] = [];
-  for (const pair of pairs) {
+  const list = [...pairs];
+  const updates: RuleStateUpdate[] = [];
+  for (const pair of list) {
     for (const sub of pair.subs) {
       if (!sub.changed) continue;
-      subWrites.push({
-        updateOne: {
-          filter: { _id: sub.id },
-          update: {
-            $set: {
-              lastAlertAt: sub.lastAlertAt === null ? null : new Date(sub.lastAlertAt),
-              suppressed: sub.suppressed,
-            },
-          },
-        },
+      const level = sub.level?.changed && sub.level.stateAt !== null ? sub.level : undefined;
+      updates.push({
+        id: sub.id,
+        lastAlertAt: sub.lastAlertAt,
+        suppressed: sub.suppressed,
+        ...(level ? { level: { armed: level.armed, armedAt: level.armedAt, stateAt: level.stateAt! } } : {}),
       });
     }
   }
-  if (subWrites.length) await Subscription.collection.bulkWrite(subWrites, { ordered: false });
+  await saveRuleStates(updates);
+  // Written: rules kept in memory between ticks (RuleCache) start the next run clean.
+  for (const pair of list) {
+    for (const sub of pair.subs) {
+      sub.changed = false;
+      if (sub.level) sub.level.changed = false;
+    }
+  }
 }
 
 /** Channels muted at some point after `since`: few documents, read whole. */
