@@ -137,9 +137,16 @@ describe('the ccxt source on Binance', () => {
   it('plans per-minute volume against the documented limit, and refuses it where it cannot fit', () => {
     assert.equal(volumePlan('binance', 5, true, MINUTE).perMinuteVolume, true);
     assert.equal(volumePlan('binance', 2_000, true, MINUTE).perMinuteVolume, false, '2,000 candle calls x 2 > 3,000');
-    assert.equal(volumePlan('binance', 1_000, false, 10_000).perMinuteVolume, true);
+    assert.equal(volumePlan('binance', 600, false, MINUTE).perMinuteVolume, true);
+    assert.equal(volumePlan('binance', 100, false, 10_000).perMinuteVolume, true);
     assert.equal(volumePlan('coinbase', 700, true, MINUTE).perMinuteVolume, false);
-    assert.equal(volumePlan('coinbase', 200, false, 10_000).perMinuteVolume, true);
+    assert.equal(volumePlan('coinbase', 40, false, 10_000).perMinuteVolume, true);
+    assert.equal(volumePlan('bitstamp', 400, false, MINUTE).perMinuteVolume, true);
+    // Within the weight limit, but a minute's candle calls, spaced by ccxt's throttle, would outlast the tick.
+    const slow = volumePlan('binance', 1_000, false, 10_000);
+    assert.equal(slow.perMinuteVolume, false);
+    assert.match(slow.reason, /would take 50 s a tick .* over half the 10 s interval/);
+    assert.equal(volumePlan('bitstamp', 100, false, 10_000).perMinuteVolume, false);
   });
 
   it('answers a 429 with its Retry-After and sends nothing more until it has passed', async () => {
