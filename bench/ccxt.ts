@@ -163,6 +163,10 @@ await Promise.all(workers.map((w) => w.terminate()));
 async function botPeakRss(): Promise<{ peakKb: number; sampledKb: number; seconds: number }> {
   if (!process.env.BENCH_SKIP_BUILD) execFileSync('npm', ['run', 'build'], { cwd: root, stdio: 'ignore' });
   const kraken = await FakeKraken.start();
+  // The fakes' candles end at their clock: for a run of minutes it follows the real one.
+  const clock = setInterval(() => {
+    for (const fake of [kraken, binance.fake, coinbase, bitstamp]) fake.now = Date.now();
+  }, 1_000);
   const dbName = `bench_ccxt_${Date.now()}`;
   const botDir = await mkdtemp(join(tmpdir(), 'bench-ccxt-bot-'));
   const sources = ['kraken', 'binance', 'coinbase', 'bitstamp'];
@@ -222,6 +226,7 @@ async function botPeakRss(): Promise<{ peakKb: number; sampledKb: number; second
     return { peakKb, sampledKb, seconds: (Date.now() - started) / 1000 };
   } finally {
     clearInterval(sampler);
+    clearInterval(clock);
     child.kill('SIGTERM');
     await new Promise((r) => child.once('exit', r));
     await mongoose.connection.dropDatabase().catch(() => {});

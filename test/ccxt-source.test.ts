@@ -51,7 +51,6 @@ beforeEach(async () => {
   binance.requests.length = 0;
   coinbase.requests.length = 0;
   bitstamp.requests.length = 0;
-  bitstamp.arrivals.length = 0;
   binance.bannedUntil = 0;
   binance.clearFaults();
   coinbase.clearFaults();
@@ -257,6 +256,29 @@ describe('the ccxt source on Coinbase', () => {
     assert.equal(coinbase.requests.filter((r) => r.path.endsWith('/candles')).length, 3);
   });
 
+  it('lists the products once over several ticks and stays within 10 requests a second, at 1 m and at 10 s', async () => {
+    const now = alignTick(Date.now(), MINUTE).getTime();
+    const products = () => coinbase.requestsTo('/api/v3/brokerage/market/products');
+    const candleCalls = () => coinbase.requests.filter((r) => r.path.endsWith('/candles')).length;
+    // The listing is three calls to the product list (spot, then two futures listings), made once.
+    const LISTING = 3;
+    const slow = ccxtSource('coinbase', config());
+    for (let i = 0; i < 5; i++) await slow.snapshot({ tick: new Date(now - 4 * MINUTE + i * MINUTE) });
+    assert.equal(products(), LISTING + 5, 'the listing once, then one product list per tick');
+    assert.equal(candleCalls(), 5 * 3, 'one candle call per product per tick');
+    resetCcxtInstances();
+    dataDir = await mkdtemp(join(tmpdir(), 'ccxt-test-'));
+    coinbase.requests.length = 0;
+    const fast = ccxtSource('coinbase', config({ COLLECT_INTERVAL: '10s' }));
+    for (let i = 0; i < 12; i++) await fast.snapshot({ tick: new Date(now + i * 10_000) });
+    assert.equal(products(), LISTING + 12);
+    assert.equal(candleCalls(), 2 * 3, 'candles once per closed minute');
+    const perMinute = (coinbase.requests.length - LISTING) / 2;
+    assert.ok(perMinute <= 600 / 2, `${perMinute} requests a minute at 10 s`);
+    // ccxt's throttle spaces them: never more than the documented 10 in one second.
+    assert.ok(coinbase.peakRequests(1_000) <= 10, `${coinbase.peakRequests(1_000)} requests in one second`);
+  });
+
   it('answers a 429 as a rate limit', async () => {
     coinbase.failNext({ kind: 'rate-limit', retryAfter: '5' }, { path: '/api/v3/brokerage/market/products' });
     const err = await ccxtSource('coinbase', config())
@@ -339,9 +361,10 @@ describe('the ccxt source on Bitstamp', () => {
     assert.equal(bitstamp.requests.length, 1 + 12 + 2 * 4);
     const perMinuteAt10s = (bitstamp.requests.length - 1) / 2;
     assert.ok(perMinuteAt10s * 10 <= BITSTAMP_PER_10_MINUTES / 2, `${perMinuteAt10s} requests a minute`);
-    const peak = bitstamp.peakRequests();
-    assert.ok(peak.perSecond <= BITSTAMP_PER_SECOND, `${peak.perSecond} in one second`);
-    assert.ok(peak.per10Minutes <= BITSTAMP_PER_10_MINUTES, `${peak.per10Minutes} in ten minutes`);
+    const perSecond = bitstamp.peakRequests(1_000);
+    assert.ok(perSecond <= BITSTAMP_PER_SECOND, `${perSecond} in one second`);
+    const per10Minutes = bitstamp.peakRequests(600_000);
+    assert.ok(per10Minutes <= BITSTAMP_PER_10_MINUTES, `${per10Minutes} in ten minutes`);
   });
 
   it('answers a 429 with its Retry-After and sends nothing more until it has passed', async () => {

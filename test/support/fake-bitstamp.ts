@@ -60,8 +60,6 @@ export class FakeBitstamp extends FakeApi {
   pairs: BitstampPair[];
   /** The fake's clock: the minute in progress and the candles closed before it. */
   now = Date.now();
-  /** When each request arrived (real clock), for the documented limits. */
-  readonly arrivals: number[] = [];
 
   constructor(pairs: BitstampPair[] = DEFAULT_BITSTAMP_PAIRS) {
     super();
@@ -72,20 +70,6 @@ export class FakeBitstamp extends FakeApi {
     const fake = new FakeBitstamp(pairs);
     await fake.listen((req, res) => fake.handle(req, res));
     return fake;
-  }
-
-  /** Most requests seen within any one second and within any ten minutes. */
-  peakRequests(): { perSecond: number; per10Minutes: number } {
-    const peak = (windowMs: number) => {
-      let best = 0;
-      let head = 0;
-      for (let i = 0; i < this.arrivals.length; i++) {
-        while (this.arrivals[i]! - this.arrivals[head]! >= windowMs) head++;
-        best = Math.max(best, i - head + 1);
-      }
-      return best;
-    };
-    return { perSecond: peak(1_000), per10Minutes: peak(600_000) };
   }
 
   private market(p: BitstampPair): Record<string, unknown> {
@@ -143,9 +127,7 @@ export class FakeBitstamp extends FakeApi {
 
   private handle(req: IncomingMessage, res: ServerResponse): void {
     const url = new URL(req.url ?? '/', 'http://127.0.0.1');
-    const at = Date.now();
-    this.arrivals.push(at);
-    const { perSecond, per10Minutes } = this.recent(at);
+    const { perSecond, per10Minutes } = this.recent(Date.now());
     if (perSecond > BITSTAMP_PER_SECOND || per10Minutes > BITSTAMP_PER_10_MINUTES)
       return this.error(res, 429, 'Request rejected due to exceeded rate limit.', '400.002', { 'retry-after': '60' });
     const fault = this.takeFault(url.pathname);
@@ -220,8 +202,8 @@ export class FakeBitstamp extends FakeApi {
   private recent(at: number): { perSecond: number; per10Minutes: number } {
     let perSecond = 0;
     let per10Minutes = 0;
-    for (let i = this.arrivals.length - 1; i >= 0; i--) {
-      const age = at - this.arrivals[i]!;
+    for (let i = this.requests.length - 1; i >= 0; i--) {
+      const age = at - this.requests[i]!.at;
       if (age >= 600_000) break;
       per10Minutes++;
       if (age < 1_000) perSecond++;
