@@ -8,7 +8,8 @@
  *   - the whole bot's peak RSS (main thread and every worker: the process's VmHWM), compiled
  *     (`npm run build`, `node dist/src/main.js`), with MARKET_SOURCE=kraken,binance,coinbase,bitstamp
  *     against local fakes (binance with 2,000 markets) until every source has collected
- *     BENCH_TICKS ticks at BENCH_INTERVAL (default 4 at 15s) from an empty database;
+ *     BENCH_TICKS ticks at BENCH_INTERVAL (default 4 at 15s) from an empty database
+ *     (BENCH_BOT_SOURCES=kraken measures the same bot without ccxt);
  *   - ccxt's size on disk.
  * Warm-up first, then rounds; medians. Last line: parse + normalise of the 2,000-market answer.
  * BENCH_SKIP_BUILD=1 runs the existing dist/ as it is.
@@ -33,6 +34,8 @@ import { binanceAnswer } from './_binance-answer.js';
 const MARKETS = Number(process.env.BENCH_MARKETS ?? 2_000);
 const ROUNDS = Number(process.env.BENCH_ROUNDS ?? 15);
 const TICKS = Number(process.env.BENCH_TICKS ?? 4);
+/** The bot's sources for the peak RSS; `kraken` alone gives the figure without ccxt. */
+const BOT_SOURCES = (process.env.BENCH_BOT_SOURCES ?? 'kraken,binance,coinbase,bitstamp').split(',');
 const INTERVAL = process.env.BENCH_INTERVAL ?? '15s';
 const WARMUP = 3;
 const root = resolve(import.meta.dirname, '..');
@@ -169,7 +172,6 @@ async function botPeakRss(): Promise<{ peakKb: number; sampledKb: number; second
   }, 1_000);
   const dbName = `bench_ccxt_${Date.now()}`;
   const botDir = await mkdtemp(join(tmpdir(), 'bench-ccxt-bot-'));
-  const sources = ['kraken', 'binance', 'coinbase', 'bitstamp'];
   const child = spawn(process.execPath, ['dist/src/main.js'], {
     cwd: root,
     env: {
@@ -182,7 +184,7 @@ async function botPeakRss(): Promise<{ peakKb: number; sampledKb: number; second
       HTTP_PORT: '0',
       LOG_FORMAT: 'json',
       LOG_LEVEL: 'warn',
-      MARKET_SOURCE: sources.join(','),
+      MARKET_SOURCE: BOT_SOURCES.join(','),
       MARKETS: 'all',
       COLLECT_INTERVAL: INTERVAL,
       KRAKEN_API_URL: kraken.url,
@@ -213,7 +215,7 @@ async function botPeakRss(): Promise<{ peakKb: number; sampledKb: number; second
     const deadline = Date.now() + 15 * 60_000;
     for (;;) {
       const done = await Promise.all(
-        sources.map((s) =>
+        BOT_SOURCES.map((s) =>
           CollectorRun.countDocuments({ source: s, status: { $in: ['ok', 'partial'] }, tick: { $gte: firstTick } }),
         ),
       );
@@ -254,6 +256,6 @@ console.log(`node_modules_ccxt_with_deps_mb: ${mb(du(ccxtDir) + depsBytes)}`);
 console.log(`snapshot_2000_markets_local_fake_ms: ${median(snapshotTimes).toFixed(1)}`);
 console.log(`bot_run: ${TICKS} ticks per source at ${INTERVAL}, ${bot.seconds.toFixed(0)} s from an empty database`);
 console.log(`bot_rss_sampled_max_mb: ${(bot.sampledKb / 1024).toFixed(0)}`);
-console.log(`peak rss MB with kraken+binance+coinbase+bitstamp: ${(bot.peakKb / 1024).toFixed(0)}`);
+console.log(`peak rss MB with ${BOT_SOURCES.join('+')}: ${(bot.peakKb / 1024).toFixed(0)}`);
 console.log(`kraken_parse_normalise_ms: ${median(krakenTimes).toFixed(2)}`);
 console.log(`ccxt_binance_parse_normalise_ms: ${median(ccxtTimes).toFixed(2)}`);
