@@ -3,8 +3,9 @@
  * normalise, derive per-minute volume, one bulk write, bookkeeping) against a bare insertMany of
  * the same documents and against saving them one by one, on the same server. The Kraken answers
  * are served in-process (a fetch that returns prepared bodies) so the figure is the collector's
- * own cost, not the network's. Warm-up first, then several rounds; medians. Last line: the ratio
- * of a tick to the bare insertMany (target <= 1.25).
+ * own cost, not the network's. Beside it, the time to turn a 2,000-market Binance ticker answer
+ * into quotes through ccxt (bench/_binance-answer.ts). Warm-up first, then several rounds; medians.
+ * Last line: the ratio of a tick to the bare insertMany (target <= 1.25).
  */
 import mongoose from 'mongoose';
 import { loadConfig } from '../src/config.js';
@@ -13,6 +14,7 @@ import { Sample } from '../src/db/models/index.js';
 import { initLogger } from '../src/logger.js';
 import { collectTick } from '../src/market/collect/index.js';
 import { krakenSource } from '../src/market/sources/kraken.source.js';
+import { binanceAnswer } from './_binance-answer.js';
 
 const MARKETS = Number(process.env.BENCH_MARKETS ?? 5_000);
 const ROUNDS = Number(process.env.BENCH_ROUNDS ?? 15);
@@ -153,6 +155,18 @@ const parseStarted = performance.now();
 await source.snapshot({ tick: new Date(T0) });
 const parseMs = performance.now() - parseStarted;
 
+const BINANCE_MARKETS = 2_000;
+const binance = await binanceAnswer(BINANCE_MARKETS);
+for (let i = 0; i < 3; i++) binance.parseAndNormalise();
+const binanceTimes: number[] = [];
+for (let i = 0; i < ROUNDS; i++) {
+  const started = performance.now();
+  const quotes = binance.parseAndNormalise();
+  binanceTimes.push(performance.now() - started);
+  if (quotes !== BINANCE_MARKETS) throw new Error(`binance answer gave ${quotes} quotes of ${BINANCE_MARKETS}`);
+}
+await binance.stop();
+
 await mongoose.connection.dropDatabase();
 await disconnectDatabase();
 
@@ -172,4 +186,5 @@ console.log(`one_by_one_ms_median: ${slowMs.toFixed(1)}`);
 console.log(`tick_faster_than_one_by_one: ${(slowMs / tickMs).toFixed(1)}x`);
 console.log(`one_by_one_save_ms_median: ${savedMs.toFixed(1)}`);
 console.log(`tick_faster_than_one_by_one_save: ${(savedMs / tickMs).toFixed(1)}x`);
+console.log(`binance ${BINANCE_MARKETS}-market parse+normalise ms: ${median(binanceTimes).toFixed(1)}`);
 console.log(`tick_vs_insertmany: ${(tickMs / bareMs).toFixed(2)}`);

@@ -1,8 +1,13 @@
 /**
- * Bree in the main thread: one collect job per configured source (`collect-<source>`), the hourly
+ * Bree in the main thread: the collect workers, the hourly
  * `prune-samples`, and the after-tick jobs (stats, spike detection) run in order after every tick
  * that wrote data. Jobs run in worker threads; their figures come back as messages and are counted
  * in this thread's Prometheus registry.
+ *
+ * Ticks are named per source (`collect-<source>`, what runJob takes), but workers are not: each
+ * hand-written source runs in a worker of its own, and every ccxt exchange in one shared worker
+ * (`collect-ccxt`), which loads ccxt once instead of once per exchange. Each source keeps its own
+ * pipeline, lease and tick queue inside it (src/market/pipeline/serve.ts).
  *
  * Ticks are fired by our own timer at each interval boundary (plus a small offset, so the minute's
  * data is published), not by Bree's drifting setInterval: a tick's time is its boundary. A tick
@@ -21,6 +26,7 @@ import type { Config, SourceName } from './config.js';
 import { log } from './logger.js';
 import { alignTick, blankTickResult, leaseName, type TickResult } from './market/collect/index.js';
 import { releaseLease, replicaId } from './market/lease.js';
+import { BUILT_IN_SOURCES } from './market/sources/ccxt-exchanges.js';
 import type { SchedulerMessage, WireTickResult, WorkerMessage } from './worker.js';
 import {
   countDetectedAlerts,
@@ -33,6 +39,8 @@ import {
 export interface Scheduler {
   stop(): Promise<void>;
   runJob(name: string, workerData?: object): Promise<void>;
+  /** The Bree jobs whose worker threads are running now (`collect-kraken`, `collect-ccxt`, ...). */
+  workers(): string[];
   events: EventEmitter;
 }
 
@@ -75,6 +83,11 @@ const WORKER_LIMITS = { maxYoungGenerationSizeMb: 8 };
 /** Kinds that mean the source cannot be reached at all, as opposed to one bad answer. */
 const UNREACHABLE = new Set(['network', 'timeout', 'http_5xx', 'rate_limited', 'http_4xx', 'api_error', 'malformed']);
 
+/** The worker that collects a source: its own for a hand-written source, the shared one for ccxt's. */
+export function collectWorkerOf(source: string): string {
+  return (BUILT_IN_SOURCES as readonly string[]).includes(source) ? `collect-${source}` : 'collect-ccxt';
+}
+
 function jobFile(name: string): string | undefined {
   const file = join(jobsDir, `${name}${compiled ? '.js' : '.ts'}`);
   return existsSync(file) ? file : undefined;
@@ -98,7 +111,9 @@ export async function startScheduler(config: Config, opts: SchedulerOptions): Pr
     logger.info({ job: name }, 'after-tick job has no file in jobs/ yet; skipped');
     return false;
   });
-  const jobNames = [...new Set([...sources.map((s) => `collect-${s}`), 'prune-samples', ...afterTick])];
+  const collectWorkers = [...new Set(sources.map(collectWorkerOf))];
+  const sourcesOf = (worker: string) => sources.filter((s) => collectWorkerOf(s) === worker);
+  const jobNames = [...new Set([...collectWorkers, 'prune-samples', ...afterTick])];
   const fileOf = (name: string) => jobFile(name.startsWith('collect-') ? 'collect-markets' : name);
 
   const brLog = log('bree');
@@ -127,8 +142,9 @@ export async function startScheduler(config: Config, opts: SchedulerOptions): Pr
   // init() validates the jobs; the typings of bree 9.2 leave it out.
   await (bree as unknown as { init(): Promise<void> }).init();
 
+  /** The tick each source waits on, by source. */
   const pendingTicks = new Map<string, { tick: string; resolve(m: TickMessage | undefined): void }>();
-  /** Ticks whose collect step was already reported (name|tick). */
+  /** Ticks whose collect step was already reported (source|tick). */
   const collectedTicks = new Map<string, boolean>();
   const reachable = new Map<string, boolean>();
   let stopping = false;
@@ -141,15 +157,15 @@ export async function startScheduler(config: Config, opts: SchedulerOptions): Pr
     switch (message.type) {
       case 'tick-collected':
         // The samples are written: the source's state is known before statistics and detection.
-        collectedTicks.set(`${name}|${message.tick}`, true);
+        collectedTicks.set(`${message.source}|${message.tick}`, true);
         reportReachability(message.result);
         return;
       case 'tick-result': {
         relayMetrics(message.result);
         if (message.pipeline?.detect) countDetectedAlerts(message.pipeline.detect.alertsByPlatform);
-        const waiting = pendingTicks.get(name);
+        const waiting = pendingTicks.get(message.source);
         if (waiting && waiting.tick === message.tick) {
-          pendingTicks.delete(name);
+          pendingTicks.delete(message.source);
           waiting.resolve(message);
         }
         events.emit('tick-figures', { name, ...message });
@@ -236,38 +252,45 @@ export async function startScheduler(config: Config, opts: SchedulerOptions): Pr
     }
   }
 
-  /** Starts a source's long-lived pipeline worker if it is not running (first tick, or after a crash). */
-  function ensurePipeline(name: string, source: SourceName): void {
+  /** Starts a collect worker if it is not running (first tick, or after a crash), with every source it serves. */
+  function ensurePipeline(worker: string): void {
     const workers = bree.workers as Map<string, unknown>;
-    if (workers.has(name)) return;
-    const job = bree.config.jobs.find((j: { name: string }) => j.name === name);
-    if (!job) throw new Error(`unknown job "${name}" (known: ${jobNames.join(', ')})`);
-    const file = fileOf(name)!;
-    job.worker = { ...job.worker, workerData: { ...baseData, entry: pathToFileURL(file).href, source } };
-    void bree.run(name);
+    if (workers.has(worker)) return;
+    const job = bree.config.jobs.find((j: { name: string }) => j.name === worker);
+    if (!job) throw new Error(`unknown job "${worker}" (known: ${jobNames.join(', ')})`);
+    const file = fileOf(worker)!;
+    job.worker = {
+      ...job.worker,
+      workerData: { ...baseData, entry: pathToFileURL(file).href, sources: sourcesOf(worker) },
+    };
+    // Bree adds the worker to its map synchronously here: a second source's tick finds it running.
+    void bree.run(worker);
   }
 
   async function runCollect(name: string, data: Record<string, unknown>): Promise<void> {
     const source = name.slice('collect-'.length) as SourceName;
+    if (!sources.includes(source)) throw new Error(`unknown job "${name}" (sources: ${sources.join(', ')})`);
+    const worker = collectWorkerOf(source);
     const tick = typeof data.tick === 'string' ? data.tick : alignTick(Date.now(), interval).toISOString();
     while (running.has(name)) await running.get(name);
     const started = Date.now();
     const finished = (async () => {
-      ensurePipeline(name, source);
+      ensurePipeline(worker);
       let onDeleted: ((deleted: string) => void) | undefined;
       const answered = new Promise<TickMessage | undefined>((resolve) => {
-        pendingTicks.set(name, { tick, resolve });
+        pendingTicks.set(source, { tick, resolve });
         // A worker that ends (crash, stop) answers nothing: the tick counts as crashed.
         onDeleted = (deleted: string) => {
-          if (deleted !== name) return;
-          if (pendingTicks.get(name)?.tick === tick) pendingTicks.delete(name);
+          if (deleted !== worker) return;
+          if (pendingTicks.get(source)?.tick === tick) pendingTicks.delete(source);
           resolve(undefined);
         };
         bree.on('worker deleted', onDeleted);
       });
-      (bree.workers as Map<string, { postMessage(m: SchedulerMessage): void }>).get(name)?.postMessage({
+      (bree.workers as Map<string, { postMessage(m: SchedulerMessage): void }>).get(worker)?.postMessage({
         type: 'tick',
         tick,
+        source,
       });
       const message = await answered;
       if (onDeleted) bree.off('worker deleted', onDeleted);
@@ -282,7 +305,7 @@ export async function startScheduler(config: Config, opts: SchedulerOptions): Pr
         ticksTotal.inc({ source, status: 'failed' });
         if (!stopping) logger.error({ source, tick }, 'collect worker ended without a result');
       }
-      if (!collectedTicks.delete(`${name}|${tick}`)) reportReachability(r);
+      if (!collectedTicks.delete(`${source}|${tick}`)) reportReachability(r);
       if ((r.status === 'ok' || r.status === 'partial') && !stopping) {
         for (const after of afterTick) {
           if (stopping) break;
@@ -412,5 +435,6 @@ export async function startScheduler(config: Config, opts: SchedulerOptions): Pr
     return stopped;
   }
 
-  return { stop, runJob, events };
+  const workers = () => [...(bree.workers as Map<string, unknown>).keys()];
+  return { stop, runJob, workers, events };
 }

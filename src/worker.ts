@@ -29,8 +29,8 @@ export interface JobData {
 
 /** What jobs post to the scheduler: one union, handled by one exhaustive switch there. */
 export type WorkerMessage =
-  | { type: 'tick-collected'; tick: string; result: WireTickResult }
-  | { type: 'tick-result'; tick: string; result: WireTickResult; pipeline?: WirePipelineFigures }
+  | { type: 'tick-collected'; source: string; tick: string; result: WireTickResult }
+  | { type: 'tick-result'; source: string; tick: string; result: WireTickResult; pipeline?: WirePipelineFigures }
   | {
       type: 'prune-result';
       samples: number;
@@ -43,7 +43,7 @@ export type WorkerMessage =
   | { type: 'job-error'; name: string; error: string };
 
 /** What the scheduler posts to a long-lived job (besides Bree's own 'cancel'). */
-export type SchedulerMessage = { type: 'tick'; tick: string };
+export type SchedulerMessage = { type: 'tick'; tick: string; source: string };
 
 export type WireTickResult = Omit<TickResult, 'tick'> & { tick: string };
 export type WirePipelineFigures = Omit<PipelineTickResult, 'result'> & {
@@ -58,7 +58,10 @@ export interface JobContext {
   signal: AbortSignal;
   /** A message for the scheduler (figures it relays to the main thread's metrics). */
   post(message: WorkerMessage): void;
-  /** Handles the scheduler's messages to a long-lived job, one at a time, in order. */
+  /**
+   * Handles the scheduler's messages to a long-lived job, in order and one at a time per source:
+   * a worker that serves several sources never lets one source's slow tick hold up another's.
+   */
   onMessage(handler: (message: SchedulerMessage) => Promise<void>): void;
   /** Resolves when the job is cancelled and the messages in hand are handled: a long-lived job's end. */
   untilCancelled(): Promise<void>;
@@ -89,15 +92,16 @@ export async function runJob(name: string, body: (ctx: JobContext) => Promise<vo
   let handler: ((message: SchedulerMessage) => Promise<void>) | undefined;
   // Messages that arrive while the job is still connecting wait for its handler.
   const early: SchedulerMessage[] = [];
-  let queue = Promise.resolve();
+  const lanes = new Map<string, Promise<void>>();
   const enqueue = (message: SchedulerMessage) => {
     const h = handler!;
-    queue = queue
+    const lane = (lanes.get(message.source) ?? Promise.resolve())
       .then(() => h(message))
       .catch((err: unknown) => {
-        logger.error({ err }, 'job message failed');
+        logger.error({ err, source: message.source }, 'job message failed');
         post({ type: 'job-error', name, error: (err as Error).message });
       });
+    lanes.set(message.source, lane);
   };
   parentPort?.on('message', (message: unknown) => {
     if (message === 'cancel') {
@@ -115,7 +119,7 @@ export async function runJob(name: string, body: (ctx: JobContext) => Promise<vo
         controller.signal.addEventListener('abort', () => resolve(), { once: true }),
       );
     }
-    await queue;
+    await Promise.all(lanes.values());
   };
   try {
     await connectDatabase(data.dbUri, { dbName: data.dbName, syncIndexes: false, attempts: 3 });

@@ -1,5 +1,5 @@
 /**
- * The ccxt source against local servers that play Binance's and Coinbase's public REST APIs:
+ * The ccxt source against local servers that play Binance's, Coinbase's and Bitstamp's public REST APIs:
  * full ticks, exact per-minute volume against the fakes' own candles, 429 and 418, a delisting,
  * a pair on two exchanges, backfill after downtime, and the requests each fake receives.
  */
@@ -18,6 +18,12 @@ import { ccxtCalls, ccxtSource, resetCcxtInstances } from '../src/market/sources
 import { SourceError } from '../src/market/sources/types.js';
 import { clearDatabase, useTestDatabase } from './support/db.js';
 import { binanceCandleVolume, binanceWeight, FakeBinance } from './support/fake-binance.js';
+import {
+  BITSTAMP_PER_10_MINUTES,
+  BITSTAMP_PER_SECOND,
+  bitstampCandleVolume,
+  FakeBitstamp,
+} from './support/fake-bitstamp.js';
 import { coinbaseCandleVolume, FakeCoinbase } from './support/fake-coinbase.js';
 
 useTestDatabase('ccxt');
@@ -25,15 +31,16 @@ useTestDatabase('ccxt');
 const MINUTE = 60_000;
 let binance: FakeBinance;
 let coinbase: FakeCoinbase;
+let bitstamp: FakeBitstamp;
 /** Each test starts without a kept market list (DATA_DIR/ccxt-markets). */
 let dataDir = '';
 
 before(async () => {
   initLogger(loadConfig({ LOG_LEVEL: 'silent' }));
-  [binance, coinbase] = await Promise.all([FakeBinance.start(), FakeCoinbase.start()]);
+  [binance, coinbase, bitstamp] = await Promise.all([FakeBinance.start(), FakeCoinbase.start(), FakeBitstamp.start()]);
 });
 after(async () => {
-  await Promise.all([binance.stop(), coinbase.stop()]);
+  await Promise.all([binance.stop(), coinbase.stop(), bitstamp.stop()]);
   setSourceOrder([]);
 });
 beforeEach(async () => {
@@ -43,17 +50,20 @@ beforeEach(async () => {
   dataDir = await mkdtemp(join(tmpdir(), 'ccxt-test-'));
   binance.requests.length = 0;
   coinbase.requests.length = 0;
+  bitstamp.requests.length = 0;
   binance.bannedUntil = 0;
   binance.clearFaults();
   coinbase.clearFaults();
+  bitstamp.clearFaults();
   binance.now = Date.now();
   coinbase.now = Date.now();
+  bitstamp.now = Date.now();
 });
 
 function config(extra: Record<string, string> = {}) {
   return loadConfig({
-    MARKET_SOURCE: 'binance,coinbase',
-    CCXT_API_URLS: `binance=${binance.url},coinbase=${coinbase.url}`,
+    MARKET_SOURCE: 'binance,coinbase,bitstamp',
+    CCXT_API_URLS: `binance=${binance.url},coinbase=${coinbase.url},bitstamp=${bitstamp.url}`,
     DATA_DIR: dataDir,
     ...extra,
   });
@@ -126,9 +136,16 @@ describe('the ccxt source on Binance', () => {
   it('plans per-minute volume against the documented limit, and refuses it where it cannot fit', () => {
     assert.equal(volumePlan('binance', 5, true, MINUTE).perMinuteVolume, true);
     assert.equal(volumePlan('binance', 2_000, true, MINUTE).perMinuteVolume, false, '2,000 candle calls x 2 > 3,000');
-    assert.equal(volumePlan('binance', 1_000, false, 10_000).perMinuteVolume, true);
+    assert.equal(volumePlan('binance', 600, false, MINUTE).perMinuteVolume, true);
+    assert.equal(volumePlan('binance', 100, false, 10_000).perMinuteVolume, true);
     assert.equal(volumePlan('coinbase', 700, true, MINUTE).perMinuteVolume, false);
-    assert.equal(volumePlan('coinbase', 200, false, 10_000).perMinuteVolume, true);
+    assert.equal(volumePlan('coinbase', 40, false, 10_000).perMinuteVolume, true);
+    assert.equal(volumePlan('bitstamp', 400, false, MINUTE).perMinuteVolume, true);
+    // Within the weight limit, but a minute's candle calls, spaced by ccxt's throttle, would outlast the tick.
+    const slow = volumePlan('binance', 1_000, false, 10_000);
+    assert.equal(slow.perMinuteVolume, false);
+    assert.match(slow.reason, /would take 50 s a tick .* over half the 10 s interval/);
+    assert.equal(volumePlan('bitstamp', 100, false, 10_000).perMinuteVolume, false);
   });
 
   it('answers a 429 with its Retry-After and sends nothing more until it has passed', async () => {
@@ -239,6 +256,29 @@ describe('the ccxt source on Coinbase', () => {
     assert.equal(coinbase.requests.filter((r) => r.path.endsWith('/candles')).length, 3);
   });
 
+  it('lists the products once over several ticks and stays within 10 requests a second, at 1 m and at 10 s', async () => {
+    const now = alignTick(Date.now(), MINUTE).getTime();
+    const products = () => coinbase.requestsTo('/api/v3/brokerage/market/products');
+    const candleCalls = () => coinbase.requests.filter((r) => r.path.endsWith('/candles')).length;
+    // The listing is three calls to the product list (spot, then two futures listings), made once.
+    const LISTING = 3;
+    const slow = ccxtSource('coinbase', config());
+    for (let i = 0; i < 5; i++) await slow.snapshot({ tick: new Date(now - 4 * MINUTE + i * MINUTE) });
+    assert.equal(products(), LISTING + 5, 'the listing once, then one product list per tick');
+    assert.equal(candleCalls(), 5 * 3, 'one candle call per product per tick');
+    resetCcxtInstances();
+    dataDir = await mkdtemp(join(tmpdir(), 'ccxt-test-'));
+    coinbase.requests.length = 0;
+    const fast = ccxtSource('coinbase', config({ COLLECT_INTERVAL: '10s' }));
+    for (let i = 0; i < 12; i++) await fast.snapshot({ tick: new Date(now + i * 10_000) });
+    assert.equal(products(), LISTING + 12);
+    assert.equal(candleCalls(), 2 * 3, 'candles once per closed minute');
+    const perMinute = (coinbase.requests.length - LISTING) / 2;
+    assert.ok(perMinute <= 600 / 2, `${perMinute} requests a minute at 10 s`);
+    // ccxt's throttle spaces them: never more than the documented 10 in one second.
+    assert.ok(coinbase.peakRequests(1_000) <= 10, `${coinbase.peakRequests(1_000)} requests in one second`);
+  });
+
   it('answers a 429 as a rate limit', async () => {
     coinbase.failNext({ kind: 'rate-limit', retryAfter: '5' }, { path: '/api/v3/brokerage/market/products' });
     const err = await ccxtSource('coinbase', config())
@@ -248,6 +288,126 @@ describe('the ccxt source on Coinbase', () => {
         (e: unknown) => e,
       );
     assert.ok(err instanceof SourceError && err.kind === 'rate_limited', String(err));
+  });
+});
+
+describe('the ccxt source on Bitstamp', () => {
+  const candle = (pair: string, tick: Date) => bitstampCandleVolume(pair, tick.getTime() - MINUTE);
+
+  it('collects a full tick: enabled spot pairs, prices from the all-pairs ticker, volume from 1-minute candles', async () => {
+    const tick = alignTick(Date.now(), MINUTE);
+    const result = await collectTick(config(), 'bitstamp', { tick, owner: 'a', backfillMaxMs: 0 });
+    assert.equal(result.status, 'ok', result.error);
+    const ids = (await Market.find({ source: 'bitstamp' }).sort({ _id: 1 }).lean()).map((m) => m._id);
+    // The disabled XRP/USD and the BTC/USD perpetual are listed by the exchange but not collected.
+    assert.deepEqual(ids, ['bitstamp:btc-eur', 'bitstamp:btc-usd', 'bitstamp:eth-btc', 'bitstamp:eth-usd']);
+    assert.equal(result.inserted, 4);
+    const btc = await Sample.findOne({ market: 'bitstamp:btc-usd' }).lean();
+    assert.ok(btc && btc.last > 59_000 && btc.last < 61_000, `${btc?.last}`);
+    assert.equal(btc.high, 60_030 * 1.03);
+    assert.equal(btc.low, 60_030 * 0.96);
+    assert.equal(btc.volume24h, 800 + 60_030 / 500);
+    for (const [id, pair] of [
+      ['bitstamp:btc-usd', 'btcusd'],
+      ['bitstamp:eth-usd', 'ethusd'],
+      ['bitstamp:btc-eur', 'btceur'],
+      ['bitstamp:eth-btc', 'ethbtc'],
+    ] as const) {
+      const row = await Sample.findOne({ market: id, ts: tick }).lean();
+      within1pct(row?.volumeMinute, candle(pair, tick), id);
+    }
+    assert.equal(bitstamp.requestsTo('/api/v2/markets/'), 1);
+    assert.equal(bitstamp.requestsTo('/api/v2/ticker/'), 1, 'one ticker call for every pair');
+    assert.equal(
+      bitstamp.requests.filter((r) => r.path.startsWith('/api/v2/ohlc/')).length,
+      4,
+      'one candle call per pair',
+    );
+    assert.ok(
+      bitstamp.requests.filter((r) => r.path.startsWith('/api/v2/ohlc/')).every((r) => r.query.get('step') === '60'),
+    );
+  });
+
+  it('gives per-minute volume as the candles have it at 10 s too, asking the candles once a minute', async () => {
+    const source = ccxtSource('bitstamp', config({ COLLECT_INTERVAL: '10s' }));
+    const start = alignTick(Date.now(), MINUTE).getTime();
+    for (let i = 0; i < 6; i++) {
+      const tick = new Date(start + i * 10_000);
+      const snap = await source.snapshot({ tick });
+      const btc = snap.quotes.find((q) => q.market === 'bitstamp:btc-usd');
+      within1pct(btc?.volumeMinute, candle('btcusd', new Date(start)), `tick +${i * 10}s`);
+    }
+    assert.equal(bitstamp.requestsTo('/api/v2/ticker/'), 6);
+    assert.equal(
+      bitstamp.requests.filter((r) => r.path.startsWith('/api/v2/ohlc/')).length,
+      4,
+      'candles once a minute',
+    );
+  });
+
+  it('stays within the documented limits over several ticks, at 1 m and at 10 s, listing the markets once', async () => {
+    const now = alignTick(Date.now(), MINUTE).getTime();
+    const slow = ccxtSource('bitstamp', config());
+    for (let i = 0; i < 5; i++) await slow.snapshot({ tick: new Date(now - 4 * MINUTE + i * MINUTE) });
+    assert.equal(bitstamp.requestsTo('/api/v2/markets/'), 1, 'loadMarkets is not repeated');
+    // Per tick at 1 m: the ticker and one candle call per pair.
+    assert.equal(bitstamp.requests.length, 1 + 5 * (1 + 4));
+    resetCcxtInstances();
+    dataDir = await mkdtemp(join(tmpdir(), 'ccxt-test-'));
+    bitstamp.requests.length = 0;
+    const fast = ccxtSource('bitstamp', config({ COLLECT_INTERVAL: '10s' }));
+    for (let i = 0; i < 12; i++) await fast.snapshot({ tick: new Date(now + i * 10_000) });
+    // Two minutes at 10 s: 12 tickers, the candles of two minutes, one listing.
+    assert.equal(bitstamp.requests.length, 1 + 12 + 2 * 4);
+    const perMinuteAt10s = (bitstamp.requests.length - 1) / 2;
+    assert.ok(perMinuteAt10s * 10 <= BITSTAMP_PER_10_MINUTES / 2, `${perMinuteAt10s} requests a minute`);
+    const perSecond = bitstamp.peakRequests(1_000);
+    assert.ok(perSecond <= BITSTAMP_PER_SECOND, `${perSecond} in one second`);
+    const per10Minutes = bitstamp.peakRequests(600_000);
+    assert.ok(per10Minutes <= BITSTAMP_PER_10_MINUTES, `${per10Minutes} in ten minutes`);
+  });
+
+  it('answers a 429 with its Retry-After and sends nothing more until it has passed', async () => {
+    const source = ccxtSource('bitstamp', config());
+    const tick = alignTick(Date.now(), MINUTE);
+    bitstamp.failNext({ kind: 'rate-limit', retryAfter: '20' }, { path: '/api/v2/ticker/' });
+    const err = await source.snapshot({ tick }).then(
+      () => undefined,
+      (e: unknown) => e,
+    );
+    assert.ok(err instanceof SourceError && err.kind === 'rate_limited', String(err));
+    assert.equal(err.retryAfterMs, 20_000);
+    const sent = bitstamp.requests.length;
+    await assert.rejects(
+      source.snapshot({ tick }),
+      (e: unknown) => e instanceof SourceError && e.kind === 'rate_limited',
+    );
+    assert.equal(bitstamp.requests.length, sent, 'no request while Retry-After runs');
+  });
+
+  it('backfills through the collector after a 30-minute outage, volumes exact', async () => {
+    const tick = alignTick(Date.now(), MINUTE);
+    const cfg = config({ MARKETS: 'btc-usd@bitstamp,eth-btc@bitstamp' });
+    await collectTick(cfg, 'bitstamp', { tick: new Date(tick.getTime() - 31 * MINUTE), owner: 'a', backfillMaxMs: 0 });
+    const result = await collectTick(cfg, 'bitstamp', {
+      tick,
+      owner: 'a',
+      backfillMaxMs: 3_600_000,
+      deadline: Date.now() + 60_000,
+    });
+    assert.equal(result.status, 'ok', result.error);
+    assert.equal(result.backfilled, 60, '30 missed minutes x 2 pairs');
+    for (const [id, pair] of [
+      ['bitstamp:btc-usd', 'btcusd'],
+      ['bitstamp:eth-btc', 'ethbtc'],
+    ] as const) {
+      const rows = await Sample.find({ market: id }).sort({ ts: 1 }).lean();
+      assert.equal(rows.length, 32, id);
+      for (const r of rows.slice(1)) within1pct(r.volumeMinute, candle(pair, r.ts), `${id} ${r.ts.toISOString()}`);
+    }
+    // A day and a half hour of candles per pair, in pages of at most 1,000.
+    const pages = bitstamp.requests.filter((r) => r.path.startsWith('/api/v2/ohlc/'));
+    assert.ok(pages.every((r) => Number(r.query.get('limit')) <= 1000));
   });
 });
 

@@ -1,5 +1,7 @@
 import assert from 'node:assert/strict';
-
+import { mkdtemp } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { before, describe, it } from 'node:test';
 import { loadConfig } from '../src/config.js';
 import { CollectorRun, Lease, Sample } from '../src/db/models/index.js';
@@ -8,7 +10,10 @@ import { ticksTotal, samplesWritten } from '../src/observability/metrics.js';
 import { startScheduler, type TickEvent } from '../src/scheduler.js';
 import { simulatedMarkets, simulatedQuote } from '../src/market/sources/index.js';
 import { useTestDatabase } from './support/db.js';
+import { FakeBinance } from './support/fake-binance.js';
+import { FakeCoinbase } from './support/fake-coinbase.js';
 import { FakeKraken } from './support/fake-kraken.js';
+import { until } from './support/wait.js';
 
 const db = useTestDatabase('scheduler');
 
@@ -122,6 +127,74 @@ describe('the scheduler with real Bree workers', () => {
     } finally {
       await scheduler.stop();
       await kraken.stop();
+    }
+  });
+
+  it('runs every ccxt exchange in one worker, each on its own lease, and one hung exchange holds up no other', async () => {
+    const [binance, coinbase] = await Promise.all([FakeBinance.start(), FakeCoinbase.start()]);
+    const config = loadConfig({
+      MARKET_SOURCE: 'binance,coinbase',
+      CCXT_API_URLS: `binance=${binance.url},coinbase=${coinbase.url}`,
+      DATA_DIR: await mkdtemp(join(tmpdir(), 'scheduler-ccxt-')),
+      COLLECT_INTERVAL: '1m',
+      BACKFILL_MAX: '1m',
+      SOURCE_TIMEOUT: '60s',
+      LOG_LEVEL: 'silent',
+    });
+    const scheduler = await startScheduler(config, {
+      dbUri: db.uri,
+      dbName: db.dbName,
+      owner: 'ccxt-replica',
+      autoStart: false,
+      stopGraceMs: 2_000,
+    });
+    const events: TickEvent[] = [];
+    scheduler.events.on('tick', (e: TickEvent) => events.push(e));
+    const statusOf = (source: string, tick: Date) =>
+      events.find((e) => e.source === source && e.tick.getTime() === tick.getTime())?.status;
+    const count = (market: RegExp, ts: Date) => Sample.countDocuments({ market, ts });
+    const now = Math.floor(Date.now() / 60_000) * 60_000;
+    const t1 = new Date(now - 2 * 60_000);
+    const t2 = new Date(now - 60_000);
+    const t3 = new Date(now);
+    try {
+      // Another replica holds binance: this one collects coinbase alone, in the shared worker.
+      await Lease.create({ _id: 'collect:binance', owner: 'other-replica', until: new Date(Date.now() + 600_000) });
+      await Promise.all(
+        ['binance', 'coinbase'].map((s) => scheduler.runJob(`collect-${s}`, { tick: t1.toISOString() })),
+      );
+      assert.deepEqual(scheduler.workers(), ['collect-ccxt'], 'one worker for both exchanges');
+      assert.equal(statusOf('binance', t1), 'skipped');
+      assert.equal(statusOf('coinbase', t1), 'ok');
+      assert.equal(await count(/^coinbase:/, t1), 3);
+      assert.equal(await count(/^binance:/, t1), 0);
+
+      // The lease handed over: both collect, still in that one worker.
+      await Lease.deleteOne({ _id: 'collect:binance' });
+      await Promise.all(
+        ['binance', 'coinbase'].map((s) => scheduler.runJob(`collect-${s}`, { tick: t2.toISOString() })),
+      );
+      assert.equal(statusOf('binance', t2), 'ok');
+      assert.equal(statusOf('coinbase', t2), 'ok');
+      assert.equal(await count(/^binance:/, t2), 5);
+      assert.equal(await count(/^coinbase:/, t2), 3);
+      assert.deepEqual(scheduler.workers(), ['collect-ccxt']);
+      assert.equal(binance.requestsTo('/api/v3/exchangeInfo'), 1, 'markets listed once for the worker');
+
+      // Binance stops answering (its requests hang): coinbase's tick still runs to its end.
+      binance.failNext({ kind: 'timeout' }, { path: '/api/v3/ticker/24hr', times: 100 });
+      const held = binance.requestsTo('/api/v3/ticker/24hr');
+      const hung = scheduler.runJob('collect-binance', { tick: t3.toISOString() });
+      await until('binance asked for its tickers', async () => binance.requestsTo('/api/v3/ticker/24hr') > held);
+      await scheduler.runJob('collect-coinbase', { tick: t3.toISOString() });
+      assert.equal(statusOf('coinbase', t3), 'ok');
+      assert.equal(await count(/^coinbase:/, t3), 3);
+      assert.equal(statusOf('binance', t3), undefined, 'the binance tick is still waiting for its answer');
+      await scheduler.stop();
+      await hung;
+    } finally {
+      await scheduler.stop();
+      await Promise.all([binance.stop(), coinbase.stop()]);
     }
   });
 });

@@ -25,7 +25,9 @@ interface QueuedFault {
 export class FakeApi {
   server!: Server;
   url = '';
-  readonly requests: Array<{ path: string; query: URLSearchParams; headers: IncomingMessage['headers'] }> = [];
+  /** Every request, with when it arrived (real clock). */
+  readonly requests: Array<{ path: string; query: URLSearchParams; headers: IncomingMessage['headers']; at: number }> =
+    [];
   private faults: QueuedFault[] = [];
   private held = new Set<ServerResponse>();
 
@@ -40,6 +42,17 @@ export class FakeApi {
 
   requestsTo(path: string): number {
     return this.requests.filter((r) => r.path === path).length;
+  }
+
+  /** Most requests received within any `windowMs` (a second, ten minutes), for documented limits. */
+  peakRequests(windowMs: number): number {
+    let best = 0;
+    let head = 0;
+    for (let i = 0; i < this.requests.length; i++) {
+      while (this.requests[i]!.at - this.requests[head]!.at >= windowMs) head++;
+      best = Math.max(best, i - head + 1);
+    }
+    return best;
   }
 
   protected takeFault(path: string): Fault | undefined {
@@ -91,7 +104,7 @@ export class FakeApi {
   protected async listen(handler: (req: IncomingMessage, res: ServerResponse) => void): Promise<void> {
     this.server = createServer((req, res) => {
       const url = new URL(req.url ?? '/', 'http://127.0.0.1');
-      this.requests.push({ path: url.pathname, query: url.searchParams, headers: req.headers });
+      this.requests.push({ path: url.pathname, query: url.searchParams, headers: req.headers, at: Date.now() });
       handler(req, res);
     });
     await new Promise<void>((resolve) => this.server.listen(0, '127.0.0.1', resolve));

@@ -44,6 +44,11 @@ export interface ExchangeLimits {
   candles: number;
   /** Cost of loading the market list (once, then hourly). */
   markets: number;
+  /**
+   * What ccxt's throttle waits between two candle calls (the exchange's `rateLimit` x the call's
+   * cost in ccxt): a tick that asks N markets' candles takes at least N times this.
+   */
+  candleSpacingMs: number;
 }
 
 const LIMITS: Record<string, ExchangeLimits> = {
@@ -55,6 +60,8 @@ const LIMITS: Record<string, ExchangeLimits> = {
     tickers: (n, all) => (all || n > 100 ? 80 : n > 20 ? 40 : 2),
     candles: 2,
     markets: 20,
+    // klines with limit < 100 cost 1 in ccxt, at rateLimit 50 ms.
+    candleSpacingMs: 50,
   },
   coinbase: {
     perMinute: 600,
@@ -64,6 +71,8 @@ const LIMITS: Record<string, ExchangeLimits> = {
     candles: 1,
     // Spot products, then the two futures listings ccxt asks for.
     markets: 3,
+    // candles cost 3 in ccxt, at rateLimit 34 ms.
+    candleSpacingMs: 102,
   },
   bitstamp: {
     perMinute: 1_000,
@@ -72,6 +81,7 @@ const LIMITS: Record<string, ExchangeLimits> = {
     tickers: () => 1,
     candles: 1,
     markets: 1,
+    candleSpacingMs: 75,
   },
   kraken: {
     perMinute: 60,
@@ -80,6 +90,7 @@ const LIMITS: Record<string, ExchangeLimits> = {
     tickers: () => 1,
     candles: 1,
     markets: 1,
+    candleSpacingMs: 1_000,
   },
 };
 
@@ -91,13 +102,17 @@ const CAUTIOUS: ExchangeLimits = {
   tickers: () => 1,
   candles: 1,
   markets: 1,
+  candleSpacingMs: 1_000,
 };
 
 export function limitsOf(exchange: string): ExchangeLimits {
   return LIMITS[exchange] ?? CAUTIOUS;
 }
 
-/** Share of an exchange's limit the collector plans to use; the rest is for retries and backfill. */
+/**
+ * Share of an exchange's limit the collector plans to use (the rest is for retries and backfill),
+ * and of an interval its candle calls may take (the rest is for the tickers, the write, statistics).
+ */
 export const BUDGET_SHARE = 0.5;
 
 export interface VolumePlan {
@@ -113,8 +128,9 @@ export interface VolumePlan {
 /**
  * Tickers are rolling 24h figures, so the exact per-minute volume comes from each market's last
  * closed one-minute candle: one request per market, paid at most once a minute whatever the
- * interval (a 10 s interval reuses the minute's candle). When that does not fit in the budget,
- * the exchange collects prices only and says so.
+ * interval (a 10 s interval reuses the minute's candle). Those calls go out in one tick, spaced by
+ * ccxt's throttle, so they must also fit in half an interval. When either does not fit, the
+ * exchange collects prices only and says so.
  */
 export function volumePlan(exchange: string, markets: number, all: boolean, intervalMs: number): VolumePlan {
   const l = limitsOf(exchange);
@@ -123,15 +139,21 @@ export function volumePlan(exchange: string, markets: number, all: boolean, inte
   const candleCostPerMinute = markets * l.candles * Math.min(1, ticksPerMinute);
   const budget = l.perMinute * BUDGET_SHARE;
   const costPerMinute = tickerCostPerMinute + candleCostPerMinute;
-  const perMinuteVolume = costPerMinute <= budget;
+  const candleMs = markets * l.candleSpacingMs;
+  const fitsLimit = costPerMinute <= budget;
+  const fitsInterval = candleMs <= intervalMs * BUDGET_SHARE;
+  const perMinuteVolume = fitsLimit && fitsInterval;
+  const seconds = (ms: number) => `${Math.round(ms / 100) / 10} s`;
   return {
     perMinuteVolume,
     costPerMinute: perMinuteVolume ? costPerMinute : tickerCostPerMinute,
     tickerCostPerMinute,
     budget,
     reason: perMinuteVolume
-      ? `one-minute candles for ${markets} markets: ${Math.round(costPerMinute)} ${l.unit}/min of ${l.perMinute}`
-      : `one-minute candles for ${markets} markets would cost ${Math.round(costPerMinute)} ${l.unit}/min, over half of ${exchange}'s ${l.perMinute} ${l.unit}/min; list fewer markets in MARKETS`,
+      ? `one-minute candles for ${markets} markets: ${Math.round(costPerMinute)} ${l.unit}/min of ${l.perMinute}, ${seconds(candleMs)} a tick`
+      : !fitsLimit
+        ? `one-minute candles for ${markets} markets would cost ${Math.round(costPerMinute)} ${l.unit}/min, over half of ${exchange}'s ${l.perMinute} ${l.unit}/min; list fewer markets in MARKETS`
+        : `one-minute candles for ${markets} markets would take ${seconds(candleMs)} a tick at ${exchange}'s request spacing, over half the ${seconds(intervalMs)} interval; list fewer markets in MARKETS or collect less often`,
   };
 }
 

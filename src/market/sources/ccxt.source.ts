@@ -106,6 +106,8 @@ function instanceFor(id: string, config: Config): Instance {
     throw new SourceError('api_error', `"${id}" is not an exchange ccxt ${ccxt.version} offers`);
   const exchange = new Klass({
     enableRateLimit: true,
+    // The last answer's text is otherwise kept until the next one (about 1 MB for Binance's tickers).
+    enableLastHttpResponse: false,
     timeout: config.market.timeoutMs,
     // Spot markets only: no futures, margin or options listings asked at load.
     options: { defaultType: 'spot', fetchMarkets: { types: ['spot'] }, fetchMargins: false },
