@@ -18,6 +18,7 @@ const T0 = Date.UTC(2026, 5, 1, 0, 0);
 const SCENARIOS = [
   { label: 'every minute', intervalMs: 60_000, ticks: 6 * 60, markets: 200, judgedFrom: 0 },
   { label: 'every 10 s', intervalMs: 10_000, ticks: 2 * 360, markets: 60, judgedFrom: 360 },
+  { label: 'every 5 s', intervalMs: 5_000, ticks: 2 * 720, markets: 30, judgedFrom: 720 },
 ];
 
 let seed = 7;
