@@ -7,7 +7,9 @@
  * channel, so an untrack, snooze, mute or switch-off made after detection holds for alerts already
  * queued. The batch is then posted channel by channel, channels side by side and each channel in
  * order: several alerts of one tick for one channel go out as one digest post (unless the channel
- * turned digests off); a platform's per-channel pace (Slack about one post a second) is kept.
+ * turned digests off); a platform's per-channel pace (Slack about one post a second) is kept. A
+ * channel's lane is topped up by the next claim while it still has a few posts queued, so a paced
+ * channel with a backlog posts at its full rate, and settles are written while a lane waits.
  *
  * The one window left is a crash between the platform accepting the post and the settle: the
  * alert is then posted again when the lease expires (at least once, never silently lost).
@@ -77,9 +79,30 @@ const WAKE_MARGIN_MS = 5;
 /** Settles written in one round trip when nothing else makes the deliverer wait. */
 const SETTLE_BATCH = 200;
 
-/** What one post carries: a single alert or a digest of one tick's alerts. */
+type Point = { ts: Date; value: number | null };
+/** Per market and metric field: the points a claimed batch's charts need, read in one query per batch. */
+type History = Map<string, Point[]>;
+
+/** What one post carries: a single alert or a digest of one tick's alerts, with its batch's chart history. */
 interface Unit {
   alerts: OutboxAlert[];
+  history: History;
+}
+
+/**
+ * One channel's posts, in order. The claim loop appends to `queue` while the lane runs, so a paced
+ * channel never idles while its next alerts are being claimed.
+ */
+interface Lane {
+  queue: Unit[];
+  /** Few posts left: the next claim takes this channel's alerts too. */
+  hungry: boolean;
+  /** Past its last post (settling, or stopped early): takes no more units. */
+  closed: boolean;
+  /** The channel has failed alerts to report after its next post. */
+  undelivered: boolean;
+  /** Units of its platform's pace below which the lane asks for more (see lowWater). */
+  lowWater: number;
 }
 
 const payloadOf = (a: OutboxAlert): AlertPayload => ({
@@ -155,9 +178,6 @@ export function startDeliverer(deps: DelivererDeps): Deliverer {
       sleepers.add(done);
     });
 
-  type Point = { ts: Date; value: number | null };
-  /** Per market and metric field: the points a claimed batch's charts need, read in one query per batch. */
-  type History = Map<string, Point[]>;
   const hours = deps.chartHours ?? 3;
 
   /** Reads the chart history of every single-alert post of a batch at once, instead of a query per alert. */
@@ -214,12 +234,12 @@ export function startDeliverer(deps: DelivererDeps): Deliverer {
     return out;
   };
 
-  const replyFor = async (unit: Unit, history: History): Promise<Reply> => {
+  const replyFor = async (unit: Unit): Promise<Reply> => {
     if (unit.alerts.length > 1) return digestReply(unit.alerts);
     const alert = unit.alerts[0]!;
     return alertReply(alert, {
       quickchartUrl: deps.quickchartUrl,
-      history: historyOf(history, alert),
+      history: historyOf(unit.history, alert),
       chartHours: deps.chartHours,
     });
   };
@@ -329,13 +349,12 @@ export function startDeliverer(deps: DelivererDeps): Deliverer {
     return settlements;
   };
 
-  /** Posts one channel's units in order, keeping the platform's pace; returns the alerts posted. */
-  const deliverChannel = async (
-    channel: string,
-    units: Unit[],
-    undelivered: boolean,
-    history: History,
-  ): Promise<number> => {
+  /**
+   * Posts a lane's units in order, keeping the platform's pace; returns the alerts posted. Every
+   * way out marks the lane closed before its next await, so the claim loop never adds a unit that
+   * nobody will post.
+   */
+  const deliverChannel = async (channel: string, lane: Lane, wakeClaims: () => void): Promise<number> => {
     const platformName = parseChannelId(channel).platform;
     const platform = platforms.get(platformName)!;
     const pace = platform.postIntervalMs ?? 0;
@@ -346,31 +365,46 @@ export function startDeliverer(deps: DelivererDeps): Deliverer {
       pending = [];
       await settleMany(batch);
     };
+    const take = () => {
+      const unit = lane.queue.shift();
+      if (unit && !lane.hungry && lane.queue.length <= lane.lowWater) {
+        lane.hungry = true;
+        wakeClaims();
+      }
+      return unit;
+    };
+    /** Closes the lane and returns the alerts of `unit` and of every unit still queued. */
+    const close = (unit?: Unit) => {
+      lane.closed = true;
+      return [...(unit ? [unit] : []), ...lane.queue.splice(0)].flatMap((u) => u.alerts);
+    };
     try {
-      for (let i = 0; i < units.length; i++) {
-        const unit = units[i]!;
+      for (let unit = take(); unit; unit = take()) {
         const blocked = platformBlockedUntil.get(platformName) ?? 0;
         if (stopped || blocked > now()) {
           // Stopping, or another lane met a global 429: the rest goes back, due when it ends.
-          await release(
-            units.slice(i).flatMap((u) => u.alerts),
-            blocked > now() ? new Date(blocked) : undefined,
-          );
+          await release(close(unit), blocked > now() ? new Date(blocked) : undefined);
           break;
         }
-        const wait = (nextPostAt.get(channel) ?? 0) - now();
-        if (wait > 0) {
-          await flush();
-          await sleep(wait);
-          if (stopped) {
-            await release(units.slice(i).flatMap((u) => u.alerts));
-            break;
-          }
+        // Built while the lane waits out its pace; a failure to build surfaces as the post's.
+        const reply = replyFor(unit);
+        reply.catch(() => {});
+        // The settles are written while the lane waits, not before: the wait is the pace's. A timer
+        // may fire a millisecond early, hence the loop.
+        for (let wait = (nextPostAt.get(channel) ?? 0) - now(); wait > 0 && !stopped; ) {
+          await Promise.all([flush(), sleep(wait)]);
+          wait = (nextPostAt.get(channel) ?? 0) - now();
         }
-        if (pace > 0) nextPostAt.set(channel, now() + pace);
+        if (stopped) {
+          await release(close(unit));
+          break;
+        }
         try {
-          const reply = await replyFor(unit, history);
-          const { ref } = await platform.post(channel, reply, unit.alerts.map(payloadOf));
+          const body = await reply;
+          // Set when the post starts, so the next one starts a full interval later (the extra
+          // millisecond covers the clock's truncation to whole milliseconds).
+          if (pace > 0) nextPostAt.set(channel, now() + pace + 1);
+          const { ref } = await platform.post(channel, body, unit.alerts.map(payloadOf));
           const sentAt = new Date(now());
           for (const alert of unit.alerts) {
             pending.push({
@@ -385,8 +419,8 @@ export function startDeliverer(deps: DelivererDeps): Deliverer {
             unit.alerts.length > 1 ? 'digest posted' : 'alert posted',
           );
           if (pending.length >= SETTLE_BATCH) await flush();
-          if (undelivered) {
-            undelivered = false;
+          if (lane.undelivered) {
+            lane.undelivered = false;
             await flush();
             await reportUndelivered(platform, channel);
           }
@@ -394,21 +428,20 @@ export function startDeliverer(deps: DelivererDeps): Deliverer {
           // Before any await: lanes of other channels must see a global limit at once.
           if (err instanceof RateLimitedError && err.scope === 'platform')
             platformBlockedUntil.set(platformName, now() + Math.max(0, err.retryAfterMs));
-          await flush();
           if (err instanceof ChannelGoneError) {
+            const rest = close();
+            await flush();
             await channelGone(channel, unit, platformName, err);
-            await release(units.slice(i + 1).flatMap((u) => u.alerts));
+            await release(rest);
             break;
           }
           if (err instanceof RateLimitedError) {
-            await rateLimited(
-              channel,
-              platformName,
-              units.slice(i).flatMap((u) => u.alerts),
-              err,
-            );
+            const rest = close(unit);
+            await flush();
+            await rateLimited(channel, platformName, rest, err);
             break;
           }
+          await flush();
           const settlements = failed(unit, (err as Error)?.message ?? String(err));
           const forGood = settlements.filter((x) => x.set.status === 'failed');
           // Counted only where this claim still held the alert: a late replica changes nothing.
@@ -422,7 +455,10 @@ export function startDeliverer(deps: DelivererDeps): Deliverer {
         }
       }
     } finally {
+      // Reached at once when the queue runs dry; an error thrown above gives back what is queued.
+      const rest = close();
       await flush();
+      if (rest.length) await release(rest);
     }
     return sent;
   };
@@ -488,9 +524,16 @@ export function startDeliverer(deps: DelivererDeps): Deliverer {
 
   /**
    * Splits a channel's claimed alerts into posts: one per tick when digests are on, else one per
-   * alert; keeps what the platform's pace lets out well within the lease and releases the rest.
+   * alert. Keeps what the platform's pace lets out well within the lease, counting the `queued`
+   * units its lane already holds, and returns the rest to be released.
    */
-  const unitsFor = async (channel: string, alerts: OutboxAlert[], digestOff: boolean): Promise<Unit[]> => {
+  const unitsFor = (
+    channel: string,
+    alerts: OutboxAlert[],
+    digestOff: boolean,
+    history: History,
+    queued: number,
+  ): { units: Unit[]; rest: OutboxAlert[] } => {
     const platform = platforms.get(parseChannelId(channel).platform)!;
     const units: Unit[] = [];
     if (platform.digests !== false && !digestOff) {
@@ -502,52 +545,84 @@ export function startDeliverer(deps: DelivererDeps): Deliverer {
         if (group) group.push(a);
         else ticks.set(t, [a]);
       }
-      for (const group of ticks.values()) units.push({ alerts: group });
+      for (const group of ticks.values()) units.push({ alerts: group, history });
     } else {
-      for (const a of alerts) units.push({ alerts: [a] });
+      for (const a of alerts) units.push({ alerts: [a], history });
     }
     const pace = platform.postIntervalMs ?? 0;
-    const fit = pace > 0 ? Math.max(1, Math.floor(leaseMs / 2 / pace)) : units.length;
-    if (units.length > fit) await release(units.slice(fit).flatMap((u) => u.alerts));
-    return units.slice(0, fit);
+    const fit = pace > 0 ? Math.max(0, Math.floor(leaseMs / 2 / pace) - queued) : units.length;
+    return { units: units.slice(0, fit), rest: units.slice(fit).flatMap((u) => u.alerts) };
   };
 
   /**
-   * One pass: claims batches and hands each channel's alerts to a lane of their own, until nothing
-   * due is left that a free lane could take. A channel with a lane is left out of further claims,
-   * so a slow (paced) channel never holds up the others, and a big backlog in one channel never
-   * crowds the rest out of a batch.
+   * A lane asks for more while it still has this many posts queued: for a paced channel about two
+   * seconds of posts, time enough for a claim, so the channel keeps its full rate; otherwise half a
+   * batch, so claims overlap posting.
+   */
+  const lowWater = (channel: string) => {
+    const pace = platforms.get(parseChannelId(channel).platform)!.postIntervalMs ?? 0;
+    return pace > 0 ? Math.ceil(2_000 / pace) : Math.ceil(batchSize / 2);
+  };
+
+  /**
+   * One pass: claims batches and hands each channel's alerts to a lane of its own, until nothing
+   * due is left that a free lane could take. A channel whose lane has posts enough queued is left
+   * out of further claims, so a slow (paced) channel never holds up the others and a big backlog
+   * in one channel never crowds the rest out of a batch; a lane running low is topped up while it
+   * still posts, so its channel never waits for a claim.
    */
   const runOnce = async (): Promise<number> => {
     let sent = 0;
-    const lanes = new Map<string, Promise<void>>();
-    const startLane = (channel: string, units: Unit[], undelivered: boolean, history: History) => {
-      const lane = deliverChannel(channel, units, undelivered, history)
+    /** Each channel's newest lane (open, or settling its last posts). */
+    const lanes = new Map<string, Lane>();
+    const running = new Set<Promise<void>>();
+    let wake = () => {};
+    let woken = Promise.resolve();
+    const startLane = (channel: string, lane: Lane) => {
+      lanes.set(channel, lane);
+      const run: Promise<void> = deliverChannel(channel, lane, () => wake())
         .then((n) => {
           sent += n;
         })
         .catch((err: unknown) =>
           logger.error({ err, channel }, 'channel delivery failed; its alerts wait for their lease'),
         )
-        .finally(() => lanes.delete(channel));
-      lanes.set(channel, lane);
+        .finally(() => {
+          running.delete(run);
+          if (lanes.get(channel) === lane) lanes.delete(channel);
+        });
+      running.add(run);
     };
     for (const [channel, at] of nextPostAt) if (at <= now()) nextPostAt.delete(channel);
     try {
       while (!stopped) {
         const t = now();
         const open = [...platforms.keys()].filter((name) => (platformBlockedUntil.get(name) ?? 0) <= t);
-        const skipChannels = [...lanes.keys()];
+        const skipChannels: string[] = [];
+        let openLanes = 0;
+        let hungry = false;
+        for (const [channel, lane] of lanes) {
+          if (lane.closed) continue;
+          openLanes++;
+          if (lane.hungry) hungry = true;
+          else skipChannels.push(channel);
+        }
         for (const [channel, until] of channelBlockedUntil) {
           if (until > t) skipChannels.push(channel);
           else channelBlockedUntil.delete(channel);
         }
-        const free = concurrency - lanes.size;
+        const free = concurrency - openLanes;
+        // Armed before the claim: a lane that runs low meanwhile is heard after it.
+        woken = new Promise<void>((resolve) => {
+          wake = resolve;
+        });
         const batch =
-          free > 0 ? await claimBatch({ owner, leaseMs, now: t, limit: batchSize, platforms: open, skipChannels }) : [];
+          free > 0 || hungry
+            ? await claimBatch({ owner, leaseMs, now: t, limit: batchSize, platforms: open, skipChannels })
+            : [];
         if (batch.length === 0) {
-          if (lanes.size === 0) break;
-          await Promise.race(lanes.values());
+          if (running.size === 0) break;
+          await Promise.race([...running, woken]);
           continue;
         }
         const { keep, channelById } = await recheck(batch);
@@ -559,21 +634,46 @@ export function startDeliverer(deps: DelivererDeps): Deliverer {
           else byChannel.set(a.channel, [a]);
         }
         let slots = free;
+        const giveBack: OutboxAlert[] = [];
         for (const [channel, alerts] of byChannel) {
-          if (slots <= 0 || stopped) {
-            await release(alerts);
+          const settings = channelById.get(channel);
+          const undelivered = typeof settings?.undelivered === 'number' && settings.undelivered > 0;
+          const lane = lanes.get(channel);
+          const current = lane && !lane.closed ? lane : undefined;
+          if (!current && (slots <= 0 || stopped)) {
+            giveBack.push(...alerts);
             continue;
           }
-          slots--;
-          const settings = channelById.get(channel);
-          const units = await unitsFor(channel, alerts, settings?.digest === false);
-          startLane(channel, units, typeof settings?.undelivered === 'number' && settings.undelivered > 0, history);
+          // No await from here to the push: the lane must still be open when it gets the units.
+          const { units, rest } = unitsFor(
+            channel,
+            alerts,
+            settings?.digest === false,
+            history,
+            current?.queue.length ?? 0,
+          );
+          giveBack.push(...rest);
+          if (current) {
+            current.queue.push(...units);
+            current.hungry = current.queue.length <= current.lowWater;
+            current.undelivered ||= undelivered;
+          } else {
+            slots--;
+            startLane(channel, {
+              queue: units,
+              hungry: false,
+              closed: false,
+              undelivered,
+              lowWater: lowWater(channel),
+            });
+          }
         }
+        await release(giveBack);
       }
-      await Promise.all(lanes.values());
+      while (running.size) await Promise.all([...running]);
     } catch (err) {
       logger.error({ err }, 'alert delivery pass failed; the next poll retries');
-      await Promise.allSettled(lanes.values());
+      while (running.size) await Promise.allSettled([...running]);
     }
     return sent;
   };
