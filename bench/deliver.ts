@@ -11,8 +11,8 @@
  *    post arrives (the pace of one post a second per channel is the deliverer's to keep). The steady rate (posts after each channel's first, over the time between
  *    the first and the last post, as the fake received them) against the allowed rate (one a
  *    second per channel), in percent; the shortest and the median gap between the deliverer
- *    starting two posts to one channel (the shortest must stay >= 1 s), and how far apart the
- *    channels' first posts started.
+ *    starting two posts to one channel (the shortest must stay >= 1 s), the longest (a lane that
+ *    ran dry), and how far apart the channels' first posts started.
  *
  * The last line is `console alerts per s: <n>` (target >= 200); `slack share of allowed rate: <n>`
  * is in percent (target >= 90).
@@ -226,6 +226,7 @@ console.log(`slack steady alerts per s: ${r(steady)}`);
 console.log(`slack share of allowed rate: ${r((100 * steady) / SLACK_CHANNELS)}`);
 console.log(`slack least gap between posts to one channel ms: ${Math.round(gaps[0] ?? 0)}`);
 console.log(`slack median gap between posts to one channel ms: ${Math.round(gaps[gaps.length >> 1] ?? 0)}`);
+console.log(`slack longest gap between posts to one channel ms: ${Math.round(gaps.at(-1) ?? 0)}`);
 console.log(`slack spread of the channels' first posts ms: ${Math.round(Math.max(...firsts) - Math.min(...firsts))}`);
 console.log(`console alerts per s: ${r(perPost.perS)}`);
 process.exit(0);

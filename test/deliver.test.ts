@@ -419,6 +419,20 @@ describe('alert deliverer', () => {
     assert.equal(await Alert.countDocuments({ status: 'sent' }), 12);
   });
 
+  it('keeps the pace for the undelivered-alerts warning too', async () => {
+    await Channel.create({ _id: 'slack:T1:C1', undelivered: 2 });
+    await pendingAlert('slack:T1:C1', 0);
+    const slack = new PacedPlatform(150);
+    const d = deliverer([slack]);
+    await d.deliverNow();
+    assert.deepEqual(
+      slack.posts.map((p) => p.reply.title),
+      ['Spike: sim:aaa-usd volume per minute', 'Could not deliver 2 alerts to this channel'],
+    );
+    const gap = slack.attempts[1]!.at - slack.attempts[0]!.at;
+    assert.ok(gap >= 149, `${gap.toFixed(1)} ms between the alert and the warning, pace 150 ms`);
+  });
+
   it('a claim leaves out the channels it is told to skip, and the platforms it does not post to', async () => {
     await pendingAlert('slack:T1:BUSY', 0);
     await pendingAlert('slack:T1:FREE', 1);

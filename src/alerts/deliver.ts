@@ -136,8 +136,12 @@ export function startDeliverer(deps: DelivererDeps): Deliverer {
   const platformBlockedUntil = new Map<string, number>();
   /** Channel -> time its 429 lets us post again. */
   const channelBlockedUntil = new Map<string, number>();
-  /** Channel -> earliest time of its next post under the platform's pace. */
+  /**
+   * Channel -> earliest time of its next post under the platform's pace, on the monotonic clock:
+   * a wall clock set back or slewed must not shorten the interval.
+   */
   const nextPostAt = new Map<string, number>();
+  const monotonic = () => performance.now();
 
   let stopped = false;
   let chain: Promise<number> = Promise.resolve(0);
@@ -245,7 +249,7 @@ export function startDeliverer(deps: DelivererDeps): Deliverer {
   };
 
   /** Tells a channel that just took a post about the alerts that never reached it. */
-  const reportUndelivered = async (platform: ChatPlatform, channel: string) => {
+  const reportUndelivered = async (platform: ChatPlatform, channel: string, paced: () => Promise<void>) => {
     const before = await collections
       .channels()
       .findOneAndUpdate(
@@ -256,6 +260,7 @@ export function startDeliverer(deps: DelivererDeps): Deliverer {
     const count = typeof before?.undelivered === 'number' ? before.undelivered : 0;
     if (count === 0) return;
     try {
+      await paced();
       await platform.post(channel, undeliveredReply(count));
       logger.info({ channel, count }, 'told channel about undelivered alerts');
     } catch (err) {
@@ -360,10 +365,28 @@ export function startDeliverer(deps: DelivererDeps): Deliverer {
     const pace = platform.postIntervalMs ?? 0;
     let sent = 0;
     let pending: Settlement[] = [];
-    const flush = async () => {
+    /**
+     * Settles are written in the background, one write at a time behind the others, so that a slow
+     * database holds up neither the pace of the posts nor the claim of more. A failed write stops
+     * the lane at its next post: with the database unreachable, posting on would only post alerts
+     * that will go out again when their lease runs out.
+     */
+    let settling = Promise.resolve();
+    let settleError: unknown;
+    /** Queues the settles so far; the promise is every queued settle written (never rejects). */
+    const flush = () => {
       const batch = pending;
       pending = [];
-      await settleMany(batch);
+      if (batch.length)
+        settling = settling
+          .then(() => settleMany(batch))
+          .then(
+            () => {},
+            (err: unknown) => {
+              settleError ??= err;
+            },
+          );
+      return settling;
     };
     const take = () => {
       const unit = lane.queue.shift();
@@ -373,6 +396,18 @@ export function startDeliverer(deps: DelivererDeps): Deliverer {
       }
       return unit;
     };
+    /** Waits until the channel's pace lets the next post start; a timer may fire a moment early. */
+    const waitPace = async () => {
+      for (let wait = (nextPostAt.get(channel) ?? 0) - monotonic(); wait > 0 && !stopped; ) {
+        void flush();
+        await sleep(Math.ceil(wait));
+        wait = (nextPostAt.get(channel) ?? 0) - monotonic();
+      }
+    };
+    /** Called as a post starts, so the next one starts a full interval later. */
+    const startsPost = () => {
+      if (pace > 0) nextPostAt.set(channel, monotonic() + pace);
+    };
     /** Closes the lane and returns the alerts of `unit` and of every unit still queued. */
     const close = (unit?: Unit) => {
       lane.closed = true;
@@ -380,6 +415,10 @@ export function startDeliverer(deps: DelivererDeps): Deliverer {
     };
     try {
       for (let unit = take(); unit; unit = take()) {
+        if (settleError) {
+          lane.queue.unshift(unit);
+          throw settleError;
+        }
         const blocked = platformBlockedUntil.get(platformName) ?? 0;
         if (stopped || blocked > now()) {
           // Stopping, or another lane met a global 429: the rest goes back, due when it ends.
@@ -389,21 +428,14 @@ export function startDeliverer(deps: DelivererDeps): Deliverer {
         // Built while the lane waits out its pace; a failure to build surfaces as the post's.
         const reply = replyFor(unit);
         reply.catch(() => {});
-        // The settles are written while the lane waits, not before: the wait is the pace's. A timer
-        // may fire a millisecond early, hence the loop.
-        for (let wait = (nextPostAt.get(channel) ?? 0) - now(); wait > 0 && !stopped; ) {
-          await Promise.all([flush(), sleep(wait)]);
-          wait = (nextPostAt.get(channel) ?? 0) - now();
-        }
+        await waitPace();
         if (stopped) {
           await release(close(unit));
           break;
         }
         try {
           const body = await reply;
-          // Set when the post starts, so the next one starts a full interval later (the extra
-          // millisecond covers the clock's truncation to whole milliseconds).
-          if (pace > 0) nextPostAt.set(channel, now() + pace + 1);
+          startsPost();
           const { ref } = await platform.post(channel, body, unit.alerts.map(payloadOf));
           const sentAt = new Date(now());
           for (const alert of unit.alerts) {
@@ -418,11 +450,20 @@ export function startDeliverer(deps: DelivererDeps): Deliverer {
             { channel, alerts: unit.alerts.length, market: unit.alerts[0]!.market, ref },
             unit.alerts.length > 1 ? 'digest posted' : 'alert posted',
           );
-          if (pending.length >= SETTLE_BATCH) await flush();
+          if (pending.length >= SETTLE_BATCH) {
+            // One batch written while the next is posted, and no more: the settles keep up.
+            const previous = settling;
+            void flush();
+            await previous;
+          }
           if (lane.undelivered) {
             lane.undelivered = false;
             await flush();
-            await reportUndelivered(platform, channel);
+            await reportUndelivered(platform, channel, async () => {
+              await waitPace();
+              if (stopped) throw new Error('stopping');
+              startsPost();
+            });
           }
         } catch (err) {
           // Before any await: lanes of other channels must see a global limit at once.
@@ -460,6 +501,7 @@ export function startDeliverer(deps: DelivererDeps): Deliverer {
       await flush();
       if (rest.length) await release(rest);
     }
+    if (settleError) throw settleError;
     return sent;
   };
 
@@ -555,13 +597,13 @@ export function startDeliverer(deps: DelivererDeps): Deliverer {
   };
 
   /**
-   * A lane asks for more while it still has this many posts queued: for a paced channel about two
-   * seconds of posts, time enough for a claim, so the channel keeps its full rate; otherwise half a
-   * batch, so claims overlap posting.
+   * A lane asks for more while it still has this many posts queued: for a paced channel five
+   * seconds of posts, time enough for a claim on a busy machine, so the channel keeps its full
+   * rate; otherwise half a batch, so claims overlap posting.
    */
   const lowWater = (channel: string) => {
     const pace = platforms.get(parseChannelId(channel).platform)!.postIntervalMs ?? 0;
-    return pace > 0 ? Math.ceil(2_000 / pace) : Math.ceil(batchSize / 2);
+    return pace > 0 ? Math.ceil(5_000 / pace) : Math.ceil(batchSize / 2);
   };
 
   /**
@@ -593,7 +635,7 @@ export function startDeliverer(deps: DelivererDeps): Deliverer {
         });
       running.add(run);
     };
-    for (const [channel, at] of nextPostAt) if (at <= now()) nextPostAt.delete(channel);
+    for (const [channel, at] of nextPostAt) if (at <= monotonic()) nextPostAt.delete(channel);
     try {
       while (!stopped) {
         const t = now();
@@ -659,12 +701,13 @@ export function startDeliverer(deps: DelivererDeps): Deliverer {
             current.undelivered ||= undelivered;
           } else {
             slots--;
+            const low = lowWater(channel);
             startLane(channel, {
               queue: units,
-              hungry: false,
+              hungry: units.length <= low,
               closed: false,
               undelivered,
-              lowWater: lowWater(channel),
+              lowWater: low,
             });
           }
         }
