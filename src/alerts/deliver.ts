@@ -248,8 +248,8 @@ export function startDeliverer(deps: DelivererDeps): Deliverer {
     });
   };
 
-  /** Tells a channel that just took a post about the alerts that never reached it. */
-  const reportUndelivered = async (platform: ChatPlatform, channel: string, paced: () => Promise<void>) => {
+  /** Tells a channel that just took a post about the alerts that never reached it, through its lane's `post`. */
+  const reportUndelivered = async (channel: string, post: (reply: Reply) => Promise<unknown>) => {
     const before = await collections
       .channels()
       .findOneAndUpdate(
@@ -260,8 +260,7 @@ export function startDeliverer(deps: DelivererDeps): Deliverer {
     const count = typeof before?.undelivered === 'number' ? before.undelivered : 0;
     if (count === 0) return;
     try {
-      await paced();
-      await platform.post(channel, undeliveredReply(count));
+      await post(undeliveredReply(count));
       logger.info({ channel, count }, 'told channel about undelivered alerts');
     } catch (err) {
       await collections.channels().updateOne({ _id: channel }, { $inc: { undelivered: count } });
@@ -404,9 +403,15 @@ export function startDeliverer(deps: DelivererDeps): Deliverer {
         wait = (nextPostAt.get(channel) ?? 0) - monotonic();
       }
     };
-    /** Called as a post starts, so the next one starts a full interval later. */
-    const startsPost = () => {
+    /**
+     * Hands a post to the platform once the pace allows. The interval counts from the hand-over, so
+     * the next post starts a full interval after this one did, however long this one takes.
+     */
+    const post = (reply: Reply, alerts?: readonly AlertPayload[]) => {
+      if ((nextPostAt.get(channel) ?? 0) > monotonic()) throw new Error('stopped before the pace allowed the post');
+      const posting = platform.post(channel, reply, alerts);
       if (pace > 0) nextPostAt.set(channel, monotonic() + pace);
+      return posting;
     };
     /** Closes the lane and returns the alerts of `unit` and of every unit still queued. */
     const close = (unit?: Unit) => {
@@ -435,8 +440,7 @@ export function startDeliverer(deps: DelivererDeps): Deliverer {
         }
         try {
           const body = await reply;
-          startsPost();
-          const { ref } = await platform.post(channel, body, unit.alerts.map(payloadOf));
+          const { ref } = await post(body, unit.alerts.map(payloadOf));
           const sentAt = new Date(now());
           for (const alert of unit.alerts) {
             pending.push({
@@ -459,10 +463,9 @@ export function startDeliverer(deps: DelivererDeps): Deliverer {
           if (lane.undelivered) {
             lane.undelivered = false;
             await flush();
-            await reportUndelivered(platform, channel, async () => {
+            await reportUndelivered(channel, async (warning) => {
               await waitPace();
-              if (stopped) throw new Error('stopping');
-              startsPost();
+              return post(warning);
             });
           }
         } catch (err) {
