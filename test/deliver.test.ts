@@ -1,10 +1,12 @@
 /**
  * The deliverer against the real wire-protocol server, with a small recording ChatPlatform:
- * restarts, racing replicas, Retry-After, retries to the last attempt, and channels that are gone.
+ * restarts, racing replicas, Retry-After, retries to the last attempt, channels that are gone, and
+ * a channel's pace kept while its lane is topped up.
  */
 import assert from 'node:assert/strict';
 import { afterEach, beforeEach, describe, it } from 'node:test';
 import { startDeliverer, type Deliverer } from '../src/alerts/deliver.js';
+import { claimBatch } from '../src/alerts/outbox.js';
 import { ChannelGoneError, RateLimitedError, type ChatPlatform, type PlatformName } from '../src/chat/platform.js';
 import type { Reply } from '../src/chat/reply.js';
 import { Alert, Channel, Subscription } from '../src/db/models/index.js';
@@ -39,6 +41,13 @@ class RecordingPlatform implements ChatPlatform {
     const ref = `${this.name}-${++this.seq}`;
     this.posts.push({ channel, reply, ref });
     return { ref };
+  }
+}
+
+/** Slack's pace, shortened: at least `postIntervalMs` between two posts to one channel. */
+class PacedPlatform extends RecordingPlatform {
+  constructor(readonly postIntervalMs: number) {
+    super('slack');
   }
 }
 
@@ -383,6 +392,69 @@ describe('alert deliverer', () => {
         ['slack:T1:OFF', 'subscription switched off after detection'],
         ['slack:T1:SNOOZED', 'snoozed after detection'],
         ['slack:T1:UNTRACKED', 'untracked after detection'],
+      ],
+    );
+  });
+
+  it("keeps each channel's pace while small claims top up its lane, and posts in order", async () => {
+    for (const channel of ['slack:T1:C1', 'slack:T1:C2']) {
+      await Channel.create({ _id: channel, digest: false });
+      for (let m = 0; m < 6; m++) await pendingAlert(channel, m);
+    }
+    const slack = new PacedPlatform(150);
+    // Two alerts a claim: each lane is fed by several claims while it posts.
+    const d = deliverer([slack], { batchSize: 2 });
+    await d.deliverNow();
+    assert.equal(slack.posts.length, 12);
+    for (const channel of ['slack:T1:C1', 'slack:T1:C2']) {
+      const attempts = slack.attempts.filter((a) => a.channel === channel);
+      const times = attempts.map((a) => a.reply.fields?.find((f) => f.name === 'Time')?.value);
+      assert.deepEqual(times, [...times].sort(), `${channel} in order`);
+      assert.equal(new Set(times).size, 6, `${channel}: each alert once`);
+      for (let i = 1; i < attempts.length; i++) {
+        const gap = attempts[i]!.at - attempts[i - 1]!.at;
+        assert.ok(gap >= 150, `${channel}: ${gap.toFixed(1)} ms between two posts, pace 150 ms`);
+      }
+    }
+    assert.equal(await Alert.countDocuments({ status: 'sent' }), 12);
+  });
+
+  it('keeps the pace for the undelivered-alerts warning too', async () => {
+    await Channel.create({ _id: 'slack:T1:C1', undelivered: 2 });
+    await pendingAlert('slack:T1:C1', 0);
+    const slack = new PacedPlatform(150);
+    const d = deliverer([slack]);
+    await d.deliverNow();
+    assert.deepEqual(
+      slack.posts.map((p) => p.reply.title),
+      ['Spike: sim:aaa-usd volume per minute', 'Could not deliver 2 alerts to this channel'],
+    );
+    const gap = slack.attempts[1]!.at - slack.attempts[0]!.at;
+    assert.ok(gap >= 150, `${gap.toFixed(1)} ms between the alert and the warning, pace 150 ms`);
+  });
+
+  it('a claim leaves out the channels it is told to skip, and the platforms it does not post to', async () => {
+    await pendingAlert('slack:T1:BUSY', 0);
+    await pendingAlert('slack:T1:FREE', 1);
+    await pendingAlert('discord:G1:C1', 2);
+    const claimed = await claimBatch({
+      owner: 'replica-a',
+      leaseMs: 60_000,
+      now: Date.now(),
+      limit: 10,
+      platforms: ['slack'],
+      skipChannels: ['slack:T1:BUSY'],
+    });
+    assert.deepEqual(
+      claimed.map((a) => a.channel),
+      ['slack:T1:FREE'],
+    );
+    const untouched = await Alert.find({ channel: { $ne: 'slack:T1:FREE' } }).lean();
+    assert.deepEqual(
+      untouched.map((a) => [a.channel, a.lockedBy, a.claim]),
+      [
+        ['slack:T1:BUSY', null, null],
+        ['discord:G1:C1', null, null],
       ],
     );
   });

@@ -7,7 +7,9 @@
  * channel, so an untrack, snooze, mute or switch-off made after detection holds for alerts already
  * queued. The batch is then posted channel by channel, channels side by side and each channel in
  * order: several alerts of one tick for one channel go out as one digest post (unless the channel
- * turned digests off); a platform's per-channel pace (Slack about one post a second) is kept.
+ * turned digests off); a platform's per-channel pace (Slack about one post a second) is kept. A
+ * channel's lane is topped up by the next claim while it still has a few posts queued, so a paced
+ * channel with a backlog posts at its full rate, and settles are written while a lane waits.
  *
  * The one window left is a crash between the platform accepting the post and the settle: the
  * alert is then posted again when the lease expires (at least once, never silently lost).
@@ -77,9 +79,30 @@ const WAKE_MARGIN_MS = 5;
 /** Settles written in one round trip when nothing else makes the deliverer wait. */
 const SETTLE_BATCH = 200;
 
-/** What one post carries: a single alert or a digest of one tick's alerts. */
+type Point = { ts: Date; value: number | null };
+/** Per market and metric field: the points a claimed batch's charts need, read in one query per batch. */
+type History = Map<string, Point[]>;
+
+/** What one post carries: a single alert or a digest of one tick's alerts, with its batch's chart history. */
 interface Unit {
   alerts: OutboxAlert[];
+  history: History;
+}
+
+/**
+ * One channel's posts, in order. The claim loop appends to `queue` while the lane runs, so a paced
+ * channel never idles while its next alerts are being claimed.
+ */
+interface Lane {
+  queue: Unit[];
+  /** Few posts left: the next claim takes this channel's alerts too. */
+  hungry: boolean;
+  /** Past its last post (settling, or stopped early): takes no more units. */
+  closed: boolean;
+  /** The channel has failed alerts to report after its next post. */
+  undelivered: boolean;
+  /** Units of its platform's pace below which the lane asks for more (see lowWater). */
+  lowWater: number;
 }
 
 const payloadOf = (a: OutboxAlert): AlertPayload => ({
@@ -118,8 +141,12 @@ export function startDeliverer(deps: DelivererDeps): Deliverer {
   const platformBlockedUntil = new Map<string, number>();
   /** Channel -> time its 429 lets us post again. */
   const channelBlockedUntil = new Map<string, number>();
-  /** Channel -> earliest time of its next post under the platform's pace. */
+  /**
+   * Channel -> earliest time of its next post under the platform's pace, on the monotonic clock:
+   * a wall clock set back or slewed must not shorten the interval.
+   */
   const nextPostAt = new Map<string, number>();
+  const monotonic = () => performance.now();
 
   let stopped = false;
   let chain: Promise<number> = Promise.resolve(0);
@@ -160,9 +187,6 @@ export function startDeliverer(deps: DelivererDeps): Deliverer {
       sleepers.add(done);
     });
 
-  type Point = { ts: Date; value: number | null };
-  /** Per market and metric field: the points a claimed batch's charts need, read in one query per batch. */
-  type History = Map<string, Point[]>;
   const hours = deps.chartHours ?? 3;
 
   /** Reads the chart history of every single-alert post of a batch at once, instead of a query per alert. */
@@ -219,18 +243,18 @@ export function startDeliverer(deps: DelivererDeps): Deliverer {
     return out;
   };
 
-  const replyFor = async (unit: Unit, history: History): Promise<Reply> => {
+  const replyFor = async (unit: Unit): Promise<Reply> => {
     if (unit.alerts.length > 1) return digestReply(unit.alerts);
     const alert = unit.alerts[0]!;
     return alertReply(alert, {
       quickchartUrl: deps.quickchartUrl,
-      history: historyOf(history, alert),
+      history: historyOf(unit.history, alert),
       chartHours: deps.chartHours,
     });
   };
 
-  /** Tells a channel that just took a post about the alerts that never reached it. */
-  const reportUndelivered = async (platform: ChatPlatform, channel: string) => {
+  /** Tells a channel that just took a post about the alerts that never reached it, through its lane's `post`. */
+  const reportUndelivered = async (channel: string, post: (reply: Reply) => Promise<unknown>) => {
     const before = await collections
       .channels()
       .findOneAndUpdate(
@@ -241,7 +265,7 @@ export function startDeliverer(deps: DelivererDeps): Deliverer {
     const count = typeof before?.undelivered === 'number' ? before.undelivered : 0;
     if (count === 0) return;
     try {
-      await platform.post(channel, undeliveredReply(count));
+      await post(undeliveredReply(count));
       logger.info({ channel, count }, 'told channel about undelivered alerts');
     } catch (err) {
       await collections.channels().updateOne({ _id: channel }, { $inc: { undelivered: count } });
@@ -334,48 +358,94 @@ export function startDeliverer(deps: DelivererDeps): Deliverer {
     return settlements;
   };
 
-  /** Posts one channel's units in order, keeping the platform's pace; returns the alerts posted. */
-  const deliverChannel = async (
-    channel: string,
-    units: Unit[],
-    undelivered: boolean,
-    history: History,
-  ): Promise<number> => {
+  /**
+   * Posts a lane's units in order, keeping the platform's pace; returns the alerts posted. Every
+   * way out marks the lane closed before its next await, so the claim loop never adds a unit that
+   * nobody will post.
+   */
+  const deliverChannel = async (channel: string, lane: Lane, wakeClaims: () => void): Promise<number> => {
     const platformName = parseChannelId(channel).platform;
     const platform = platforms.get(platformName)!;
     const pace = platform.postIntervalMs ?? 0;
     let sent = 0;
     let pending: Settlement[] = [];
-    const flush = async () => {
+    /**
+     * Settles are written in the background, one write at a time behind the others, so that a slow
+     * database holds up neither the pace of the posts nor the claim of more. A failed write stops
+     * the lane at its next post: with the database unreachable, posting on would only post alerts
+     * that will go out again when their lease runs out.
+     */
+    let settling = Promise.resolve();
+    let settleError: unknown;
+    /** Queues the settles so far; the promise is every queued settle written (never rejects). */
+    const flush = () => {
       const batch = pending;
       pending = [];
-      await settleMany(batch);
+      if (batch.length)
+        settling = settling
+          .then(() => settleMany(batch))
+          .then(
+            () => {},
+            (err: unknown) => {
+              settleError ??= err;
+            },
+          );
+      return settling;
+    };
+    const take = () => {
+      const unit = lane.queue.shift();
+      if (unit && !lane.hungry && lane.queue.length <= lane.lowWater) {
+        lane.hungry = true;
+        wakeClaims();
+      }
+      return unit;
+    };
+    /** Waits until the channel's pace lets the next post start; a timer may fire a moment early. */
+    const waitPace = async () => {
+      for (let wait = (nextPostAt.get(channel) ?? 0) - monotonic(); wait > 0 && !stopped; ) {
+        void flush();
+        await sleep(Math.ceil(wait));
+        wait = (nextPostAt.get(channel) ?? 0) - monotonic();
+      }
+    };
+    /**
+     * Hands a post to the platform once the pace allows. The interval counts from the hand-over, so
+     * the next post starts a full interval after this one did, however long this one takes.
+     */
+    const post = (reply: Reply, alerts?: readonly AlertPayload[]) => {
+      if ((nextPostAt.get(channel) ?? 0) > monotonic()) throw new Error('stopped before the pace allowed the post');
+      const posting = platform.post(channel, reply, alerts);
+      if (pace > 0) nextPostAt.set(channel, monotonic() + pace);
+      return posting;
+    };
+    /** Closes the lane and returns the alerts of `unit` and of every unit still queued. */
+    const close = (unit?: Unit) => {
+      lane.closed = true;
+      return [...(unit ? [unit] : []), ...lane.queue.splice(0)].flatMap((u) => u.alerts);
     };
     try {
-      for (let i = 0; i < units.length; i++) {
-        const unit = units[i]!;
+      for (let unit = take(); unit; unit = take()) {
+        if (settleError) {
+          lane.queue.unshift(unit);
+          throw settleError;
+        }
         const blocked = platformBlockedUntil.get(platformName) ?? 0;
         if (stopped || blocked > now()) {
           // Stopping, or another lane met a global 429: the rest goes back, due when it ends.
-          await release(
-            units.slice(i).flatMap((u) => u.alerts),
-            blocked > now() ? new Date(blocked) : undefined,
-          );
+          await release(close(unit), blocked > now() ? new Date(blocked) : undefined);
           break;
         }
-        const wait = (nextPostAt.get(channel) ?? 0) - now();
-        if (wait > 0) {
-          await flush();
-          await sleep(wait);
-          if (stopped) {
-            await release(units.slice(i).flatMap((u) => u.alerts));
-            break;
-          }
+        // Built while the lane waits out its pace; a failure to build surfaces as the post's.
+        const reply = replyFor(unit);
+        reply.catch(() => {});
+        await waitPace();
+        if (stopped) {
+          await release(close(unit));
+          break;
         }
-        if (pace > 0) nextPostAt.set(channel, now() + pace);
         try {
-          const reply = await replyFor(unit, history);
-          const { ref } = await platform.post(channel, reply, unit.alerts.map(payloadOf));
+          const body = await reply;
+          const { ref } = await post(body, unit.alerts.map(payloadOf));
           const sentAt = new Date(now());
           for (const alert of unit.alerts) {
             pending.push({
@@ -389,31 +459,38 @@ export function startDeliverer(deps: DelivererDeps): Deliverer {
             { channel, alerts: unit.alerts.length, market: unit.alerts[0]!.market, ref },
             unit.alerts.length > 1 ? 'digest posted' : 'alert posted',
           );
-          if (pending.length >= SETTLE_BATCH) await flush();
-          if (undelivered) {
-            undelivered = false;
+          if (pending.length >= SETTLE_BATCH) {
+            // One batch written while the next is posted, and no more: the settles keep up.
+            const previous = settling;
+            void flush();
+            await previous;
+          }
+          if (lane.undelivered) {
+            lane.undelivered = false;
             await flush();
-            await reportUndelivered(platform, channel);
+            await reportUndelivered(channel, async (warning) => {
+              await waitPace();
+              return post(warning);
+            });
           }
         } catch (err) {
           // Before any await: lanes of other channels must see a global limit at once.
           if (err instanceof RateLimitedError && err.scope === 'platform')
             platformBlockedUntil.set(platformName, now() + Math.max(0, err.retryAfterMs));
-          await flush();
           if (err instanceof ChannelGoneError) {
+            const rest = close();
+            await flush();
             await channelGone(channel, unit, platformName, err);
-            await release(units.slice(i + 1).flatMap((u) => u.alerts));
+            await release(rest);
             break;
           }
           if (err instanceof RateLimitedError) {
-            await rateLimited(
-              channel,
-              platformName,
-              units.slice(i).flatMap((u) => u.alerts),
-              err,
-            );
+            const rest = close(unit);
+            await flush();
+            await rateLimited(channel, platformName, rest, err);
             break;
           }
+          await flush();
           const settlements = failed(unit, (err as Error)?.message ?? String(err));
           const forGood = settlements.filter((x) => x.set.status === 'failed');
           // Counted only where this claim still held the alert: a late replica changes nothing.
@@ -427,8 +504,12 @@ export function startDeliverer(deps: DelivererDeps): Deliverer {
         }
       }
     } finally {
+      // Reached at once when the queue runs dry; an error thrown above gives back what is queued.
+      const rest = close();
       await flush();
+      if (rest.length) await release(rest);
     }
+    if (settleError) throw settleError;
     return sent;
   };
 
@@ -493,9 +574,16 @@ export function startDeliverer(deps: DelivererDeps): Deliverer {
 
   /**
    * Splits a channel's claimed alerts into posts: one per tick when digests are on, else one per
-   * alert; keeps what the platform's pace lets out well within the lease and releases the rest.
+   * alert. Keeps what the platform's pace lets out well within the lease, counting the `queued`
+   * units its lane already holds, and returns the rest to be released.
    */
-  const unitsFor = async (channel: string, alerts: OutboxAlert[], digestOff: boolean): Promise<Unit[]> => {
+  const unitsFor = (
+    channel: string,
+    alerts: OutboxAlert[],
+    digestOff: boolean,
+    history: History,
+    queued: number,
+  ): { units: Unit[]; rest: OutboxAlert[] } => {
     const platform = platforms.get(parseChannelId(channel).platform)!;
     const units: Unit[] = [];
     if (platform.digests !== false && !digestOff) {
@@ -507,52 +595,84 @@ export function startDeliverer(deps: DelivererDeps): Deliverer {
         if (group) group.push(a);
         else ticks.set(t, [a]);
       }
-      for (const group of ticks.values()) units.push({ alerts: group });
+      for (const group of ticks.values()) units.push({ alerts: group, history });
     } else {
-      for (const a of alerts) units.push({ alerts: [a] });
+      for (const a of alerts) units.push({ alerts: [a], history });
     }
     const pace = platform.postIntervalMs ?? 0;
-    const fit = pace > 0 ? Math.max(1, Math.floor(leaseMs / 2 / pace)) : units.length;
-    if (units.length > fit) await release(units.slice(fit).flatMap((u) => u.alerts));
-    return units.slice(0, fit);
+    const fit = pace > 0 ? Math.max(0, Math.floor(leaseMs / 2 / pace) - queued) : units.length;
+    return { units: units.slice(0, fit), rest: units.slice(fit).flatMap((u) => u.alerts) };
   };
 
   /**
-   * One pass: claims batches and hands each channel's alerts to a lane of their own, until nothing
-   * due is left that a free lane could take. A channel with a lane is left out of further claims,
-   * so a slow (paced) channel never holds up the others, and a big backlog in one channel never
-   * crowds the rest out of a batch.
+   * A lane asks for more while it still has this many posts queued: for a paced channel five
+   * seconds of posts, time enough for a claim on a busy machine, so the channel keeps its full
+   * rate; otherwise half a batch, so claims overlap posting.
+   */
+  const lowWater = (channel: string) => {
+    const pace = platforms.get(parseChannelId(channel).platform)!.postIntervalMs ?? 0;
+    return pace > 0 ? Math.ceil(5_000 / pace) : Math.ceil(batchSize / 2);
+  };
+
+  /**
+   * One pass: claims batches and hands each channel's alerts to a lane of its own, until nothing
+   * due is left that a free lane could take. A channel whose lane has posts enough queued is left
+   * out of further claims, so a slow (paced) channel never holds up the others and a big backlog
+   * in one channel never crowds the rest out of a batch; a lane running low is topped up while it
+   * still posts, so its channel never waits for a claim.
    */
   const runOnce = async (): Promise<number> => {
     let sent = 0;
-    const lanes = new Map<string, Promise<void>>();
-    const startLane = (channel: string, units: Unit[], undelivered: boolean, history: History) => {
-      const lane = deliverChannel(channel, units, undelivered, history)
+    /** Each channel's newest lane (open, or settling its last posts). */
+    const lanes = new Map<string, Lane>();
+    const running = new Set<Promise<void>>();
+    let wake = () => {};
+    let woken = Promise.resolve();
+    const startLane = (channel: string, lane: Lane) => {
+      lanes.set(channel, lane);
+      const run: Promise<void> = deliverChannel(channel, lane, () => wake())
         .then((n) => {
           sent += n;
         })
         .catch((err: unknown) =>
           logger.error({ err, channel }, 'channel delivery failed; its alerts wait for their lease'),
         )
-        .finally(() => lanes.delete(channel));
-      lanes.set(channel, lane);
+        .finally(() => {
+          running.delete(run);
+          if (lanes.get(channel) === lane) lanes.delete(channel);
+        });
+      running.add(run);
     };
-    for (const [channel, at] of nextPostAt) if (at <= now()) nextPostAt.delete(channel);
+    for (const [channel, at] of nextPostAt) if (at <= monotonic()) nextPostAt.delete(channel);
     try {
       while (!stopped) {
         const t = now();
         const open = [...platforms.keys()].filter((name) => (platformBlockedUntil.get(name) ?? 0) <= t);
-        const skipChannels = [...lanes.keys()];
+        const skipChannels: string[] = [];
+        let openLanes = 0;
+        let hungry = false;
+        for (const [channel, lane] of lanes) {
+          if (lane.closed) continue;
+          openLanes++;
+          if (lane.hungry) hungry = true;
+          else skipChannels.push(channel);
+        }
         for (const [channel, until] of channelBlockedUntil) {
           if (until > t) skipChannels.push(channel);
           else channelBlockedUntil.delete(channel);
         }
-        const free = concurrency - lanes.size;
+        const free = concurrency - openLanes;
+        // Armed before the claim: a lane that runs low meanwhile is heard after it.
+        woken = new Promise<void>((resolve) => {
+          wake = resolve;
+        });
         const batch =
-          free > 0 ? await claimBatch({ owner, leaseMs, now: t, limit: batchSize, platforms: open, skipChannels }) : [];
+          free > 0 || hungry
+            ? await claimBatch({ owner, leaseMs, now: t, limit: batchSize, platforms: open, skipChannels })
+            : [];
         if (batch.length === 0) {
-          if (lanes.size === 0) break;
-          await Promise.race(lanes.values());
+          if (running.size === 0) break;
+          await Promise.race([...running, woken]);
           continue;
         }
         const { keep, channelById } = await recheck(batch);
@@ -564,21 +684,47 @@ export function startDeliverer(deps: DelivererDeps): Deliverer {
           else byChannel.set(a.channel, [a]);
         }
         let slots = free;
+        const giveBack: OutboxAlert[] = [];
         for (const [channel, alerts] of byChannel) {
-          if (slots <= 0 || stopped) {
-            await release(alerts);
+          const settings = channelById.get(channel);
+          const undelivered = typeof settings?.undelivered === 'number' && settings.undelivered > 0;
+          const lane = lanes.get(channel);
+          const current = lane && !lane.closed ? lane : undefined;
+          if (!current && (slots <= 0 || stopped)) {
+            giveBack.push(...alerts);
             continue;
           }
-          slots--;
-          const settings = channelById.get(channel);
-          const units = await unitsFor(channel, alerts, settings?.digest === false);
-          startLane(channel, units, typeof settings?.undelivered === 'number' && settings.undelivered > 0, history);
+          // No await from here to the push: the lane must still be open when it gets the units.
+          const { units, rest } = unitsFor(
+            channel,
+            alerts,
+            settings?.digest === false,
+            history,
+            current?.queue.length ?? 0,
+          );
+          giveBack.push(...rest);
+          if (current) {
+            current.queue.push(...units);
+            current.hungry = current.queue.length <= current.lowWater;
+            current.undelivered ||= undelivered;
+          } else {
+            slots--;
+            const low = lowWater(channel);
+            startLane(channel, {
+              queue: units,
+              hungry: units.length <= low,
+              closed: false,
+              undelivered,
+              lowWater: low,
+            });
+          }
         }
+        await release(giveBack);
       }
-      await Promise.all(lanes.values());
+      while (running.size) await Promise.all([...running]);
     } catch (err) {
       logger.error({ err }, 'alert delivery pass failed; the next poll retries');
-      await Promise.allSettled(lanes.values());
+      while (running.size) await Promise.allSettled([...running]);
     }
     return sent;
   };

@@ -33,27 +33,33 @@ export interface ClaimOptions {
 }
 
 /**
- * Claims up to `limit` due alerts in three round trips whatever the batch size: find the candidates,
- * lock those still free (each document's update is atomic, so of two racing replicas one wins each
- * alert), and read back what this claim holds.
+ * Claims up to `limit` due alerts in three round trips whatever the batch size: find the oldest
+ * candidates, lock every alert still due and free up to the last of them (each document's update is
+ * atomic, so of two racing replicas one wins each alert), and read back what this claim holds.
+ *
+ * No step matches a list of ids: the embedded mongo-java-server compares each document with every
+ * id of an `$in` that comes with other conditions (about a second for 500 ids over 10,000 alerts),
+ * where a bound on `_id` costs one comparison. The candidates are taken in `_id` order so that the
+ * bound locks exactly them, plus any alert that fell due in between.
  */
 export async function claimBatch(o: ClaimOptions): Promise<OutboxAlert[]> {
   if (o.platforms.length === 0) return [];
   const at = new Date(o.now);
-  const channel: Record<string, unknown> = { $regex: `^(${o.platforms.join('|')}):` };
-  if (o.skipChannels?.length) channel.$nin = o.skipChannels;
-  const filter = { status: 'pending', nextAttemptAt: { $lte: at }, channel, ...unlocked(at) };
+  // One condition per clause: that server drops a `$nin` given beside a `$regex` on the same field.
+  const channel: Record<string, unknown>[] = [{ channel: { $regex: `^(${o.platforms.join('|')}):` } }];
+  if (o.skipChannels?.length) channel.push({ channel: { $nin: o.skipChannels } });
+  const due = { status: 'pending', nextAttemptAt: { $lte: at }, $and: channel, ...unlocked(at) };
   const candidates = await Alert.collection
-    .find(filter, { projection: { _id: 1 }, sort: { nextAttemptAt: 1, _id: 1 }, limit: o.limit })
+    .find(due, { projection: { _id: 1 }, sort: { _id: 1 }, limit: o.limit })
     .toArray();
-  if (candidates.length === 0) return [];
-  const ids = candidates.map((c) => c._id);
+  const last = candidates.at(-1)?._id;
+  if (!last) return [];
   const claim = `${o.owner}#${randomBytes(6).toString('hex')}`;
   await Alert.collection.updateMany(
-    { _id: { $in: ids }, status: 'pending', ...unlocked(at) },
+    { ...due, _id: { $lte: last } },
     { $set: { lockedBy: o.owner, lockedUntil: new Date(o.now + o.leaseMs), claim } },
   );
-  const claimed = await Alert.collection.find({ _id: { $in: ids }, claim }).toArray();
+  const claimed = await Alert.collection.find({ status: 'pending', claim }).toArray();
   return (claimed as unknown as OutboxAlert[]).sort(
     (a, b) => a.createdAt.getTime() - b.createdAt.getTime() || String(a._id).localeCompare(String(b._id)),
   );
@@ -100,12 +106,10 @@ export async function settleMany(settlements: readonly Settlement[]): Promise<nu
 
 /** Hands claimed alerts back to the outbox untouched (not counted as an attempt), due at `dueAt` if given. */
 export async function release(alerts: readonly OutboxAlert[], dueAt?: Date): Promise<void> {
-  const byClaim = new Map<string, mongoose.Types.ObjectId[]>();
-  for (const a of alerts) byClaim.set(a.claim, [...(byClaim.get(a.claim) ?? []), a._id]);
-  for (const [claim, ids] of byClaim) {
-    await Alert.collection.updateMany(
-      { _id: { $in: ids }, claim },
-      { $set: { ...unlock, ...(dueAt ? { nextAttemptAt: dueAt } : {}) } },
-    );
-  }
+  if (alerts.length === 0) return;
+  const set = { ...unlock, ...(dueAt ? { nextAttemptAt: dueAt } : {}) };
+  await Alert.collection.bulkWrite(
+    alerts.map((a) => ({ updateOne: { filter: { _id: a._id, claim: a.claim }, update: { $set: set } } })),
+    { ordered: false },
+  );
 }

@@ -56,6 +56,10 @@ const alertSchema = new Schema(
 alertSchema.index({ key: 1 }, { unique: true });
 alertSchema.index({ status: 1, nextAttemptAt: 1 });
 alertSchema.index({ channel: 1, createdAt: -1 });
+// Every settle matches { _id, claim }. MongoDB serves that from the _id index alone, but the
+// embedded mongo-java-server uses an index only when its keys are exactly the query's keys, and
+// scans every alert per settle without this one (unique because _id is).
+alertSchema.index({ _id: 1, claim: 1 }, { unique: true });
 
 export type AlertDoc = InferSchemaType<typeof alertSchema>;
 export const Alert = model('Alert', alertSchema);
