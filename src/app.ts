@@ -99,6 +99,9 @@ export async function startApp(config: Config, options: AppOptions = {}): Promis
       platforms: [...chat.platforms, ...sinks],
       owner,
       quickchartUrl: config.quickchartUrl,
+      // A collecting process wakes its deliverer on every tick that wrote alerts (below), and retries
+      // wake it at their time, so its poll is only a safety net; one that only serves polls sooner.
+      pollMs: options.collect !== false ? 30_000 : 5_000,
     });
     stops.push({ name: 'alert deliverer', stop: () => deliverer.stop() });
 

@@ -35,6 +35,9 @@ export async function connectDatabase(uri: string, options: ConnectOptions = {})
       await mongoose.connect(uri, {
         dbName: options.dbName,
         serverSelectionTimeoutMS: options.serverSelectionTimeoutMS ?? 5_000,
+        // The driver also checks a server at once when an operation fails, so a slower routine
+        // check costs no failover time that matters here; each check is a round trip per connection.
+        heartbeatFrequencyMS: 30_000,
         autoIndex: false,
       });
       break;
