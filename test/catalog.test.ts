@@ -5,7 +5,13 @@
 import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
 import { before, describe, it } from 'node:test';
-import { invalidateCatalog, resolveMarket, suggestMarkets, upsertMarkets } from '../src/market/catalog.js';
+import {
+  invalidateCatalog,
+  resolveMarket,
+  suggestionSearches,
+  suggestMarkets,
+  upsertMarkets,
+} from '../src/market/catalog.js';
 import { editDistance, editDistanceWithin } from '../src/market/market-id.js';
 import { useTestDatabase } from './support/db.js';
 
@@ -23,6 +29,8 @@ describe('market lookup cost', () => {
       symbol: `C${i}COIN/${i % 3 ? 'USD' : 'EUR'}`,
     }));
     markets.push({ exchange: 'kraken', base: 'btc', quote: 'usd', source: 'test', symbol: 'XXBTZUSD' });
+    // A long name with no other alias of a near length, so the work limit never cuts its search short.
+    markets.push({ exchange: 'kraken', base: 'wrappedbitcoin', quote: 'usd', source: 'test', symbol: 'WBTC/USD' });
     await upsertMarkets(markets);
     invalidateCatalog();
   });
@@ -42,6 +50,22 @@ describe('market lookup cost', () => {
     await assert.rejects(resolveMarket('btc-usdx'), /Unknown market "btc-usdx"\. Did you mean kraken:btc-usd/);
     assert.deepEqual(await suggestMarkets('kraken:btc-usdx', 1), ['kraken:btc-usd']);
     assert.deepEqual(await suggestMarkets('btc-usdx', 1), ['kraken:btc-usd'], 'a remembered miss answers the same');
+  });
+
+  it('a remembered miss answers without searching the aliases again', async () => {
+    const name = randomBytes(32).toString('hex');
+    const before = suggestionSearches();
+    await assert.rejects(resolveMarket(name), /Unknown market/);
+    assert.equal(suggestionSearches(), before + 1, 'the first miss searches');
+    await assert.rejects(resolveMarket(name), /Unknown market/);
+    await assert.rejects(resolveMarket(name), /Unknown market/);
+    assert.equal(suggestionSearches(), before + 1, 'the same miss again does not');
+  });
+
+  it('suggests nothing past 4 edits, however long the name', async () => {
+    const long = 'kraken:wrappedbitcoin-usdabcde';
+    assert.deepEqual(await suggestMarkets(long.slice(0, -1), 1), ['kraken:wrappedbitcoin-usd'], '4 edits: suggested');
+    assert.deepEqual(await suggestMarkets(long, 1), [], '5 edits away: nothing');
   });
 
   it('60 parallel unknown 64-character names cost well under a second of CPU in all', async () => {

@@ -4,6 +4,7 @@ import { readFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { describe, it } from 'node:test';
 import { parse } from 'yaml';
+import { DEPLOYMENT_SECTION, parseEnvExample } from '../scripts/config-table.js';
 
 const root = resolve(import.meta.dirname, '..');
 const read = (f: string) => readFileSync(join(root, f), 'utf8');
@@ -58,7 +59,10 @@ describe('deployment files', () => {
   const compose = () =>
     parse(read('docker-compose.yml')) as {
       services: Record<string, Service>;
-      networks: Record<string, { internal?: boolean } | null>;
+      networks: Record<
+        string,
+        { internal?: boolean; ipam?: { config?: Array<{ subnet?: string; gateway?: string }> } } | null
+      >;
     };
   const networksOf = (s: Service) => (Array.isArray(s.networks) ? s.networks : Object.keys(s.networks ?? {}));
 
@@ -124,5 +128,30 @@ describe('deployment files', () => {
       const block = conf.slice(conf.indexOf(route), conf.indexOf('}', conf.indexOf('return 403', conf.indexOf(route))));
       assert.match(block, /if \(\$ops_network = 0\)/, `${route} is fenced`);
     }
+  });
+
+  it('the ops routes admit OPS_NETWORK, by default the gateway through which the Docker host reaches NGINX', () => {
+    const c = compose();
+    const gateway = c.networks.frontend?.ipam?.config?.[0]?.gateway;
+    assert.ok(gateway, 'compose pins the frontend gateway');
+    assert.equal(c.services.nginx!.environment!.OPS_NETWORK, `\${OPS_NETWORK:-${gateway}}`);
+    assert.match(read('deploy/templates/ops-network.conf.template'), /^\$\{OPS_NETWORK\} 1;$/m);
+    const geo = /geo \$ops_network \{([^}]*)\}/.exec(read('deploy/nginx.conf'))?.[1] ?? '';
+    assert.match(geo, /include \/etc\/nginx\/conf\.d\/ops-network\.conf;/, 'the rendered template is in the geo block');
+    assert.match(geo, /include \/etc\/nginx\/ops-networks\.conf;/);
+    const env = parseEnvExample(read('.env.example'));
+    assert.equal(env.find((e) => e.key === 'OPS_NETWORK')?.value, gateway, '.env.example gives the same default');
+  });
+
+  it('every variable docker-compose.yml reads is in the deployment section of .env.example, with a comment', () => {
+    // `$$NAME` is a literal `$NAME` for the container's shell, not a compose variable.
+    const text = read('docker-compose.yml').replaceAll('$$', '');
+    const used = new Set([...text.matchAll(/\$\{([A-Z][A-Z0-9_]*)/g)].map((m) => m[1]!));
+    assert.ok(used.has('MONGO_ROOT_PASSWORD') && used.has('OPS_NETWORK'), 'the scan finds them');
+    const listed = parseEnvExample(read('.env.example')).filter((e) => e.section === DEPLOYMENT_SECTION);
+    assert.deepEqual(listed.map((e) => e.key).sort(), [...used].sort());
+    for (const e of listed) assert.ok(e.comment.length > 10, `${e.key} has no comment`);
+    const secret = listed.find((e) => e.key === 'MONGO_ROOT_PASSWORD');
+    assert.equal(secret?.value, '', 'no password in .env.example');
   });
 });

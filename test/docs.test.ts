@@ -3,15 +3,17 @@ import { readFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { describe, it } from 'node:test';
 import { CONFIG_KEYS } from '../src/config.js';
-import { expectedReadme, parseEnvExample } from '../scripts/config-table.js';
+import { DEPLOYMENT_SECTION, expectedReadme, parseEnvExample } from '../scripts/config-table.js';
 
 const root = resolve(import.meta.dirname, '..');
 const read = (f: string) => readFileSync(join(root, f), 'utf8');
 
 describe('documentation stays true to the code', () => {
-  it('.env.example lists exactly the keys src/config.ts reads, each with a comment', () => {
+  it('.env.example lists exactly the keys src/config.ts reads, each with a comment, then the deployment ones', () => {
     const entries = parseEnvExample(read('.env.example'));
-    assert.deepEqual(entries.map((e) => e.key).sort(), [...CONFIG_KEYS].sort());
+    const bot = entries.filter((e) => e.section !== DEPLOYMENT_SECTION);
+    assert.deepEqual(bot.map((e) => e.key).sort(), [...CONFIG_KEYS].sort());
+    assert.equal(entries.at(-1)?.section, DEPLOYMENT_SECTION, 'the deployment section comes last');
     for (const e of entries) assert.ok(e.comment.length > 10, `${e.key} has no comment`);
   });
 

@@ -24,6 +24,8 @@ const haveNginx = spawnSync('nginx', ['-v']).status === 0;
 const haveOpenssl = spawnSync('openssl', ['version']).status === 0;
 /** The bot's per-client limit in this test: low enough for a forged-header test to reach it. */
 const LIMIT = 30;
+/** The address OPS_NETWORK names in this test, as compose names the frontend gateway. */
+const OPS_ADDRESS = '127.0.0.5';
 
 /** A GET from a chosen local address (127.0.0.x), over HTTP or HTTPS (trusting `ca`). */
 function get(
@@ -119,13 +121,20 @@ describe('deploy/nginx.conf in front of the API', { skip }, () => {
     );
     assert.equal(made.status, 0, made.stderr);
     cert = readFileSync(join(dir, 'cert.pem'), 'utf8');
-    // What the nginx image's envsubst makes of the template, with TLS_CERT and TLS_KEY.
-    writeFileSync(
-      join(dir, 'conf.d', 'tls.conf'),
-      readFileSync(join(root, 'deploy', 'templates', 'tls.conf.template'), 'utf8')
-        .replace('${TLS_CERT}', join(dir, 'cert.pem'))
-        .replace('${TLS_KEY}', join(dir, 'key.pem')),
-    );
+    // What the nginx image's envsubst makes of each template, with the environment compose gives it;
+    // 127.0.0.5 stands in for the frontend gateway in OPS_NETWORK.
+    const env: Record<string, string> = {
+      TLS_CERT: join(dir, 'cert.pem'),
+      TLS_KEY: join(dir, 'key.pem'),
+      OPS_NETWORK: OPS_ADDRESS,
+    };
+    for (const name of ['tls.conf', 'ops-network.conf']) {
+      const template = readFileSync(join(root, 'deploy', 'templates', `${name}.template`), 'utf8');
+      writeFileSync(
+        join(dir, 'conf.d', name),
+        template.replace(/\$\{(\w+)\}/g, (_, key: string) => env[key] ?? ''),
+      );
+    }
     const conf = readFileSync(join(root, 'deploy', 'nginx.conf'), 'utf8')
       .replace('server bot:3000;', `server 127.0.0.1:${apiPort};`)
       .replace('listen 80;', `listen 127.0.0.1:${port};`)
@@ -236,13 +245,16 @@ describe('deploy/nginx.conf in front of the API', { skip }, () => {
     assert.equal(plain.headers['strict-transport-security'], undefined, 'HSTS only over HTTPS');
   });
 
-  it('serves /metrics and /docs only to the configured networks', async () => {
-    // ops-networks.conf allows loopback 127.0.0.1; 127.0.0.2 is another local address, not in it.
+  it('serves /metrics and /docs only to the configured networks: OPS_NETWORK and ops-networks.conf', async () => {
+    // ops-networks.conf allows loopback 127.0.0.1; 127.0.0.2 is another local address, in neither.
     assert.equal((await get(`${base}/metrics`, { from: '127.0.0.2' })).status, 403);
     assert.equal((await get(`${base}/docs/json`, { from: '127.0.0.2' })).status, 403);
     assert.equal((await get(`${base}/docs`, { from: '127.0.0.2' })).status, 403);
     assert.equal((await get(`${base}/api/v1/markets`, { from: '127.0.0.2' })).status, 200);
     assert.equal((await get(`${base}/metrics`, { from: '127.0.0.1' })).status, 200);
+    // OPS_NETWORK, where compose's Docker host arrives, is served as well.
+    assert.equal((await get(`${base}/metrics`, { from: OPS_ADDRESS })).status, 200);
+    assert.equal((await get(`${base}/docs/json`, { from: OPS_ADDRESS })).status, 200);
   });
 
   it('a forged X-Forwarded-For does not buy a fresh rate limit: the limit applies per real client', async () => {

@@ -28,7 +28,7 @@ const SECRET = 'slack-signing-secret-for-tests';
 const STRING = 3;
 
 describe('subscriptions per channel', () => {
-  const config = chatConfig({ MAX_SUBSCRIPTIONS_PER_CHANNEL: '2' });
+  const config = chatConfig({ MAX_SUBSCRIPTIONS_PER_CHANNEL: '2', COMMAND_RATE_LIMIT_PER_MINUTE: '1000' });
   const ctx: CommandContext = {
     platform: 'console',
     channel: 'console:local',
@@ -57,6 +57,19 @@ describe('subscriptions per channel', () => {
     assert.equal(await Subscription.countDocuments({}), 2);
     const update = await run('/track btc-usd volume 5');
     assert.match(update.title, /Updated tracking of kraken:btc-usd/);
+  });
+
+  it('holds under parallel /track and /alert: never more than the cap, and every refusal says why', async () => {
+    const metrics = ['price', 'high', 'low', 'change', 'volume', 'volume24h', 'quoteVolume'];
+    const lines = [
+      ...['btc-usd', 'eth-eur'].flatMap((m) => metrics.map((metric) => `/track ${m} ${metric}`)),
+      ...[1, 2, 3, 4].map((i) => `/alert btc-usd above ${100_000 + i}`),
+    ];
+    const replies = await Promise.all(lines.map(run));
+    const held = await Subscription.countDocuments({ channel: ctx.channel });
+    assert.ok(held >= 1 && held <= 2, `${held} subscriptions, the cap is 2`);
+    const refused = replies.filter((r) => /the most it may \(2\)/.test(r.title));
+    assert.equal(refused.length, lines.length - held, 'each command not kept was told the channel is full');
   });
 });
 

@@ -11,7 +11,8 @@
  * Reads that the commands need to explain a refusal ("Tracked here: ...") live here too, next to
  * the writes they explain.
  */
-import type mongoose from 'mongoose';
+import { setTimeout as sleep } from 'node:timers/promises';
+import mongoose from 'mongoose';
 import type { Config } from '../config.js';
 import { collections } from '../db/collections.js';
 import { Channel, Subscription, type RuleKind } from '../db/models/index.js';
@@ -124,12 +125,7 @@ export async function trackSubscription(
 ): Promise<TrackResult> {
   const market = await resolveMarket(input.market);
   const metric = input.metric ?? 'volume';
-  const cap = defaults.maxPerChannel;
-  if (
-    cap !== undefined &&
-    !(await Subscription.exists({ channel: input.channel, market: market.id, metric, ...SPIKE_FILTER }))
-  )
-    await checkCap(input.channel, cap);
+  const filter = { channel: input.channel, market: market.id, metric, ...SPIKE_FILTER };
   const given: Record<string, unknown> = { disabled: false, snoozedUntil: null };
   if (input.factor !== undefined) given.factor = input.factor;
   if (input.cooldownMs !== undefined) given.cooldownMs = input.cooldownMs;
@@ -139,10 +135,12 @@ export async function trackSubscription(
   if (input.direct) onInsert.direct = true;
   if (input.requestedIn) onInsert.requestedIn = input.requestedIn;
   // The pre-update document tells a new subscription from an update, in one round trip.
-  const before = await Subscription.findOneAndUpdate(
-    { channel: input.channel, market: market.id, metric, ...SPIKE_FILTER },
-    { $set: given, $setOnInsert: onInsert, $unset: { disabledReason: 1 } },
-    { upsert: true, returnDocument: 'before', lean: true },
+  const { before } = await upsertWithinCap(filter, defaults.maxPerChannel, (_id) =>
+    Subscription.findOneAndUpdate(
+      filter,
+      { $set: given, $setOnInsert: { _id, ...onInsert }, $unset: { disabledReason: 1 } },
+      { upsert: true, returnDocument: 'before', lean: true },
+    ),
   );
   await markRulesChanged();
   return {
@@ -161,14 +159,40 @@ export async function trackSubscription(
   };
 }
 
-async function checkCap(channel: string, cap: number): Promise<void> {
-  const held = await Subscription.countDocuments({ channel });
-  if (held >= cap) {
-    throw new UserError(
-      `This channel already tracks ${held} markets and metrics, the most it may (${cap}).`,
-      '/tracking lists them; /untrack one to make room.',
-      403,
-    );
+const capReached = (held: number, cap: number) =>
+  new UserError(
+    `This channel already tracks ${held} markets and metrics, the most it may (${cap}).`,
+    '/tracking lists them; /untrack one to make room.',
+    403,
+  );
+
+/** Tries at a new rule while parallel newcomers race for a channel's last places. */
+const CAP_ATTEMPTS = 4;
+
+/**
+ * Upserts one rule (`upsert` gets the _id a new one must take) and keeps its channel within `cap`.
+ * A count then an insert are two steps that parallel commands interleave, so a new rule counts its
+ * channel again once inserted and withdraws if that count passed the cap: every rule that stays saw
+ * at most the cap after its own insert, so the channel never holds more. Newcomers that all withdrew
+ * together try again after a random pause while places are left, so a burst does not leave them empty.
+ */
+async function upsertWithinCap<T>(
+  filter: { channel: string } & Record<string, unknown>,
+  cap: number | undefined,
+  upsert: (id: mongoose.Types.ObjectId) => Promise<T | null>,
+): Promise<{ before: T | null; id: mongoose.Types.ObjectId }> {
+  const { channel } = filter;
+  for (let attempt = 1; ; attempt++) {
+    if (cap !== undefined && !(await Subscription.exists(filter))) {
+      const held = await Subscription.countDocuments({ channel });
+      if (held >= cap) throw capReached(held, cap);
+    }
+    const id = new mongoose.Types.ObjectId();
+    const before = await upsert(id);
+    if (before || cap === undefined || (await Subscription.countDocuments({ channel })) <= cap) return { before, id };
+    await Subscription.deleteOne({ _id: id });
+    if (attempt >= CAP_ATTEMPTS) throw capReached(cap, cap);
+    await sleep(Math.random() * 20 * attempt);
   }
 }
 
@@ -213,8 +237,6 @@ export async function addAlertRule(
   defaults: { maxPerChannel?: number },
 ): Promise<AlertRuleResult> {
   const filter = { channel: input.channel, market: input.market, metric: 'price', rule: ruleKeyOf(input.rule) };
-  if (defaults.maxPerChannel !== undefined && !(await Subscription.exists(filter)))
-    await checkCap(input.channel, defaults.maxPerChannel);
   const { kind, ...params } = input.rule;
   const onInsert: Record<string, unknown> = { kind, ...params, createdBy: input.user, createdAt: new Date() };
   if (kind === 'move') onInsert.cooldownMs = input.cooldownMs ?? input.rule.windowMs;
@@ -225,15 +247,20 @@ export async function addAlertRule(
   }
   if (input.direct) onInsert.direct = true;
   if (input.requestedIn) onInsert.requestedIn = input.requestedIn;
-  const before = await Subscription.findOneAndUpdate(
-    filter,
-    { $set: { disabled: false, snoozedUntil: null }, $setOnInsert: onInsert, $unset: { disabledReason: 1 } },
-    { upsert: true, returnDocument: 'before', lean: true },
+  const { before, id } = await upsertWithinCap(filter, defaults.maxPerChannel, (_id) =>
+    Subscription.findOneAndUpdate(
+      filter,
+      {
+        $set: { disabled: false, snoozedUntil: null },
+        $setOnInsert: { _id, ...onInsert },
+        $unset: { disabledReason: 1 },
+      },
+      { upsert: true, returnDocument: 'before', lean: true },
+    ),
   );
   await markRulesChanged();
-  const after = before ?? (await Subscription.findOne(filter, { _id: 1 }).lean());
   return {
-    id: String(after?._id),
+    id: String(before?._id ?? id),
     before: before
       ? {
           factor: before.factor,

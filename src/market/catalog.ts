@@ -89,6 +89,12 @@ const MISS_MEMORY = 1_000;
 /** Per miss: the nearest pairs' ids (every exchange of each pair), and whether fewer pairs were near than kept. */
 const misses = new Map<string, { generation: number; pairs: string[][]; complete: boolean }>();
 let loading: Promise<Cache> | undefined;
+/** Suggestion searches run since start (remembered misses excluded): what the miss memory saves shows here. */
+let searches = 0;
+
+export function suggestionSearches(): number {
+  return searches;
+}
 
 async function readCatalog(): Promise<Cache> {
   const docs = await Market.find(
@@ -247,6 +253,7 @@ export async function suggestMarkets(text: string, limit = 3): Promise<string[]>
     misses.set(key, remembered);
     return remembered.pairs.slice(0, limit).flat();
   }
+  searches += 1;
   const max = Math.min(MAX_SUGGEST_DISTANCE, Math.max(2, Math.floor(key.length / 3)));
   const scored: Array<{ entry: CatalogEntry; d: number }> = [];
   let work = 0;
