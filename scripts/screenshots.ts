@@ -8,6 +8,7 @@ import { join, resolve } from 'node:path';
 import { PassThrough, Writable } from 'node:stream';
 import { startApp } from '../src/app.js';
 import { loadConfig } from '../src/config.js';
+import { demoOverrides } from '../src/demo.js';
 import { initLogger } from '../src/logger.js';
 import { buildWeb, webBuildIsStale } from '../src/web/build.js';
 import { launchBrowser } from '../test/support/browser.js';
@@ -19,16 +20,10 @@ const dataDir = join(root, '.data', 'screenshots');
 if (webBuildIsStale()) await buildWeb();
 rmSync(dataDir, { recursive: true, force: true });
 mkdirSync(out, { recursive: true });
+// The demo's settings, in a data directory of its own.
 const config = loadConfig(undefined, {
-  MONGODB_URI: '',
+  ...demoOverrides(dataDir),
   DATA_DIR: dataDir,
-  MARKET_SOURCE: 'simulated',
-  MARKETS: 'all',
-  BACKFILL_MAX: '24h',
-  SIMULATED_SPIKE_EVERY: '5m',
-  SLACK_BOT_TOKEN: '',
-  SLACK_APP_TOKEN: '',
-  DISCORD_TOKEN: '',
   HTTP_PORT: '0',
   LOG_LEVEL: 'warn',
 });

@@ -41,6 +41,8 @@ export interface RunningApp {
   readonly database: DatabaseHandle;
   readonly http: FastifyInstance;
   readonly httpUrl: string;
+  /** The dashboard's address as people reach it: PUBLIC_URL when set, else this server's own. */
+  readonly dashboardUrl: string;
   readonly chat: RunningChat;
   readonly scheduler?: Scheduler;
   readonly owner: string;
@@ -92,7 +94,8 @@ export async function startApp(config: Config, options: AppOptions = {}): Promis
     const port = typeof address === 'object' && address ? address.port : config.http.port;
     const host = config.http.host === '0.0.0.0' || config.http.host === '::' ? '127.0.0.1' : config.http.host;
     const httpUrl = `http://${host.includes(':') ? `[${host}]` : host}:${port}`;
-    logger.info({ url: httpUrl, dashboard: `${httpUrl}/`, docs: `${httpUrl}/docs` }, 'REST API listening');
+    const dashboardUrl = `${config.http.publicUrl ?? httpUrl}/`;
+    logger.info({ url: httpUrl, dashboard: dashboardUrl, docs: `${httpUrl}/docs` }, 'REST API listening');
 
     const sinks = Object.keys(config.webhooks).length ? [startWebhooks(config.webhooks)] : [];
     const deliverer = startDeliverer({
@@ -127,6 +130,7 @@ export async function startApp(config: Config, options: AppOptions = {}): Promis
       database,
       http,
       httpUrl,
+      dashboardUrl,
       chat,
       scheduler,
       owner,

@@ -4,6 +4,7 @@
  */
 import { join } from 'node:path';
 import { ConfigError, loadConfig, type Config } from './config.js';
+import { demoOverrides } from './demo.js';
 import type { RunningApp } from './app.js';
 import { initLogger, log } from './logger.js';
 import { signalPolicy } from './signals.js';
@@ -16,21 +17,6 @@ import { type DatabaseHandle, NoDatabaseError, openConfiguredDatabase } from './
 const args = new Set(process.argv.slice(2));
 const DEMO_SOURCE = '24h of history, a volume spike per market every 5 minutes';
 const demo = args.has('--demo');
-
-/** The demo's fixed settings: offline, embedded, simulated, console only, with a day of history. */
-function demoOverrides(dataDir: string): Record<string, string> {
-  return {
-    MONGODB_URI: '',
-    DATA_DIR: join(dataDir, 'demo'),
-    MARKET_SOURCE: 'simulated',
-    MARKETS: 'all',
-    BACKFILL_MAX: '24h',
-    SIMULATED_SPIKE_EVERY: '5m',
-    SLACK_BOT_TOKEN: '',
-    SLACK_APP_TOKEN: '',
-    DISCORD_TOKEN: '',
-  };
-}
 
 function readConfig(): Config {
   try {
@@ -56,7 +42,7 @@ function banner(app: RunningApp, logFile: string | undefined): string {
     demo ? 'crypto-chatops demo is running (offline, no accounts needed)' : 'crypto-chatops is running',
     `  database   ${db}`,
     `  source     ${sources}${demo ? `: ${config.market.simulatedMarkets} markets, ${DEMO_SOURCE}` : ''}`,
-    `  dashboard  ${config.http.publicUrl ?? app.httpUrl}/`,
+    `  dashboard  ${app.dashboardUrl}`,
     `  REST API   ${app.httpUrl}/api/v1/markets`,
     `  API docs   ${app.httpUrl}/docs`,
     `  logs       ${logFile ? `${logFile} (warnings show here too)` : 'standard output'}`,

@@ -9,10 +9,14 @@ import { Alert } from '../src/db/models/index.js';
 import { buildServer } from '../src/http/server.js';
 import { log } from '../src/logger.js';
 import { getMarketOverview } from '../src/market/queries.js';
+import { spikesOf } from '../src/web/client/spikes.js';
 import { LiveStream } from '../src/web/live.js';
-import { useTestDatabase } from './support/db.js';
+import mongoose from 'mongoose';
+import { connectDatabase } from '../src/db/connection.js';
+import { testDatabaseUri, uniqueDbName, useTestDatabase } from './support/db.js';
 import { nextTick, seedMarkets, type Seeded } from './support/dashboard-data.js';
-import { openSse } from './support/sse.js';
+import { openSse, type SseEvent } from './support/sse.js';
+import { startTcpRelay, type TcpRelay } from './support/tcp-relay.js';
 import { until } from './support/wait.js';
 
 describe('dashboard: pages, assets, alerts and the live stream', () => {
@@ -284,5 +288,84 @@ describe('dashboard live stream: the collecting process pokes it', () => {
     assert.equal(live.pushed, 2);
     assert.equal(viewer.events.filter((e) => e.event === 'tick').length, 2);
     viewer.close();
+  });
+});
+
+describe('dashboard live stream: the database stops answering', () => {
+  let relay: TcpRelay;
+  let server: Server;
+  let live: LiveStream;
+  let base: string;
+  const dbName = uniqueDbName('dashboard_down');
+  after(async () => {
+    live?.stop();
+    await new Promise((done) => server?.close(done));
+    relay?.restore();
+    if (mongoose.connection.readyState === 1) await mongoose.connection.dropDatabase().catch(() => {});
+    await mongoose.disconnect();
+    await relay?.close();
+  });
+
+  before(async () => {
+    relay = await startTcpRelay(testDatabaseUri());
+    await connectDatabase(relay.uri, { dbName, attempts: 3, serverSelectionTimeoutMS: 1_000 });
+    await seedMarkets(3, 5);
+    live = new LiveStream({ logger: log('test'), pollMs: 30 });
+    server = createServer((_req, res) => void live.attach(res, undefined));
+    await new Promise<void>((done) => server.listen(0, '127.0.0.1', done));
+    base = `http://127.0.0.1:${(server.address() as { port: number }).port}`;
+  });
+
+  it('tells the viewers the database is not answering, then that it answers again', async () => {
+    const viewer = await openSse(`${base}/`);
+    const database = (e: SseEvent) => (JSON.parse(e.data) as { database: boolean }).database;
+    const statuses = () => viewer.events.filter((e) => e.event === 'status');
+    await viewer.next((e) => e.event === 'status', 5_000, 'the first status');
+    assert.equal(database(statuses()[0]!), true);
+    relay.cut();
+    const down = await viewer.next((e) => e.event === 'status' && !database(e), 30_000, 'database: false');
+    const sources = (JSON.parse(down.data) as { sources: Array<{ source: string }> }).sources;
+    assert.deepEqual(
+      sources.map((s) => s.source),
+      ['simulated'],
+      'the sources last seen stay listed',
+    );
+    relay.restore();
+    await until('the database answers again', () => database(statuses().at(-1)!), 30_000);
+    assert.deepEqual(statuses().map(database), [true, false, true], 'one event per change, not one per poll');
+    viewer.close();
+  });
+});
+
+describe('dashboard: past spikes on the volume chart', () => {
+  const T0 = 1_700_000_000;
+  /** One point a minute from T0, in whole seconds as the chart has them. */
+  const series = (values: number[]) => values.map((value, i) => ({ time: T0 + i * 60, value }));
+
+  it('marks a point above 3x the mean of the hour before it, not one at exactly 3x', () => {
+    // An hour of 10s, then 30 (exactly 3x: not marked), then 40 (above 3x the hour before it,
+    // which now holds the 30: mean 10.33, line 31).
+    const { spikes, threshold } = spikesOf(series([...Array(60).fill(10), 30, 40]));
+    assert.deepEqual(spikes, [T0 + 61 * 60]);
+    // The line for now: 3x the mean of the last hour's points (minutes 2 to 61).
+    assert.ok(Math.abs(threshold! - (3 * (58 * 10 + 30 + 40)) / 60) < 1e-9, String(threshold));
+  });
+
+  it('marks nothing without an hour to judge against: the first points, or a silent hour', () => {
+    // A jump in the series' first minutes has fewer than 10 points of baseline before it.
+    assert.deepEqual(spikesOf(series([10, 10, 10, 10, 10, 1_000, 10, 10])).spikes, []);
+    // The same jump once 10 points precede it is marked.
+    assert.deepEqual(spikesOf(series([...Array(10).fill(10), 1_000])).spikes, [T0 + 10 * 60]);
+    // Points over an hour old leave the baseline: 10s two hours ago do not make a small rise a spike.
+    const late = [
+      ...series(Array(30).fill(10)),
+      ...series(Array(20).fill(1)).map((p) => ({ ...p, time: p.time + 7_200 })),
+    ];
+    assert.deepEqual(spikesOf([...late, { time: late.at(-1)!.time + 60, value: 3.5 }]).spikes, [
+      late.at(-1)!.time + 60,
+    ]);
+    // No volume at all in the hour before: nothing to be a multiple of.
+    assert.deepEqual(spikesOf(series([...Array(60).fill(0), 5])), { spikes: [], threshold: 3 * (5 / 60) });
+    assert.deepEqual(spikesOf([]), { spikes: [], threshold: null });
   });
 });

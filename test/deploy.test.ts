@@ -154,4 +154,25 @@ describe('deployment files', () => {
     const secret = listed.find((e) => e.key === 'MONGO_ROOT_PASSWORD');
     assert.equal(secret?.value, '', 'no password in .env.example');
   });
+
+  it('nginx: the live stream is passed on unbuffered and held open past the heartbeat', () => {
+    const conf = read('deploy/nginx.conf');
+    // The bot's X-Accel-Buffering header turns buffering off too; the conf must not depend on it.
+    const block = /location = \/api\/v1\/stream \{([^{}]*)\}/.exec(conf)?.[1];
+    assert.ok(block, 'a location of its own for /api/v1/stream');
+    const directives = block
+      .split('\n')
+      .map((l) => l.replace(/#.*/, '').trim())
+      .filter(Boolean);
+    assert.ok(directives.includes('proxy_buffering off;'), directives.join(' '));
+    assert.ok(directives.includes('proxy_cache off;'), directives.join(' '));
+    assert.ok(directives.includes('proxy_pass http://bot;'));
+    // Held open between ticks: longer than the 15 s heartbeat, whatever unit it is written in.
+    const seconds = { s: 1, m: 60, h: 3600 } as const;
+    for (const name of ['proxy_read_timeout', 'proxy_send_timeout']) {
+      const m = new RegExp(`^${name} (\\d+)([smh]);$`).exec(directives.find((d) => d.startsWith(name)) ?? '');
+      assert.ok(m, `${name} is set for the stream`);
+      assert.ok(Number(m[1]) * seconds[m[2] as keyof typeof seconds] > 15, `${name} outlasts the heartbeat`);
+    }
+  });
 });

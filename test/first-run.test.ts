@@ -75,7 +75,7 @@ describe('first run', () => {
     }
   });
 
-  it('npm start: says clearly when the live source cannot be reached, keeps retrying, never simulates', async () => {
+  it('npm start: says where the dashboard is (PUBLIC_URL when set) and clearly when the live source cannot be reached, keeps retrying, never simulates', async () => {
     const app = startAppProcess({
       MONGODB_URI: `${db.uri}/${db.dbName}`,
       HTTP_PORT: '0',
@@ -83,8 +83,16 @@ describe('first run', () => {
       KRAKEN_API_URL: 'http://127.0.0.1:9',
       COLLECT_INTERVAL: '5s',
       SOURCE_TIMEOUT: '1s',
+      PUBLIC_URL: 'https://bot.example.org/',
     });
     try {
+      // The address people reach the dashboard at, whether the console's banner shows (no chat
+      // configured) or only the log line does (Slack or Discord configured).
+      const listening = await app.waitFor((l) => text(l) === 'REST API listening', 60_000, 'the listening line');
+      assert.equal(listening.dashboard, 'https://bot.example.org/');
+      assert.match(String(listening.url), /^http:\/\/127\.0\.0\.1:\d+$/);
+      const banner = await app.waitFor((l) => text(l).includes('  dashboard  '), 30_000, 'the dashboard line');
+      assert.equal(text(banner).trim().split(/\s+/).pop(), 'https://bot.example.org/');
       const said = await app.waitFor(
         (l) => text(l).startsWith('cannot collect from kraken'),
         60_000,

@@ -35,7 +35,7 @@ export interface ServerDeps {
   collecting?: boolean;
   /** How long after start /healthz waits for a first tick before calling it missing (default 3 intervals + 30 s). */
   healthGraceMs?: number;
-  /** Dashboard stream poll interval (default 200 ms; tests and benchmarks shorten it). */
+  /** Dashboard stream poll interval (default 100 ms; tests and benchmarks shorten it). */
   livePollMs?: number;
 }
 

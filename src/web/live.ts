@@ -2,12 +2,12 @@
  * The dashboard's live stream: one server-sent-events feed per process, whatever the number of
  * viewers.
  *
- * The process serving viewers may not be the one collecting (replicas), so nothing here listens to
- * the collector's worker messages. One poller per process watches what every replica can see in
- * the database: the window statistics' version, bumped once a tick's statistics are all written
+ * The process serving viewers may not be the one collecting (replicas), so what drives the stream
+ * is what every replica can see in the database, watched by one poller per process: the window statistics' version, bumped once a tick's statistics are all written
  * (queries.ts `readStatsVersion`), and the `collector_runs` records (status ok or partial) for the
  * status strip. On a new version it reads the figures once through queries.ts, serialises the
- * rows that changed once, and writes the same bytes to every viewer.
+ * rows that changed once, and writes the same bytes to every viewer. The collecting process also
+ * calls `poke()` when its scheduler stores a tick, so there the push does not wait for the poll.
  *
  * Event ids are tick times, so a viewer that reconnects with `Last-Event-ID` gets the events it
  * missed from a small ring buffer, or a full snapshot when it was away longer than the ring holds.

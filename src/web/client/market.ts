@@ -16,6 +16,7 @@ import {
   type UTCTimestamp,
 } from 'lightweight-charts';
 import type { LiveState, Page } from './app.js';
+import { SPIKE_FACTOR, spikesOf } from './spikes.js';
 import { cssVar, getJson, h, num, pctOfFraction, signedPct, utcTime } from './util.js';
 
 interface Point {
@@ -50,8 +51,6 @@ interface Report {
 const WINDOWS = ['1h', '6h', '24h', '7d'] as const;
 /** Points per window: one a minute up to 6h, then the most the API gives. */
 const POINTS: Record<string, number> = { '1h': 60, '6h': 360, '24h': 500, '7d': 500 };
-const SPIKE_FACTOR = 3;
-const HOUR = 3_600_000;
 
 /** Strictly increasing whole seconds, as the chart library requires. */
 function toData(series: Point[], pick: (p: Point) => number): Array<{ time: UTCTimestamp; value: number }> {
@@ -62,27 +61,6 @@ function toData(series: Point[], pick: (p: Point) => number): Array<{ time: UTCT
     out.push({ time, value: pick(p) });
   }
   return out;
-}
-
-/**
- * Past spikes: points above 3x the average of the hour before them (the point itself excluded,
- * as the alerting does), judged on the series as charted. Also the current line: 3x the last hour.
- */
-export function spikesOf(data: Array<{ time: number; value: number }>): { spikes: number[]; threshold: number | null } {
-  const spikes: number[] = [];
-  let start = 0;
-  let sum = 0;
-  for (let i = 0; i < data.length; i++) {
-    const t = data[i]!.time * 1000;
-    while (start < i && data[start]!.time * 1000 < t - HOUR) sum -= data[start++]!.value;
-    const n = i - start;
-    if (n >= 10 && sum > 0 && data[i]!.value > (SPIKE_FACTOR * sum) / n) spikes.push(data[i]!.time);
-    sum += data[i]!.value;
-  }
-  const end = data.length ? data[data.length - 1]!.time * 1000 : 0;
-  const lastHour = data.filter((d) => d.time * 1000 > end - HOUR);
-  const mean = lastHour.length ? lastHour.reduce((a, d) => a + d.value, 0) / lastHour.length : 0;
-  return { spikes, threshold: mean > 0 ? SPIKE_FACTOR * mean : null };
 }
 
 function baseChart(el: HTMLElement): IChartApi {
@@ -240,12 +218,13 @@ export function renderMarket(main: HTMLElement, id: string, state: LiveState): P
       });
     }
     volumeChart.timeScale().fitContent();
+    const marked = `${spikes.length} past spike${spikes.length === 1 ? '' : 's'} marked`;
     volumeEl.setAttribute(
       'aria-label',
-      `${m.id} volume per minute over ${volume.window}, ${spikes.length} past spikes marked, line at ${SPIKE_FACTOR}x the last hour's average.`,
+      `${m.id} volume per minute over ${volume.window}, ${marked}, line at ${SPIKE_FACTOR}x the last hour's average.`,
     );
     note.textContent =
-      `${spikes.length} past spike${spikes.length === 1 ? '' : 's'} marked in this window (a point above ${SPIKE_FACTOR}x the average of the hour before it). ` +
+      `${marked} in this window (a point above ${SPIKE_FACTOR}x the average of the hour before it). ` +
       (threshold !== null
         ? `Dashed line: ${SPIKE_FACTOR}x the last hour's average, ${num(threshold)} ${m.base.toUpperCase()}/min.`
         : 'No per-minute volume in the last hour.');
