@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { after, before, beforeEach, describe, it } from 'node:test';
 import { loadConfig } from '../src/config.js';
-import { CollectorRun, Sample } from '../src/db/models/index.js';
+import { CollectorRun, CollectorState, Sample } from '../src/db/models/index.js';
 import { initLogger } from '../src/logger.js';
 import { collectTick } from '../src/market/collect/index.js';
 import { clearDatabase, useTestDatabase } from './support/db.js';
@@ -102,6 +102,26 @@ describe('a tick that cannot succeed in time', () => {
     assert.equal(record?.status, 'ok', 'rebuilt, so not missed again');
     assert.equal(record?.backfilled, 4);
     assert.ok(record?.errorKind && record.errorKind !== 'gap', 'its record keeps what went wrong at the time');
+  });
+
+  it('a tick whose sample write fails is not recorded as collected, and the next tick backfills it', async () => {
+    await collectTick(config(), 'kraken', { tick: min(-1), ...quick });
+    // A unique index of another key than {market, ts}: the database refuses every row of the next
+    // tick, a real write failure after a fetch that went well.
+    await Sample.collection.createIndex({ market: 1, source: 1 }, { unique: true, name: 'one_per_market' });
+    const failed = await collectTick(config(), 'kraken', { tick: min(0), ...quick });
+    assert.equal(failed.status, 'failed');
+    assert.match(failed.error ?? '', /one_per_market/);
+    assert.equal(await Sample.countDocuments({ ts: min(0) }), 0);
+    const state = await CollectorState.findById('kraken').lean();
+    assert.equal(state?.tick?.getTime(), min(-1).getTime(), 'the state still ends at the last tick written');
+    await Sample.collection.dropIndex('one_per_market');
+    kraken.now = min(1).getTime() + 2_000;
+    const next = await collectTick(config(), 'kraken', { tick: min(1), owner: 'a', backoffMs: 10 });
+    assert.equal(next.status, 'ok');
+    assert.equal(next.backfilled, 4, 'the tick whose write failed is rebuilt from candles');
+    assert.equal(await Sample.countDocuments({ ts: min(0) }), 4);
+    assert.equal((await CollectorRun.findOne({ tick: min(0) }).lean())?.status, 'ok');
   });
 
   it('writes what a partial answer had, as partial, when the missing pairs never come', async () => {

@@ -37,6 +37,23 @@ describe('duplicate keys', () => {
     assert.deepEqual(await insertManyKeyed(rows(), []), { inserted: 0, duplicates: 0, duplicateIndexes: [] });
   });
 
+  it('given its keys, insertManyKeyed counts their refusals and throws a refusal by another unique index', async () => {
+    const c = mongoose.connection.db!.collection<Row>('keyed_by_n');
+    await c.createIndex({ n: 1 }, { unique: true });
+    await c.insertOne({ _id: 'x', n: 1 });
+    assert.deepEqual(await insertManyKeyed(c, [{ _id: 'x', n: 2 }], ['_id_']), {
+      inserted: 0,
+      duplicates: 1,
+      duplicateIndexes: [0],
+    });
+    await assert.rejects(
+      insertManyKeyed(c, [{ _id: 'y', n: 1 }], ['_id_']),
+      (err: unknown) => err instanceof mongoose.mongo.MongoBulkWriteError && /n_1/.test(err.message),
+    );
+    // Without keys, any taken key is a duplicate.
+    assert.equal((await insertManyKeyed(c, [{ _id: 'y', n: 1 }])).duplicates, 1);
+  });
+
   it('bulkWriteKeyed counts duplicates and throws any other write error', async () => {
     const dup = await bulkWriteKeyed(rows(), [{ insertOne: { document: { _id: 'a', n: 9 } } }]);
     assert.deepEqual(dup, { duplicates: 1, duplicateIndexes: [0] });

@@ -26,6 +26,8 @@ class RecordingPlatform implements ChatPlatform {
   readonly posts: Array<{ channel: string; reply: Reply; ref: string }> = [];
   private scripts: Script[] = [];
   private seq = 0;
+  /** The longest post this platform promises (undefined: the default bound). */
+  maxPostMs?: number;
   constructor(readonly name: PlatformName = 'slack') {}
 
   /** The next post runs `script` before it is accepted (or instead, if the script throws). */
@@ -363,6 +365,53 @@ describe('alert deliverer', () => {
     assert.equal(stored!.status, 'sent');
     assert.equal(stored!.messageRef, 'slack-1');
     assert.equal((await Channel.findById('slack:T1:C1').lean())?.undelivered ?? 0, 0);
+  });
+
+  it('moves its lease forward before a post that could outlive it, so no replica claims the lane meanwhile', async () => {
+    await Channel.create({ _id: 'discord:G1:C1', digest: false });
+    for (let m = 0; m < 3; m++) await pendingAlert('discord:G1:C1', m);
+    const t = Date.now();
+    let clock = t;
+    const a = new RecordingPlatform('discord');
+    a.maxPostMs = 400;
+    const b = new RecordingPlatform('discord');
+    // Each post takes 400 ms of this replica's clock, its stated longest. The third starts 800 ms
+    // into a 1 s lease; while it is in flight, the lease it was claimed with has run out and the
+    // other replica looks for work.
+    a.next(() => void (clock += 400)).next(() => void (clock += 400));
+    a.next(async () => {
+      clock += 400;
+      await deliverer([b], { owner: 'replica-b', now: () => t + 1_100 }).deliverNow();
+    });
+    const one = deliverer([a], { owner: 'replica-a', leaseMs: 1_000, now: () => clock });
+    await one.deliverNow();
+    assert.equal(a.posts.length, 3);
+    assert.equal(b.attempts.length, 0, 'the other replica found every alert still held, or settled');
+    assert.equal(await Alert.countDocuments({ status: 'sent' }), 3);
+  });
+
+  it('a lane whose lease ran out during a slow post posts nothing that another replica has claimed since', async () => {
+    await Channel.create({ _id: 'discord:G1:C1', digest: false });
+    await pendingAlert('discord:G1:C1', 0);
+    await pendingAlert('discord:G1:C1', 1);
+    const t = Date.now();
+    let clock = t;
+    const a = new RecordingPlatform('discord');
+    a.maxPostMs = 400;
+    const b = new RecordingPlatform('discord');
+    // The first post hangs past the 1 s lease; the other replica claims both alerts and posts them;
+    // then the hung post fails. The lane must not go on to post the second alert.
+    a.next(async () => {
+      clock = t + 1_200;
+      await deliverer([b], { owner: 'replica-b', now: () => t + 1_200 }).deliverNow();
+      throw new Error('socket hang up');
+    });
+    const one = deliverer([a], { owner: 'replica-a', leaseMs: 1_000, now: () => clock });
+    await one.deliverNow();
+    assert.equal(b.posts.length, 2);
+    assert.equal(a.posts.length, 0, `replica a posted ${a.posts.length} alert(s) replica b had claimed`);
+    assert.equal(a.attempts.length, 1);
+    assert.equal(await Alert.countDocuments({ status: 'sent' }), 2);
   });
 
   it('drops a queued alert whose subscription was untracked, snoozed or switched off, or whose channel was muted', async () => {

@@ -11,6 +11,14 @@
  * channel's lane is topped up by the next claim while it still has a few posts queued, so a paced
  * channel with a backlog posts at its full rate, and settles are written while a lane waits.
  *
+ * A claim's lease must outlast every post made under it, or another replica would claim the
+ * alert while it is being posted and post it too. So before each post the lane makes sure its
+ * claim holds at least the platform's longest post (`maxPostMs`: client timeouts times attempts):
+ * if not, it writes the settles of what it has posted and moves the lease of what it still holds
+ * forward, in one round trip that matches its claim. When the lease ran out and another replica
+ * claimed some of those alerts meanwhile (a process paused, a post far slower than its bound), the
+ * lane posts none of them and gives the rest back to the outbox.
+ *
  * The one window left is a crash between the platform accepting the post and the settle: the
  * alert is then posted again when the lease expires (at least once, never silently lost).
  *
@@ -25,6 +33,7 @@ import mongoose from 'mongoose';
 import type { Logger } from 'pino';
 import {
   ChannelGoneError,
+  POST_TIMEOUT_MS,
   RateLimitedError,
   parseChannelId,
   type AlertPayload,
@@ -38,7 +47,7 @@ import { replicaId } from '../market/lease.js';
 import { METRICS, METRIC_ORDER, type MetricName } from '../market/metrics.js';
 import { readRows, type Row } from '../market/window-stats.js';
 import { alertsTotal } from '../observability/metrics.js';
-import { claimBatch, release, settleMany, type OutboxAlert, type Settlement } from './outbox.js';
+import { claimBatch, extendLease, release, settleMany, type OutboxAlert, type Settlement } from './outbox.js';
 import { alertReply, digestReply, undeliveredReply } from './reply.js';
 import { disableChannel } from './subscriptions.js';
 
@@ -50,7 +59,10 @@ export interface DelivererDeps {
   pollMs?: number;
   /** Attempts before an alert is marked failed (default 5). */
   maxAttempts?: number;
-  /** How long a claim holds (default 60 s); longer than any post may take (POST_TIMEOUT_MS). */
+  /**
+   * How long a claim holds (default DELIVERY_LEASE_MS); must exceed every platform's `maxPostMs`,
+   * since a lane moves it forward before a post only by this much.
+   */
   leaseMs?: number;
   /** Wait before the first retry of a failed post; doubles each time up to 5 min (default 2 s). */
   backoffMs?: number;
@@ -73,6 +85,8 @@ export interface Deliverer {
   deliverNow(): Promise<number>;
 }
 
+/** The default lease of a claim: over every platform's longest post (see ChatPlatform.maxPostMs). */
+export const DELIVERY_LEASE_MS = 60_000;
 const MAX_BACKOFF_MS = 5 * 60_000;
 /** Added to wake-up timers: see wakeAtTime. */
 const WAKE_MARGIN_MS = 5;
@@ -131,7 +145,7 @@ export function startDeliverer(deps: DelivererDeps): Deliverer {
   const logger = deps.logger ?? log('deliver', { owner });
   const pollMs = deps.pollMs ?? 5_000;
   const maxAttempts = Math.max(1, deps.maxAttempts ?? 5);
-  const leaseMs = deps.leaseMs ?? 60_000;
+  const leaseMs = deps.leaseMs ?? DELIVERY_LEASE_MS;
   const backoffMs = deps.backoffMs ?? 2_000;
   const batchSize = Math.max(1, deps.batchSize ?? 500);
   const concurrency = Math.max(1, deps.concurrency ?? 256);
@@ -367,6 +381,7 @@ export function startDeliverer(deps: DelivererDeps): Deliverer {
     const platformName = parseChannelId(channel).platform;
     const platform = platforms.get(platformName)!;
     const pace = platform.postIntervalMs ?? 0;
+    const longestPost = platform.maxPostMs ?? POST_TIMEOUT_MS;
     let sent = 0;
     let pending: Settlement[] = [];
     /**
@@ -418,6 +433,25 @@ export function startDeliverer(deps: DelivererDeps): Deliverer {
       if (pace > 0) nextPostAt.set(channel, monotonic() + pace);
       return posting;
     };
+    /**
+     * Makes sure the claim on everything the lane holds outlasts the platform's longest post, before
+     * `unit` is posted; false when another replica has claimed some of it since (see the top).
+     */
+    const holdLease = async (unit: Unit): Promise<boolean> => {
+      const held = [unit, ...lane.queue].flatMap((u) => u.alerts);
+      let soonest = Infinity;
+      for (const a of held) soonest = Math.min(soonest, a.lockedUntil.getTime());
+      for (const s of pending) soonest = Math.min(soonest, s.alert.lockedUntil.getTime());
+      if (soonest - now() >= longestPost) return true;
+      // Posted alerts whose settle is still queued would be claimed and posted again once their
+      // lease ran out: written first.
+      await flush();
+      if (settleError) throw settleError;
+      const until = new Date(now() + leaseMs);
+      if ((await extendLease(held, until)) < held.length) return false;
+      for (const a of held) a.lockedUntil = until;
+      return true;
+    };
     /** Closes the lane and returns the alerts of `unit` and of every unit still queued. */
     const close = (unit?: Unit) => {
       lane.closed = true;
@@ -441,6 +475,15 @@ export function startDeliverer(deps: DelivererDeps): Deliverer {
         await waitPace();
         if (stopped) {
           await release(close(unit));
+          break;
+        }
+        if (!(await holdLease(unit))) {
+          const rest = close(unit);
+          await release(rest);
+          logger.warn(
+            { channel, alerts: rest.length },
+            'claim lost before the post (lease ran out and another replica claimed); the rest went back to the outbox',
+          );
           break;
         }
         try {

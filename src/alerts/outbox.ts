@@ -17,6 +17,8 @@ export type OutboxAlert = AlertView & {
   attempts?: number;
   createdAt: Date;
   claim: string;
+  /** When this claim's lease runs out; the deliverer moves it forward (extendLease). */
+  lockedUntil: Date;
 };
 
 const unlocked = (at: Date) => ({ $or: [{ lockedUntil: null }, { lockedUntil: { $lte: at } }] });
@@ -102,6 +104,22 @@ export async function settleMany(settlements: readonly Settlement[]): Promise<nu
     }
   }
   return held;
+}
+
+/**
+ * Moves the lease of alerts this claim still holds to `until`, in one round trip; returns how many
+ * it still held. Matching the claim id makes it safe whenever it runs: an alert another replica
+ * has claimed since (its lease having run out) is left to that replica.
+ */
+export async function extendLease(alerts: readonly OutboxAlert[], until: Date): Promise<number> {
+  if (alerts.length === 0) return 0;
+  const result = await Alert.collection.bulkWrite(
+    alerts.map((a) => ({
+      updateOne: { filter: { _id: a._id, claim: a.claim }, update: { $set: { lockedUntil: until } } },
+    })),
+    { ordered: false },
+  );
+  return result.matchedCount;
 }
 
 /** Hands claimed alerts back to the outbox untouched (not counted as an attempt), due at `dueAt` if given. */

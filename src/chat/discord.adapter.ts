@@ -31,7 +31,7 @@ import { log } from '../logger.js';
 import { listMarkets } from '../market/catalog.js';
 import { normaliseInput } from '../market/market-id.js';
 import { ChannelGoneError, RateLimitedError, parseChannelId, type ChatPlatform } from './platform.js';
-import { CHART_FILE, chartPngFor } from './chart.js';
+import { CHART_FILE, CHART_PNG_TIMEOUT_MS, chartPngFor } from './chart.js';
 import type { AnyCommand, CommandContext, CommandRegistry, OptionDefinition } from './registry.js';
 import { parseCustomId, renderDiscord } from './render-discord.js';
 import type { Reply } from './reply.js';
@@ -46,8 +46,20 @@ const CHANNEL_GONE_CODES = new Set([10003, 10004]);
 /** Cannot send messages to this user: a direct-message channel whose user closed their DMs. */
 const CANNOT_DM = 50007;
 const READY_TIMEOUT_MS = 30_000;
-/** discord.js aborts a REST request after this long (its own default, stated here on purpose). */
-export const DISCORD_REST_TIMEOUT_MS = 15_000;
+/**
+ * discord.js aborts a REST request after this long, and tries an aborted request once more: one
+ * request may take DISCORD_REST_TIMEOUT_MS x (DISCORD_REST_RETRIES + 1). An alert post with a chart
+ * is a render, an upload and, if the upload fails, a post without the file; that worst case must stay
+ * under the deliverer's 60 s lease, which discord.js's own 15 s default would not (65 s).
+ */
+export const DISCORD_REST_TIMEOUT_MS = 10_000;
+export const DISCORD_REST_RETRIES = 1;
+
+/** The longest alert post: each request with its retry, and the render and upload with CHART_UPLOAD. */
+export function discordMaxPostMs(chartUpload: boolean, timeoutMs = DISCORD_REST_TIMEOUT_MS): number {
+  const request = timeoutMs * (DISCORD_REST_RETRIES + 1);
+  return chartUpload ? CHART_PNG_TIMEOUT_MS + 2 * request : request;
+}
 
 export interface DiscordAdapter extends ChatPlatform {
   readonly client: Client;
@@ -180,8 +192,14 @@ export async function marketChoices(typed: string): Promise<Array<{ name: string
   return scored.slice(0, 25).map((s) => ({ name: s.name.slice(0, 100), value: s.id }));
 }
 
-export async function startDiscord(deps: { config: Config; registry: CommandRegistry }): Promise<DiscordAdapter> {
+export async function startDiscord(deps: {
+  config: Config;
+  registry: CommandRegistry;
+  /** Overrides DISCORD_REST_TIMEOUT_MS (tests). */
+  restTimeoutMs?: number;
+}): Promise<DiscordAdapter> {
   const { config, registry } = deps;
+  const restTimeout = deps.restTimeoutMs ?? DISCORD_REST_TIMEOUT_MS;
   const d = config.discord;
   if (!d.token) throw new Error('startDiscord needs DISCORD_TOKEN');
   const logger = log('chat', { platform: 'discord' });
@@ -192,8 +210,8 @@ export async function startDiscord(deps: { config: Config; registry: CommandRegi
     intents: [GatewayIntentBits.Guilds],
     rest: {
       ...(d.apiUrl ? { api: d.apiUrl } : {}),
-      retries: 1,
-      timeout: DISCORD_REST_TIMEOUT_MS,
+      retries: DISCORD_REST_RETRIES,
+      timeout: restTimeout,
       rejectOnRateLimit: (data) => data.route.startsWith('/channels'),
     },
   });
@@ -322,6 +340,7 @@ export async function startDiscord(deps: { config: Config; registry: CommandRegi
   return {
     name: 'discord',
     client,
+    maxPostMs: discordMaxPostMs(config.chartUpload, restTimeout),
     async post(channel: string, reply: Reply) {
       const { platform, parts } = parseChannelId(channel);
       const channelId = parts[parts.length - 1];

@@ -7,7 +7,10 @@ import type { Reply } from './reply.js';
 
 export type PlatformName = 'slack' | 'discord' | 'console' | 'webhook';
 
-/** Every outbound post gives up after this long, well under the deliverer's 60 s lease. */
+/**
+ * Every outbound post gives up after this long, well under the deliverer's 60 s lease; also the
+ * longest post of a platform that states no `maxPostMs`.
+ */
 export const POST_TIMEOUT_MS = 15_000;
 
 /** An alert as the outbox holds it, for sinks that send data rather than a rendered reply. */
@@ -42,6 +45,12 @@ export interface ChatPlatform {
   post(channel: string, reply: Reply, alerts?: readonly AlertPayload[]): Promise<{ ref: string }>;
   /** Least time between two posts to one channel (Slack: about one a second); default none. */
   readonly postIntervalMs?: number;
+  /**
+   * Longest one `post` may take before it gives up: client timeouts times attempts, plus a chart
+   * render and upload where there is one (default POST_TIMEOUT_MS). The deliverer makes sure a
+   * claim holds this long before each post.
+   */
+  readonly maxPostMs?: number;
   /** False for sinks that take one alert per post (webhooks); default true. */
   readonly digests?: boolean;
   /**

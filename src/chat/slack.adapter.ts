@@ -338,6 +338,9 @@ export async function startSlack(deps: {
     commands: [...commandTable.keys()],
     // chat.postMessage allows about one message a second per channel.
     postIntervalMs: 1_000,
+    // No retries (retryConfig): with CHART_UPLOAD a render, the upload's three calls and, if it
+    // fails, the post with the chart URL; else the post alone.
+    maxPostMs: uploads ? CHART_PNG_TIMEOUT_MS * 4 + timeout : timeout,
     async post(channel: string, neutral: Reply) {
       const reply = onSlack(neutral);
       const { platform, parts } = parseChannelId(channel);

@@ -64,6 +64,8 @@ export interface FrameListRecord {
   _id: string;
   markets: string[];
   createdAt: Date;
+  /** Last time a writer confirmed it in use (the prune keeps what is used). */
+  usedAt?: Date | null;
 }
 
 export interface TickFrameRecord {

@@ -34,11 +34,14 @@ export function sampleId(market: string, ts: number): string {
   return `${market}|${ts}`;
 }
 
+/** A sample's own keys: `_id` and the unique {market, ts}. A refusal on any other index is a failed write. */
+const SAMPLE_KEYS = ['_id_', 'market_1_ts_1'];
+
 export async function saveSamples(samples: readonly SampleInput[]): Promise<SaveResult> {
   if (samples.length === 0) return { inserted: 0, duplicates: 0 };
   // The driver's insertMany skips mongoose document construction: the rows are already
   // validated by the source's normaliser, and at thousands of markets a tick that cost dominates.
   const docs = samples.map((s) => ({ _id: sampleId(s.market, s.ts.getTime()), ...s }));
-  const { inserted, duplicates } = await insertManyKeyed(sampleCollection(), docs as SampleRecord[]);
+  const { inserted, duplicates } = await insertManyKeyed(sampleCollection(), docs as SampleRecord[], SAMPLE_KEYS);
   return { inserted, duplicates };
 }

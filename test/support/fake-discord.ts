@@ -66,6 +66,10 @@ export interface FakeDiscord {
     retryAfterS?: number,
     times?: number,
   ): void;
+  /** The next `times` channel message posts get no answer at all: the request is held open. */
+  stallChannelPosts(times?: number): void;
+  /** Held requests whose client closed the connection (aborted them). */
+  abortedByClient(): number;
   /** Registered command sets by route. */
   registered(): Map<string, unknown[]>;
   close(): Promise<void>;
@@ -111,6 +115,8 @@ export async function startFakeDiscord(): Promise<FakeDiscord> {
   let seq = 0;
   let identified: ((v: { token: string; intents: number }) => void) | undefined;
   let identifiedValue: { token: string; intents: number } | undefined;
+  let stalls = 0;
+  let aborted = 0;
 
   const route = (r: RecordedRequest, res: ServerResponse): void => {
     const path = r.path.replace(/^\/api\/v\d+/, '');
@@ -151,6 +157,13 @@ export async function startFakeDiscord(): Promise<FakeDiscord> {
       return sendJson(res, 200, { id: `9${recipient.slice(1)}`, type: 1, recipients: [{ id: recipient }] });
     }
     m = /^\/channels\/(\d+)\/messages$/.exec(path);
+    if (m && r.method === 'POST' && stalls > 0) {
+      stalls -= 1;
+      res.once('close', () => {
+        aborted += 1;
+      });
+      return;
+    }
     if (m && r.method === 'POST') return sendJson(res, 200, messageFrom(body, m[1]!));
     return sendJson(res, 404, { message: '404: Not Found', code: 0 });
   };
@@ -301,6 +314,10 @@ export async function startFakeDiscord(): Promise<FakeDiscord> {
         http.fail(match, { status: 403, body: { message: 'Missing Access', code: 50001 } }, times);
       }
     },
+    stallChannelPosts: (times = 1) => {
+      stalls += times;
+    },
+    abortedByClient: () => aborted,
     registered: () => registered,
     async close() {
       for (const ws of sockets) ws.terminate();

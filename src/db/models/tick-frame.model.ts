@@ -27,6 +27,8 @@ const frameListSchema = new Schema(
     _id: { type: String, required: true },
     markets: { type: [String], required: true },
     createdAt: { type: Date, required: true },
+    /** Last time a writer confirmed the list in use (at least hourly while it is); the prune keeps those. */
+    usedAt: { type: Date },
   },
   { versionKey: false, collection: 'frame_lists' },
 );

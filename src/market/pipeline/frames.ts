@@ -4,7 +4,7 @@
  * of one window ago: four lookups by `_id` a tick, whatever the number of markets.
  */
 import { createHash } from 'node:crypto';
-import { frameLists, tickFrames, type TickFrameRecord } from '../../db/collections.js';
+import { frameLists, marketStats, tickFrames, type TickFrameRecord } from '../../db/collections.js';
 import { isDuplicateKey } from '../../db/errors.js';
 import { METRICS, METRIC_ORDER } from '../metrics.js';
 
@@ -39,8 +39,13 @@ export function toFrame(tick: number, rows: readonly FrameRow[]): Frame {
   return { tick, markets, values };
 }
 
-/** Lists known to be stored, by id; and the lists read, for decoding. */
-const storedLists = new Set<string>();
+/**
+ * Lists this process has stored or confirmed, by id, with when (epoch ms); and the lists read, for
+ * decoding. A list in use is confirmed again (its `usedAt` moved) at least this often, so the prune
+ * never deletes a list a writer still takes to be stored.
+ */
+const storedLists = new Map<string, number>();
+const LIST_CONFIRM_MS = 3_600_000;
 const listCache = new Map<string, readonly string[]>();
 
 function listId(markets: readonly string[]): string {
@@ -49,13 +54,21 @@ function listId(markets: readonly string[]): string {
 
 export async function ensureList(markets: readonly string[]): Promise<string> {
   const id = listId(markets);
-  if (storedLists.has(id)) return id;
+  const at = Date.now();
+  if (at - (storedLists.get(id) ?? Number.NEGATIVE_INFINITY) < LIST_CONFIRM_MS) return id;
+  const usedAt = new Date(at);
   try {
-    await frameLists().insertOne({ _id: id, markets: [...markets], createdAt: new Date() });
+    await frameLists().updateOne(
+      { _id: id },
+      { $set: { usedAt }, $setOnInsert: { markets: [...markets], createdAt: usedAt } },
+      { upsert: true },
+    );
   } catch (err) {
+    // Another writer inserted the same new list first.
     if (!isDuplicateKey(err)) throw err;
+    await frameLists().updateOne({ _id: id }, { $set: { usedAt } });
   }
-  storedLists.add(id);
+  storedLists.set(id, at);
   listCache.set(id, markets);
   return id;
 }
@@ -103,7 +116,6 @@ export async function readFrames(source: string, ticks: readonly number[]): Prom
         .find({ _id: { $in: missingLists } })
         .toArray()) {
         listCache.set(l._id, l.markets);
-        storedLists.add(l._id);
       }
     }
     for (const d of docs) {
@@ -141,5 +153,23 @@ export function gridTicks(from: number, to: number, intervalMs: number): number[
 /** Deletes frames older than `before` (retention). */
 export async function pruneFrames(before: Date): Promise<number> {
   const r = await tickFrames().deleteMany({ tick: { $lt: before } });
+  return r.deletedCount ?? 0;
+}
+
+/**
+ * Deletes the market lists that no frame and no window statistics name any more and that no writer
+ * has used since `before`: a list is written once per market set, so one is left behind each time
+ * the tracked markets change.
+ */
+export async function pruneFrameLists(before: Date): Promise<number> {
+  const idle = { $or: [{ usedAt: { $lt: before } }, { usedAt: null, createdAt: { $lt: before } }] };
+  const candidates = await frameLists()
+    .find(idle, { projection: { _id: 1 } })
+    .toArray();
+  if (candidates.length === 0) return 0;
+  const named = new Set<unknown>([...(await tickFrames().distinct('list')), ...(await marketStats().distinct('list'))]);
+  const unused = candidates.map((l) => l._id).filter((id) => !named.has(id));
+  if (unused.length === 0) return 0;
+  const r = await frameLists().deleteMany({ _id: { $in: unused }, ...idle });
   return r.deletedCount ?? 0;
 }
