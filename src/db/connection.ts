@@ -88,6 +88,12 @@ function slowPoolMaintenance(client: mongoose.mongo.MongoClient): void {
 
 /** Creates every declared index. Never drops one (syncIndexes would), so operators' extra indexes stay. */
 export async function createIndexes(): Promise<void> {
+  // mongoose creates each model's collection in the background once connected (autoCreate); an index
+  // built on the same collection at the same moment made mongo-java-server's H2 backend refuse a start
+  // ("Document with key '<db>.alerts' already existed"). Each model's init() is that creation.
+  for (const model of Object.values(models)) {
+    if (typeof model === 'function' && 'init' in model) await model.init();
+  }
   await dropReplacedIndexes();
   for (const model of Object.values(models)) {
     if (typeof model === 'function' && 'createIndexes' in model) await model.createIndexes();
