@@ -148,14 +148,7 @@ export async function trackSubscription(
     metric,
     factor: input.factor ?? before?.factor ?? defaults.factor,
     cooldownMs: input.cooldownMs ?? before?.cooldownMs ?? defaults.cooldownMs,
-    before: before
-      ? {
-          factor: before.factor,
-          cooldownMs: before.cooldownMs,
-          disabled: Boolean(before.disabled),
-          snoozedUntil: before.snoozedUntil ?? null,
-        }
-      : null,
+    before: priorSettings(before),
   };
 }
 
@@ -261,15 +254,22 @@ export async function addAlertRule(
   await markRulesChanged();
   return {
     id: String(before?._id ?? id),
-    before: before
-      ? {
-          factor: before.factor,
-          cooldownMs: before.cooldownMs,
-          disabled: Boolean(before.disabled),
-          snoozedUntil: before.snoozedUntil ?? null,
-        }
-      : null,
+    before: priorSettings(before),
   };
+}
+
+/** What a rule was before a track or alert command changed it, for the reply's "was ..." part. */
+function priorSettings(
+  before: { factor: number; cooldownMs: number; disabled?: boolean | null; snoozedUntil?: Date | null } | null,
+): SubscriptionSettings | null {
+  return before
+    ? {
+        factor: before.factor,
+        cooldownMs: before.cooldownMs,
+        disabled: Boolean(before.disabled),
+        snoozedUntil: before.snoozedUntil ?? null,
+      }
+    : null;
 }
 
 export interface UntrackTarget {
